@@ -1,0 +1,18 @@
+"""`agnlab demo --quick` runs every workflow on built-in data and writes the report."""
+
+import json
+
+from agnlab.cli import WORKFLOWS, _plugin, main
+
+
+def test_quick_demo_writes_report_with_every_section(tmp_path):
+    out = tmp_path / "report"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    html = (out / "index.html").read_text()
+    metrics = json.loads((out / "metrics.json").read_text())["sections"]
+    expected = [name for name, pkg in WORKFLOWS.items() if _plugin(pkg, "_demo") is not None]
+    assert expected, "no workflow provides a demo"
+    for name in expected:
+        assert f'id="{name}"' in html
+        assert metrics[name], f"section {name} reports no metrics"
+    assert html.count("data:image/png;base64,") >= len(expected)

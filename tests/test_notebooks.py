@@ -1,0 +1,17 @@
+"""Every example notebook runs top to bottom (CI runs them; `make notebooks` converts to HTML)."""
+
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs(path, tmp_path):
+    pytest.importorskip("nbclient")
+    from agnlab.report.notebooks import execute_notebook
+
+    nb = execute_notebook(path, timeout_s=300, cwd=tmp_path)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors
