@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@echo "Report: agnlab-report/index.html"
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test-all: $(STAMP)
 	$(PY) -m pytest -m "slow or not slow"
