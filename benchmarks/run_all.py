@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ORDER = ["emulate", "population", "nebular", "nebular_inference", "spectra_sim", "spectra"]
+RESULT_ORDER = ["emulate", "population", "nebular", "inference", "spectra_sim", "spectra"]
 
 
 def assemble() -> Path:
@@ -27,7 +28,7 @@ def assemble() -> Path:
         f"Assembled {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} on {platform.machine()} "
         f"({platform.python_implementation()} {platform.python_version()}).\n",
     ]
-    results = sorted((HERE / "results").glob("*.md"), key=lambda p: (ORDER.index(p.stem) if p.stem in ORDER else 99, p.stem))
+    results = sorted((HERE / "results").glob("*.md"), key=lambda p: (RESULT_ORDER.index(p.stem) if p.stem in RESULT_ORDER else 99, p.stem))
     for res in results:
         parts.append(res.read_text().strip() + "\n")
     out = ROOT / "BENCHMARKS.md"

@@ -65,7 +65,7 @@ def require_columns(df: pd.DataFrame, required, *, name: str = "table") -> None:
         return
     hints = []
     for c in missing:
-        close = difflib.get_close_matches(c, have, n=2, cutoff=0.6)
+        close = difflib.get_close_matches(c, have, n=2, cutoff=0.5)
         if close:
             hints.append(f"{c!r} (did you mean {' or '.join(map(repr, close))}? pass rename={{{close[0]!r}: {c!r}}})")
         else:
@@ -73,11 +73,39 @@ def require_columns(df: pd.DataFrame, required, *, name: str = "table") -> None:
     raise MissingColumnError(f"{name}: missing column(s) {', '.join(hints)}; available: {have}")
 
 
+def _table_with_units_checked(tab, *, name):
+    """astropy Table -> DataFrame: positions converted to degrees, magnitude columns must be magnitudes."""
+    from astropy import units as u
+
+    tab = tab.copy(copy_data=False)
+    for col in list(tab.colnames):
+        unit = getattr(tab[col], "unit", None)
+        low = col.lower()
+        if unit is None:
+            continue
+        if low in ("ra", "dec"):
+            try:
+                tab[col] = u.Quantity(tab[col]).to_value(u.deg)
+            except u.UnitConversionError:
+                raise ValueError(f"{name}: column {col!r} has unit {unit}, not an angle") from None
+        elif low.endswith("mpro") or low.endswith("sigmpro"):
+            if not (unit.physical_type == "dimensionless" or "mag" in unit.to_string().lower()):
+                raise ValueError(f"{name}: column {col!r} has unit {unit}; Vega magnitudes are required "
+                                 "(convert fluxes to magnitudes first)")
+    multi = [c for c in tab.colnames if len(tab[c].shape) > 1]
+    if multi:
+        tab.remove_columns(multi)
+    return tab.to_pandas()
+
+
 def read_catalog(source, *, required=("ra", "dec"), rename=None, name="catalogue") -> pd.DataFrame:
     """Read a catalogue (FITS, Parquet, CSV, HDF5 or an in-memory table) with AllWISE column names.
 
     Column names are lower-cased (FITS files often use ``RA``, ``W1MPRO``), then
-    ``rename`` is applied, then ``required`` columns are checked.
+    ``rename`` is applied, then ``required`` columns are checked. Units of FITS
+    tables / astropy Tables are checked: ``ra``/``dec`` are converted to degrees
+    (e.g. from radians or hour angles), magnitude columns with a non-magnitude
+    unit (e.g. Jy) raise ``ValueError``.
 
     Parameters
     ----------
@@ -100,9 +128,23 @@ def read_catalog(source, *, required=("ra", "dec"), rename=None, name="catalogue
         Listing every missing column and close matches among the available names.
     """
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-        from ..io import read_table
+        from pathlib import Path
 
-        df = read_table(source)
+        path = Path(source)
+        if path.name.lower().endswith((".fits", ".fit", ".fits.gz", ".fit.gz")) and path.exists():
+            from astropy.table import Table
+
+            try:
+                source = Table.read(path, hdu=1)
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: cannot read FITS table ({exc})") from None
+            df = _table_with_units_checked(source, name=name)
+        else:
+            from ..io import read_table
+
+            df = read_table(source)
+    elif hasattr(source, "colnames"):
+        df = _table_with_units_checked(source, name=name)
     else:
         df = _as_frame(source).copy()
     df = _lower_columns(df)

@@ -100,9 +100,9 @@ def select_wise_agn(table, *, alpha=None, beta=None, gamma=None, preset="default
     Examples
     --------
     >>> from agnlab.catalog import make_mock_catalog, select_wise_agn
-    >>> wise, spec = make_mock_catalog(n_sources=2000, seed=0)
-    >>> mask, report = select_wise_agn(wise)
-    >>> int(report["removed"].sum()) == len(wise) - int(mask.sum())
+    >>> mock = make_mock_catalog(n_sources=2000, seed=0)
+    >>> mask, report = select_wise_agn(mock.wise, exclusion_regions=mock.regions)
+    >>> int(report["removed"].sum()) == len(mock.wise) - int(mask.sum())
     True
     """
     if preset not in ASSEF_PRESETS:

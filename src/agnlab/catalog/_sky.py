@@ -31,12 +31,10 @@ def _chord(radius_deg):
 
 @functools.lru_cache(maxsize=1)
 def _icrs_to_galactic_matrix() -> np.ndarray:
-    from astropy import units as u
-    from astropy.coordinates import SkyCoord
+    from astropy.coordinates import ICRS, CartesianRepresentation, Galactic
 
-    basis = SkyCoord(x=[1.0, 0.0, 0.0], y=[0.0, 1.0, 0.0], z=[0.0, 0.0, 1.0], unit=u.one,
-                     representation_type="cartesian", frame="icrs")
-    gal = basis.galactic.cartesian.xyz.value  # columns are images of the basis vectors
+    basis = ICRS(CartesianRepresentation([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]))
+    gal = basis.transform_to(Galactic()).cartesian.xyz.value  # columns are images of the basis vectors
     return np.asarray(gal, dtype=float)
 
 
@@ -118,18 +116,23 @@ def _positions(table, name):
 
 
 def _angular_sep_arcsec(ra1, dec1, ra2, dec2):
-    """Vincenty separation (astropy's formula) in arcsec."""
-    from astropy.coordinates import angular_separation
-
-    return np.rad2deg(angular_separation(np.deg2rad(ra1), np.deg2rad(dec1),
-                                         np.deg2rad(ra2), np.deg2rad(dec2))) * 3600.0
+    """Vincenty separation (the formula of ``astropy.coordinates.angular_separation``) in arcsec."""
+    lon1, lat1, lon2, lat2 = (np.deg2rad(np.asarray(a, dtype=float)) for a in (ra1, dec1, ra2, dec2))
+    dlon = lon2 - lon1
+    sdlon, cdlon = np.sin(dlon), np.cos(dlon)
+    slat1, slat2, clat1, clat2 = np.sin(lat1), np.sin(lat2), np.cos(lat1), np.cos(lat2)
+    num1 = clat2 * sdlon
+    num2 = clat1 * slat2 - slat1 * clat2 * cdlon
+    den = slat1 * slat2 + clat1 * clat2 * cdlon
+    return np.rad2deg(np.arctan2(np.hypot(num1, num2), den)) * 3600.0
 
 
 def crossmatch(left, right, *, radius_arcsec=1.5, chunk_size=1_000_000, workers=-1) -> pd.DataFrame:
     """Nearest-neighbour crossmatch of two sky catalogues within ``radius_arcsec``.
 
     For each ``left`` source the nearest ``right`` source is found (a k-d tree on
-    unit vectors, searched only out to the chord of ``radius_arcsec``); pairs whose
+    unit vectors, searched only out to the chord of ``radius_arcsec``, queries in a
+    spatially sorted order, threads over cores); pairs whose
     great-circle separation (Vincenty formula, as astropy) is within the radius are
     returned. Gives the same pairs as
     ``astropy.coordinates.match_coordinates_sky`` followed by ``sep2d <= radius``.
@@ -174,15 +177,21 @@ def crossmatch(left, right, *, radius_arcsec=1.5, chunk_size=1_000_000, workers=
         return empty
     tree = cKDTree(unit_vectors(rra, rdec), balanced_tree=False, compact_nodes=False)
     bound = float(_chord(radius_arcsec / 3600.0)) * (1 + 1e-9) + 1e-15
+    # query in a spatially coherent order (0.5 deg Dec bands, then RA): neighbouring queries walk the
+    # same tree nodes, which is ~3x faster than a random order; results are mapped back to rows
+    order = np.lexsort((lra, np.floor(ldec * 2.0)))
     li, ri = [], []
     for s in range(0, lra.size, chunk_size):
-        v = unit_vectors(lra[s:s + chunk_size], ldec[s:s + chunk_size])
+        rows = order[s:s + chunk_size]
+        v = unit_vectors(lra[rows], ldec[rows])
         _, idx = tree.query(v, k=1, distance_upper_bound=bound, workers=workers)
         hit = idx < rra.size
-        li.append(np.flatnonzero(hit) + s)
+        li.append(rows[hit])
         ri.append(idx[hit])
     li = np.concatenate(li).astype(np.int64)
     ri = np.concatenate(ri).astype(np.int64)
+    by_row = np.argsort(li, kind="stable")
+    li, ri = li[by_row], ri[by_row]
     sep = _angular_sep_arcsec(lra[li], ldec[li], rra[ri], rdec[ri])
     keep = sep <= radius_arcsec
     return pd.DataFrame({"left_index": li[keep], "right_index": ri[keep], "sep_arcsec": sep[keep]})

@@ -21,15 +21,20 @@ Physics, per model (all vectorised over models and wavelengths)
   luminosity that is absorbed and re-emitted (energy conservation).
 * Radial distribution: clouds per unit radius ``~ r**-q`` from ``r = 1`` to
   ``r = Y`` (units of the sublimation radius), integrated on ``n_shells``
-  logarithmic shells; the projected cloud area grows as ``r**2``.
+  logarithmic shells; cloud sizes grow as ``r``, so every cloud intercepts and
+  re-emits the same luminosity wherever it sits.
 * Dust: an extinction curve ``tau(lambda) = tv * k(lambda)/k(V)`` with a
   power-law continuum and silicate features at 9.7 and 18 um.
-* Clouds: the AGN-facing (heated) face at ``T_h(r) = 1500 K r**-0.4`` and the
+* Clouds: the AGN-facing (heated) face at ``T_h(r) = 1500 K r**-0.7`` and the
   dark face at a cooler temperature that depends on ``tv``; faces emit
   ``B_nu(T) (1 - exp(-tau))``, and the dark face also transmits the heated-face
   emission through the cloud (so the 10 / 18 um silicate features appear in
   emission for optically thin clouds and in absorption for thick ones).
   Clouds shadowed from the AGN by inner clouds are heated indirectly (cooler).
+* Scattering: a small fraction of the AGN light falling on the illuminated
+  cloud faces is scattered towards the observer (dust albedo ~0.5 in the
+  UV/optical, ~0 beyond a few micron); it dominates the torus SED shortward of
+  ~1 um, as in CLUMPY.
 * Viewing: the fraction of heated faces in view grows towards the pole, and
   emission of a shell escapes through the clouds outside it along the line of
   sight with probability ``exp(-N_los f_out(r) (1 - exp(-tau(lambda))))``, where
@@ -97,6 +102,12 @@ _LOG_SAMPLED = ("tv", "Y")   # sampled uniformly in log by clumpy_like_grid
 _T_SUB_K = 1500.0            # dust sublimation temperature
 _HC_K_UM = 14387.7688        # h c / k_B  [um K]
 _C_UM_HZ = 2.99792458e14     # speed of light [um Hz]
+_SCATTER_FRACTION = 2e-4     # fraction of the covered AGN light scattered towards the observer
+
+
+def _albedo(wave_um: np.ndarray) -> np.ndarray:
+    """Dust albedo: ~0.5 in the UV/optical, falling to ~0 beyond a few micron."""
+    return 0.5 / (1.0 + (np.asarray(wave_um, dtype=float) / 1.5) ** 3)
 
 
 def _extinction_ratio(wave_um: np.ndarray) -> np.ndarray:
@@ -158,13 +169,12 @@ def _sed_chunk(p: np.ndarray, wave_um: np.ndarray, n_shells: int, include_agn: b
     tot = cum[:, -1:]
     f_in = (cum - 0.5 * dens) / tot                                           # fraction inside shell centre
     f_out = 1.0 - f_in
-    w_shell = dens * r ** 2                                                   # emitting area
 
     # temperatures of heated / dark / shadowed faces
-    t_h = _T_SUB_K * r ** -0.4                                                # (n, S)
-    dark = 0.45 + 0.4 * np.exp(-tv / 60.0)
+    t_h = _T_SUB_K * r ** -0.7                                                # (n, S)
+    dark = 0.35 + 0.45 * np.exp(-tv / 60.0)
     t_d = t_h * dark[:, None]
-    t_ind = 0.72 * t_h
+    t_ind = 0.6 * t_h
     p_dir = np.exp(-n_mean[:, None] * f_in)                                   # directly heated fraction
 
     b_h = _planck_shape(wave_um, t_h)                                         # (n, S, W)
@@ -176,16 +186,16 @@ def _sed_chunk(p: np.ndarray, wave_um: np.ndarray, n_shells: int, include_agn: b
     s_dark = b_d * a3 + s_heated * trans
     s_ind = b_i * a3 * (1.0 + trans) * 0.5
 
-    # normalisation: angle-averaged emission carries the absorbed luminosity (cover x L_AGN = cover)
+    # energy conservation: a cloud intercepts the same AGN luminosity at any radius (its size grows
+    # as r), so every cloud re-emits the same luminosity; the torus re-emits cover x L_AGN in total
     pdir3 = p_dir[:, :, None]
     s_mean = pdir3 * 0.5 * (s_heated + s_dark) + (1.0 - pdir3) * s_ind
-    sed_mean = np.einsum("ns,nsw->nw", w_shell, s_mean)
     nu = _C_UM_HZ / wave_um
-    lnu = np.log(nu)
-    # trapezoid in ln(nu): integral F_nu dnu = integral nu F_nu dln(nu)
-    g = sed_mean * nu[None, :]
-    bol = np.abs(0.5 * ((g[:, 1:] + g[:, :-1]) * np.diff(lnu)[None, :]).sum(axis=1))
-    norm = cover / bol                                                        # (n,)
+    dlnu = np.abs(np.diff(np.log(nu)))
+    g = s_mean * nu                                                           # nu F_nu per shell
+    shell_bol = 0.5 * ((g[..., 1:] + g[..., :-1]) * dlnu).sum(axis=-1)        # (n, S)
+    w_shell = dens / shell_bol
+    norm = cover / dens.sum(axis=1)                                           # (n,)
 
     # viewing geometry
     inc_rad = np.deg2rad(inc)
@@ -197,13 +207,17 @@ def _sed_chunk(p: np.ndarray, wave_um: np.ndarray, n_shells: int, include_agn: b
     esc = np.exp(-(n_los[:, None, None] * f_out[:, :, None]) * a3)           # (n, S, W)
     sed = np.einsum("ns,nsw->nw", w_shell, s_view * esc) * norm[:, None]
 
-    if include_agn:
-        from ..photometry import accretion_disk_fnu
+    # AGN light scattered by the directly illuminated cloud faces (dominates the UV/optical)
+    from ..photometry import accretion_disk_fnu
 
-        disk = accretion_disk_fnu(wave_um)[None, :]                           # unit luminosity disk
+    disk = accretion_disk_fnu(wave_um)[None, :]                               # unit-luminosity disk
+    w_sc = w_shell * p_dir
+    w_sc = w_sc / w_sc.sum(axis=1, keepdims=True)
+    esc_mean = np.einsum("ns,nsw->nw", w_sc, esc)
+    sed = sed + (_SCATTER_FRACTION * cover * p_h)[:, None] * _albedo(wave_um)[None, :] * disk * esc_mean
+    if include_agn:
         sed = sed + disk * np.exp(-n_los[:, None] * absorb)
-    # keep strictly positive (far Wien tail underflows): floor at 1e-300 relative
-    return np.maximum(sed, 1e-300)
+    return sed
 
 
 def clumpy_like_sed(params, *, wave_um=None, n_shells: int = 16, include_agn: bool = False,

@@ -365,6 +365,14 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
 
 # ----------------------------------------------------------------------
 # back-ends
+class _ForwardError(Exception):
+    """Carries an error of the forward model through scipy unchanged."""
+
+    def __init__(self, original):
+        super().__init__(str(original))
+        self.original = original
+
+
 def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, disable):
     from scipy.optimize import differential_evolution
 
@@ -372,9 +380,12 @@ def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, di
         x = np.asarray(x, dtype=float)
         if obj.keep_archive and sum(t.shape[0] for t in obj._theta) > max_archive:
             obj.keep_archive = False
-        if x.ndim == 1:                 # polishing calls one vector at a time
-            return float(obj(x[None, :])[0])
-        return obj(x.T)                 # vectorised: x has shape (n_params, S)
+        try:
+            if x.ndim == 1:                 # polishing calls one vector at a time
+                return float(obj(x[None, :])[0])
+            return obj(x.T)                 # vectorised: x has shape (n_params, S)
+        except (TypeError, ValueError) as exc:  # scipy would hide these behind a RuntimeError
+            raise _ForwardError(exc) from exc
 
     bar = progress(total=maxiter, desc="differential evolution", disable=disable)
 
@@ -386,6 +397,8 @@ def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, di
             func, [tuple(r) for r in b], maxiter=maxiter, popsize=popsize, tol=tol, polish=False,
             rng=np.random.default_rng(rng.integers(2**63)), vectorized=True, updating="deferred",
             init="latinhypercube", callback=callback)
+    except _ForwardError as exc:
+        raise exc.original from None
     finally:
         bar.close()
     info["de_generations"] = int(res.nit)
@@ -394,7 +407,14 @@ def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, di
     if polish and np.isfinite(res.fun):
         from scipy.optimize import minimize
 
-        pol = minimize(lambda x: func(x), res.x, method="L-BFGS-B", bounds=[tuple(r) for r in b])
+        import warnings
+
+        with warnings.catch_warnings(), np.errstate(invalid="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)   # inf chi^2 next to a domain edge
+            try:
+                pol = minimize(func, res.x, method="L-BFGS-B", bounds=[tuple(r) for r in b])
+            except _ForwardError as exc:
+                raise exc.original from None
         info["polish_success"] = bool(pol.success)
 
 

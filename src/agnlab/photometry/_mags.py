@@ -93,8 +93,8 @@ def synthetic_mags(wave_um, fnu, *, bands=("W1", "W2", "W3", "W4"), system: str 
     >>> from agnlab.photometry import synthetic_mags
     >>> wave = np.logspace(-1, 2, 200)
     >>> flat = np.full(200, 3631e-23)  # 3631 Jy: AB magnitude 0 in every band
-    >>> np.round(synthetic_mags(wave, flat, system="ab"), 6).tolist()
-    [0.0, 0.0, 0.0, 0.0]
+    >>> bool(np.all(np.abs(synthetic_mags(wave, flat, system="ab")) < 0.01))
+    True
     """
     if system not in _SYSTEMS:
         raise ValueError(f"system: must be one of {_SYSTEMS}, got {system!r}")

@@ -52,14 +52,15 @@ def truth_dlas(truth, n: int, *, dlas=None) -> list[tuple[np.ndarray, np.ndarray
 
     Accepted layouts:
 
-    * a table (or an object with a ``truth`` table) whose ``z_dla`` and
-      ``log_nhi`` columns hold one sequence per spectrum (lists, arrays or
-      strings such as ``"[2.31 2.85]"``), NaN-padded 2-D arrays included;
+    * a table whose ``z_dla`` and ``log_nhi`` columns hold one sequence per
+      spectrum (lists, arrays or strings such as ``"[2.31 2.85]"``), used
+      first when present;
     * a separate per-DLA table ``dlas`` with columns ``spec_index`` (or
       ``qso_index`` / ``index``), ``z_dla`` and ``log_nhi``, passed as ``dlas``
       or found as ``truth.attrs['dlas']``.
     """
-    if dlas is None and hasattr(truth, "attrs") and isinstance(getattr(truth, "attrs"), dict):
+    cols = list(getattr(truth, "columns", getattr(truth, "colnames", [])))
+    if dlas is None and not ("z_dla" in cols and "log_nhi" in cols) and isinstance(getattr(truth, "attrs", None), dict):
         dlas = truth.attrs.get("dlas")
     if dlas is not None:
         idx_col = next((c for c in ("spec_index", "qso_index", "index", "row") if c in list(dlas.columns)), None)
@@ -133,6 +134,49 @@ def robust_scale(flux: np.ndarray, ivar: np.ndarray, *, mask: np.ndarray | None 
     med = np.where(bad, mabs, med)
     med = np.where(med > 0, med, np.nan)
     return med
+
+
+def fused_for_inference(net):
+    """Eval-mode copy of ``net`` with every Conv1d + BatchNorm1d pair folded into one Conv1d.
+
+    Same outputs (to float rounding), ~20 % faster on CPU. Objects that are not
+    ``torch.nn.Module`` are returned unchanged.
+    """
+    import copy
+
+    if not isinstance(net, nn.Module):
+        return net
+    net = copy.deepcopy(net).eval()
+    for mod in net.modules():
+        if not isinstance(mod, nn.Sequential):
+            continue
+        for i in range(len(mod) - 1):
+            conv, bn = mod[i], mod[i + 1]
+            if isinstance(conv, nn.Conv1d) and isinstance(bn, nn.BatchNorm1d):
+                scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+                fused = nn.Conv1d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,
+                                  padding=conv.padding, dilation=conv.dilation, bias=True)
+                bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+                fused.weight.data = conv.weight.detach() * scale[:, None, None]
+                fused.bias.data = (bias - bn.running_mean) * scale + bn.bias.detach()
+                mod[i] = fused
+                mod[i + 1] = nn.Identity()
+    return net.eval()
+
+
+def inference_net(est):
+    """The fused inference copy of ``est.net_`` (rebuilt when ``net_`` changes)."""
+    cached = getattr(est, "_infer_cache", None)
+    if cached is None or cached[0] is not est.net_:
+        cached = (est.net_, fused_for_inference(est.net_))
+        est._infer_cache = cached
+    return cached[1]
+
+
+def default_z_range(z) -> tuple[float, float]:
+    """Trained redshift range from training redshifts: min/max rounded outwards to 0.1."""
+    z = np.asarray(z, float)
+    return float(np.floor(z.min() * 10 + 1e-9) / 10), float(np.ceil(z.max() * 10 - 1e-9) / 10)
 
 
 def set_threads(n: int | None) -> None:

@@ -157,6 +157,18 @@ class LogRebinner:
         keep = frac > 1e-9
         self.matrix_ = sp.csr_matrix((frac[keep].astype(np.float32), (rows[keep], cols[keep])),
                                      shape=(win.size, wout.size))
+        # the same overlap weights without the matrix: bin j = (sum of the whole input pixels between
+        # its edges) + (covered fraction of the pixel holding the right edge) - (that of the left edge)
+        k = np.searchsorted(le_in, le_out, side="right") - 1
+        inside = (k >= 0) & (k < win.size)
+        kk = np.clip(k, 0, win.size - 1)
+        frac_e = np.where(inside, (le_out - le_in[kk]) / (le_in[kk + 1] - le_in[kk]), 0.0)
+        self._edge_pix = np.where(k >= win.size, win.size, np.maximum(k, 0))
+        self._edge_frac = np.clip(frac_e, 0.0, 1.0)
+        self._edge_pix_val = kk
+        # bins whose two edges fall in the same input pixel hold no whole pixel (reduceat would
+        # return that pixel instead of an empty sum)
+        self._no_whole = np.diff(self._edge_pix) <= 0
         weight = np.asarray(self.matrix_.sum(axis=0)).ravel()
         self.covered = weight > 0.5 * np.median(weight[weight > 0]) if np.any(weight > 0) else weight > 0
         self.coverage = float(self.covered.mean())
@@ -173,6 +185,15 @@ class LogRebinner:
         w = np.asarray(wave_in_aa, dtype=float)
         return w.shape == self.wave_in_aa.shape and np.allclose(w, self.wave_in_aa, rtol=0, atol=1e-6)
 
+    def _integrate(self, v):
+        """Overlap-weighted sums of ``v`` (n, n_in) over the output bins (same as ``v @ matrix_``)."""
+        v = np.asarray(v, dtype=np.float32)
+        vpad = np.concatenate([v, np.zeros((v.shape[0], 1), np.float32)], axis=1)
+        whole = np.add.reduceat(vpad, self._edge_pix, axis=1)[:, :-1].astype(np.float64)
+        whole[:, self._no_whole] = 0.0
+        part = self._edge_frac[None] * v[:, self._edge_pix_val]
+        return whole + part[:, 1:] - part[:, :-1]
+
     def __call__(self, flux, ivar):
         """Rebin already-cleaned spectra (float32, masked pixels with ivar 0).
 
@@ -184,9 +205,8 @@ class LogRebinner:
         -------
         flux_out, ivar_out : ndarray float32, shape (n_spec, n_out)
         """
-        mt = self.matrix_.T.tocsr()
-        fi = (mt @ (flux * ivar).T).T
-        iv = (mt @ ivar.T).T
+        fi = self._integrate(flux * ivar)
+        iv = self._integrate(ivar)
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.where(iv > 0, fi / np.where(iv > 0, iv, 1), 0.0)
         iv = np.where(self.covered[None], iv, 0.0)

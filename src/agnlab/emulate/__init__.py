@@ -1,0 +1,36 @@
+"""Emulators of model-spectrum grids: PCA baseline and neural emulator, with accuracy metrics.
+
+Both follow the scikit-learn API: ``fit(X, Y)`` with parameters ``X`` (n_models,
+n_params) and fluxes ``Y`` (n_models, n_wave); ``predict(X)`` -> fluxes;
+``save(path)`` / ``Class.load(path)`` through safe agnlab artifacts.
+"""
+
+from ._base import OutOfDomainError
+from ._metrics import color_errors, evaluate_emulator, flux_error_summary, fractional_flux_error
+from ._network import CoefficientMLP
+from ._neural import NeuralEmulator
+from ._pca import PCAEmulator
+
+__all__ = [
+    "CoefficientMLP",
+    "NeuralEmulator",
+    "OutOfDomainError",
+    "PCAEmulator",
+    "color_errors",
+    "evaluate_emulator",
+    "flux_error_summary",
+    "fractional_flux_error",
+    "load_emulator",
+]
+
+
+def load_emulator(path):
+    """Load a saved :class:`PCAEmulator` or :class:`NeuralEmulator` (whichever the file holds)."""
+    from ..io import ArtifactError, load_artifact
+
+    _, meta = load_artifact(path)
+    kinds = {PCAEmulator._kind: PCAEmulator, NeuralEmulator._kind: NeuralEmulator}
+    cls = kinds.get(meta["_kind"])
+    if cls is None:
+        raise ArtifactError(f"{path}: holds a {meta['_kind']!r}, not an agnlab emulator")
+    return cls.load(path)

@@ -1,0 +1,125 @@
+"""``agnlab emulate train|predict|evaluate`` (thin: parse, call the library)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _load_any_grid(spec: str, *, n_models: int, seed: int):
+    """A grid from a file (npz / CLUMPY HDF5) or the built-in generator (``builtin``)."""
+    if spec == "builtin":
+        from ..grids import clumpy_like_grid
+
+        return clumpy_like_grid(n_models, seed=seed)
+    from ..grids import load_grid
+
+    return load_grid(spec)
+
+
+def _cmd_train(args) -> int:
+    from . import NeuralEmulator, PCAEmulator, evaluate_emulator
+
+    grid = _load_any_grid(args.grid, n_models=args.n_models, seed=args.seed)
+    train, test = grid.split(args.test_fraction, seed=args.seed) if args.test_fraction > 0 else (grid, None)
+    if args.model == "pca":
+        emu = PCAEmulator(n_components=args.n_components, param_names=grid.param_names)
+    else:
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
+        emu = NeuralEmulator(n_components=args.n_components, hidden=hidden, max_epochs=args.max_epochs,
+                             lbfgs_steps=args.lbfgs_steps, param_names=grid.param_names,
+                             random_state=args.seed, progress=None)
+    emu.fit(train.params, train.flux, wave_um=grid.wave_um)
+    if test is not None:
+        metrics = evaluate_emulator(emu, test.params, test.flux, wave_um=grid.wave_um)
+        emu.training_metrics_["held_out"] = metrics
+        print(json.dumps({"held_out": metrics}, indent=1))
+    path = emu.save(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from ..io import atomic_path, read_table, write_table
+    from . import load_emulator
+
+    emu = load_emulator(args.model)
+    emu.on_out_of_domain = args.on_out_of_domain
+    table = read_table(args.params)
+    from .._validation import check_columns
+
+    check_columns(table, emu.param_names_, name=str(args.params))
+    params = table[list(emu.param_names_)]
+    flux = emu.predict(params)
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, params=params.to_numpy(dtype=float), param_names=np.array(emu.param_names_),
+                         wave_um=np.asarray(emu.wave_um_ if emu.wave_um_ is not None else np.arange(flux.shape[1])),
+                         fnu=flux)
+    else:
+        wave = emu.wave_um_ if emu.wave_um_ is not None else np.arange(flux.shape[1], dtype=float)
+        cols = pd.DataFrame(flux, columns=[f"fnu_{w:.6g}um" for w in wave], index=params.index)
+        write_table(pd.concat([params.reset_index(drop=True), cols.reset_index(drop=True)], axis=1), out)
+    print(f"wrote {out} ({flux.shape[0]} SEDs x {flux.shape[1]} wavelengths)")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from ..report import Report
+    from . import load_emulator
+    from ._report import add_accuracy_section
+
+    emu = load_emulator(args.model)
+    grid = _load_any_grid(args.grid, n_models=args.n_models, seed=args.seed)
+    if args.test_fraction > 0:
+        _, grid = grid.split(args.test_fraction, seed=args.seed)
+    emu.on_out_of_domain = "nan"
+    report = Report(f"agnlab emulate evaluate: {Path(args.model).name}")
+    metrics = add_accuracy_section(report, emu, grid, key="emulate", title=f"Accuracy on {args.grid}")
+    index = report.write(args.out)
+    print(json.dumps(metrics, indent=1))
+    print(f"wrote {index}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``emulate`` and its verbs to the top-level ``agnlab`` parser."""
+    p = subparsers.add_parser("emulate", help="emulators of model-spectrum grids (PCA, neural)")
+    verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
+
+    t = verbs.add_parser("train", help="fit an emulator to a grid and save it")
+    t.add_argument("grid", help="grid file (.npz or CLUMPY .hdf5) or 'builtin' (clumpy-like generator)")
+    t.add_argument("--out", required=True, help="model file to write (.npz)")
+    t.add_argument("--model", choices=("neural", "pca"), default="neural")
+    t.add_argument("--n-components", type=int, default=24)
+    t.add_argument("--hidden", default="64,64", help="hidden layer widths, comma-separated (neural)")
+    t.add_argument("--max-epochs", type=int, default=2000)
+    t.add_argument("--lbfgs-steps", type=int, default=0)
+    t.add_argument("--test-fraction", type=float, default=0.2, help="held out and evaluated (0: none)")
+    t.add_argument("--n-models", type=int, default=100_000, help="models of the built-in grid")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_cmd_train)
+
+    pr = verbs.add_parser("predict", help="predict SEDs for a table of parameters")
+    pr.add_argument("model", help="emulator file written by 'train'")
+    pr.add_argument("params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter")
+    pr.add_argument("--out", required=True, help="output (.csv, .parquet or .npz)")
+    pr.add_argument("--on-out-of-domain", choices=("raise", "nan"), default="raise")
+    pr.set_defaults(func=_cmd_predict)
+
+    e = verbs.add_parser("evaluate", help="accuracy of an emulator on a grid (HTML figures + metrics.json)")
+    e.add_argument("model")
+    e.add_argument("grid", help="grid file or 'builtin'")
+    e.add_argument("--out", default="emulate-evaluation", help="report folder")
+    e.add_argument("--test-fraction", type=float, default=0.0,
+                   help="evaluate only the held-out part of this split (use train's value and seed)")
+    e.add_argument("--n-models", type=int, default=100_000)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=_cmd_evaluate)

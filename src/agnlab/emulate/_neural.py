@@ -1,0 +1,369 @@
+"""Neural emulator: a small MLP predicting PCA coefficients of log10 flux, fast numpy inference."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from .._validation import check_is_fitted, check_random_state
+from ..io import ArtifactError, load_artifact, save_artifact
+from ._base import _LN10, EmulatorBase
+from ._network import ACTIVATIONS, CoefficientMLP
+
+__all__ = ["NeuralEmulator"]
+
+
+def _np_activation(name: str):
+    """In-place numpy float32 version of an activation of :data:`ACTIVATIONS`."""
+    if name == "tanh":
+        return lambda h: np.tanh(h, out=h)
+    if name == "relu":
+        return lambda h: np.maximum(h, 0.0, out=h)
+    if name == "leaky_relu":
+        return lambda h: np.maximum(h, np.float32(0.01) * h, out=h)
+    if name == "silu":
+        def silu(h):
+            s = np.exp(-h)
+            s += 1.0
+            np.divide(h, s, out=h)
+        return silu
+    if name == "gelu":
+        def gelu(h):
+            t = np.tanh(np.float32(0.7978845608) * (h + np.float32(0.044715) * h ** 3))
+            t += 1.0
+            h *= t
+            h *= np.float32(0.5)
+        return gelu
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class NeuralEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
+    """Neural emulator of a grid of SEDs: parameters -> MLP -> PCA coefficients -> log10 flux.
+
+    The log10 fluxes are compressed with PCA (``n_components`` components); a
+    small multi-layer perceptron (:class:`CoefficientMLP`, PyTorch) maps the
+    parameters (log-scaled where useful, then to [-1, 1]) to the coefficients and
+    is trained with :func:`agnlab.nn.fit_module` (Adam, early stopping on a
+    validation split), optionally polished with full-batch L-BFGS. The loss is
+    the mean squared error of log10 flux (dex^2). Prediction runs in numpy
+    float32 matrix products over chunks (``chunk_size``) on ``n_jobs`` threads,
+    with the final exponentiation in float64 so tiny fluxes (1e-80) are kept.
+
+    Parameters
+    ----------
+    n_components : int
+        PCA components of the log10 fluxes.
+    hidden : tuple of int
+        Hidden layer widths.
+    activation : {"tanh", "silu", "gelu", "relu", "leaky_relu"}
+    lr, weight_decay, max_epochs, patience, lr_patience : training settings
+        (see :class:`agnlab.nn.TrainConfig`).
+    batch_size : int or None
+        Mini-batch size; None: full batch for up to 4096 training models, else 512.
+    lbfgs_steps : int
+        L-BFGS iterations after Adam (full batch; 0 to skip). Useful for small grids.
+    validation_fraction : float
+        Fraction of the models held out for early stopping.
+    focus_wave_um : (float, float) or None
+        Optional wavelength range [um] whose log-flux errors weigh ``focus_weight``
+        times more in the loss (e.g. ``(1, 30)`` for mid-IR work); needs ``wave_um``
+        in :meth:`fit`. None: all wavelengths weigh the same.
+    focus_weight : float
+        Relative weight of the focus range.
+    log_params : "auto" or sequence of str
+        Parameters given to the network in log space; "auto": positive parameters
+        spanning a factor >= 10 whose values crowd at the low end (median in the
+        lowest 30 % of the range, as for log-spaced grids).
+    param_names : sequence of str, optional
+    on_out_of_domain : {"raise", "nan"}
+    chunk_size : int
+        Rows per inference chunk (memory ~ chunk_size * n_wave * 12 bytes per thread).
+    n_jobs : int or None
+        Inference threads (None: up to 2, or the CPUs available).
+    random_state : int
+        Seed of the validation split, the initial weights and the batches.
+    progress : bool or None
+        Training progress bar (None: on a terminal only).
+    device : str
+        Torch device for training ("cpu", "cuda").
+
+    Attributes
+    ----------
+    module_ : CoefficientMLP
+        The trained network (float32).
+    training_metrics_ : dict
+        best epoch, validation loss (dex^2), training seconds...
+
+    Examples
+    --------
+    >>> from agnlab.grids import clumpy_like_grid
+    >>> from agnlab.emulate import NeuralEmulator
+    >>> g = clumpy_like_grid(400, seed=0)
+    >>> emu = NeuralEmulator(hidden=(16,), max_epochs=5, lbfgs_steps=0, progress=False)
+    >>> emu = emu.fit(g.params, g.flux, wave_um=g.wave_um)
+    >>> emu.predict(g.params[:3]).shape
+    (3, 119)
+    """
+
+    _kind = "agnlab.emulate.NeuralEmulator"
+
+    def __init__(self, *, n_components=24, hidden=(64, 64), activation="tanh", lr=3e-3, weight_decay=0.0,
+                 max_epochs=2000, patience=200, lr_patience=50, batch_size=None, lbfgs_steps=0,
+                 validation_fraction=0.1, focus_wave_um=None, focus_weight=10.0, log_params="auto",
+                 param_names=None, on_out_of_domain="raise",
+                 chunk_size=16384, n_jobs=None, random_state=0, progress=None, device="cpu"):
+        self.n_components = n_components
+        self.hidden = hidden
+        self.activation = activation
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr_patience = lr_patience
+        self.batch_size = batch_size
+        self.lbfgs_steps = lbfgs_steps
+        self.validation_fraction = validation_fraction
+        self.focus_wave_um = focus_wave_um
+        self.focus_weight = focus_weight
+        self.log_params = log_params
+        self.param_names = param_names
+        self.on_out_of_domain = on_out_of_domain
+        self.chunk_size = chunk_size
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+        self.device = device
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, Y, *, wave_um=None):
+        """Train on parameters ``X`` (n_models, n_params) and fluxes ``Y`` (n_models, n_wave) > 0.
+
+        Returns ``self``. ``wave_um`` (n_wave,) is optional and stored for evaluation.
+        """
+        import torch
+
+        from ..nn import TrainConfig, fit_module
+
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if not 0.0 < float(self.validation_fraction) < 0.5:
+            raise ValueError(f"validation_fraction must be in (0, 0.5), got {self.validation_fraction!r}")
+        X, Y, names, wave_um = self._validate_fit(X, Y, wave_um)
+        t0 = time.perf_counter()
+        self._set_param_scaling(X, names)
+        self.wave_um_ = wave_um
+        rng = check_random_state(self.random_state)
+        n = X.shape[0]
+        perm = rng.permutation(n)
+        n_val = max(1, int(round(float(self.validation_fraction) * n)))
+        val, train = perm[:n_val], perm[n_val:]
+        logY = np.log10(Y)
+        # PCA basis from the training part only (the validation models stay unseen)
+        self._fit_pca(logY[train], self.n_components)
+        coef = (logY - self.log_mean_) @ self.components_.T
+        self.coef_scale_ = float(np.sqrt(np.mean(coef[train, 0] ** 2)))
+        target = (coef / self.coef_scale_).astype(np.float32)
+        Xs = self._scale_params(X).astype(np.float32)
+
+        seed = int(self.random_state) if isinstance(self.random_state, (int, np.integer)) else 0
+        torch.manual_seed(seed)
+        module = CoefficientMLP(self.n_params_, self.n_components_, tuple(self.hidden), self.activation)
+        batch = self.batch_size or (train.size if train.size <= 4096 else 512)
+        cfg = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=int(batch),
+                          max_epochs=int(self.max_epochs), patience=int(self.patience), seed=seed,
+                          device=self.device, lr_patience=int(self.lr_patience), lr_factor=0.5, min_lr=1e-6)
+        # the loss: weighted dex^2 of log10 flux, through the (fixed) PCA basis
+        weights = np.ones(logY.shape[1])
+        if self.focus_wave_um is not None:
+            if wave_um is None:
+                raise ValueError("focus_wave_um needs wave_um in fit()")
+            lo, hi = self.focus_wave_um
+            weights[(wave_um >= lo) & (wave_um <= hi)] = float(self.focus_weight)
+        weights /= weights.mean()
+        basis_w = torch.from_numpy((self.components_ * self.coef_scale_ * np.sqrt(weights)).astype(np.float32))
+
+        def loss_fn(out, y):
+            return torch.mean(((out - y) @ basis_w.to(out.device, out.dtype)) ** 2)
+
+        result = fit_module(module, Xs[train], target[train], Xs[val], target[val], config=cfg,
+                            loss_fn=loss_fn, progress=self.progress, desc="NeuralEmulator")
+        best_val = float(result["best_val_loss"])
+        if int(self.lbfgs_steps) > 0:
+            best_val = self._polish_lbfgs(module, Xs[train], target[train], Xs[val], target[val], loss_fn,
+                                          best_val)
+        module.to("cpu").eval()
+        self.module_ = module
+        self._export_weights()
+        self.training_metrics_ = {
+            "n_train": int(train.size), "n_val": int(val.size), "best_epoch": int(result["best_epoch"]),
+            "adam_val_loss_dex2": float(result["best_val_loss"]), "val_loss_dex2": best_val,
+            "val_rms_dex": float(np.sqrt(best_val)), "epochs_run": len(result["history"]),
+            "train_seconds": time.perf_counter() - t0,
+            "pca_explained_variance": float(self.explained_variance_ratio_.sum()),
+        }
+        return self
+
+    def _polish_lbfgs(self, module, xt, yt, xv, yv, loss_fn, best_val):
+        """Full-batch L-BFGS in float64 after Adam; keeps the weights of the best validation loss."""
+        import copy
+
+        import torch
+
+        module.to("cpu").double()
+        xt, yt = torch.from_numpy(xt).double(), torch.from_numpy(yt).double()
+        xv, yv = torch.from_numpy(xv).double(), torch.from_numpy(yv).double()
+        with torch.no_grad():
+            ref = float(loss_fn(module(xt), yt)) or 1.0
+        opt = torch.optim.LBFGS(module.parameters(), lr=1.0, max_iter=50, history_size=100,
+                                tolerance_grad=0.0, tolerance_change=0.0, line_search_fn="strong_wolfe")
+        best_state = copy.deepcopy(module.state_dict())
+
+        def closure():
+            opt.zero_grad()
+            loss = loss_fn(module(xt), yt) / ref   # O(1) so the line search stays well scaled
+            loss.backward()
+            return loss
+
+        module.train()
+        n_rounds = max(1, int(self.lbfgs_steps) // 50)
+        from .._progress import progress as _bar
+
+        bar = _bar(range(n_rounds), desc="NeuralEmulator L-BFGS",
+                   disable=None if self.progress is None else not self.progress)
+        for _ in bar:
+            opt.step(closure)
+            with torch.no_grad():
+                v = float(loss_fn(module(xv), yv))
+            if not np.isfinite(v):
+                break
+            if v < best_val:
+                best_val = v
+                best_state = copy.deepcopy(module.state_dict())
+        module.load_state_dict(best_state)
+        module.float().eval()
+        return best_val
+
+    def _export_weights(self):
+        """Numpy float32 copies of the weights, with the PCA basis folded in (natural-log units)."""
+        layers = self.module_.linear_layers()
+        self._weights = [(np.ascontiguousarray(m.weight.detach().cpu().numpy().T, dtype=np.float32),
+                          m.bias.detach().cpu().numpy().astype(np.float32)) for m in layers]
+        self._basis = np.ascontiguousarray((self.components_ * (self.coef_scale_ * _LN10)).astype(np.float32))
+        self._mean_ln = self.log_mean_ * _LN10
+        self._mean_exp = np.exp(self._mean_ln)
+        self._act = _np_activation(self.activation)
+
+    # ------------------------------------------------------------------ inference
+    def _forward_chunk(self, xs: np.ndarray, out: np.ndarray):
+        """Fluxes of one chunk of scaled float32 parameters into ``out`` (float64, preallocated)."""
+        h = xs
+        last = len(self._weights) - 1
+        for k, (w, b) in enumerate(self._weights):
+            h = h @ w
+            h += b
+            if k < last:
+                self._act(h)
+        y = h @ self._basis                          # ln(flux) - ln(mean flux), float32
+        peak = float(np.abs(y).max()) if y.size else 0.0
+        if peak < 80.0:                              # exp stays inside float32 range: fast path
+            np.exp(y, out=y)
+            np.multiply(y, self._mean_exp, out=out)
+        else:
+            np.add(y, self._mean_ln, out=out)
+            np.exp(out, out=out)
+
+    def _n_threads(self) -> int:
+        if self.n_jobs is not None:
+            return max(1, int(self.n_jobs))
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cpus = os.cpu_count() or 1
+        return max(1, min(2, cpus))
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted fluxes.
+
+        Parameters
+        ----------
+        X : array_like or DataFrame, shape (n, n_params)
+            Parameters (a table is matched by column names).
+
+        Returns
+        -------
+        ndarray, shape (n, n_wave), float64
+            Fluxes; rows outside the training domain raise :class:`OutOfDomainError`
+            (``on_out_of_domain="raise"``) or are NaN (``"nan"``).
+        """
+        check_is_fitted(self, ["module_"])
+        X = self._validate_predict(X)
+        ok = self._handle_domain(X)
+        n = X.shape[0]
+        out = np.empty((n, self.n_wave_), dtype=np.float64)
+        xs = self._scale_params(X).astype(np.float32)
+        step = max(1, int(self.chunk_size))
+        starts = range(0, n, step)
+        n_threads = min(self._n_threads(), len(starts))
+        if n_threads <= 1:
+            for s in starts:
+                self._forward_chunk(xs[s:s + step], out[s:s + step])
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from threadpoolctl import threadpool_limits
+
+            with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n_threads) as pool:
+                for f in [pool.submit(self._forward_chunk, xs[s:s + step], out[s:s + step]) for s in starts]:
+                    f.result()
+        if not ok.all():
+            out[~ok] = np.nan
+        return out
+
+    def predict_dask(self, X):
+        """Lazy prediction of a dask array ``X`` (n, n_params) block by block -> dask array (n, n_wave)."""
+        import dask.array as da
+
+        check_is_fitted(self, ["module_"])
+        X = da.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_params_:
+            raise ValueError(f"X: expected a 2-D dask array with {self.n_params_} columns, got shape {X.shape}")
+        if X.numblocks[1] != 1:
+            X = X.rechunk({1: -1})
+        return X.map_blocks(self.predict, chunks=(X.chunks[0], (self.n_wave_,)), dtype=np.float64)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write to an agnlab ``.npz`` artifact (float32 weights + JSON metadata, no pickle); returns the path."""
+        from ..nn import module_to_arrays
+
+        check_is_fitted(self, ["module_"])
+        arrays = self._common_arrays()
+        arrays.update(module_to_arrays(self.module_, prefix="nn."))
+        meta = self._common_meta()
+        meta["coef_scale"] = self.coef_scale_
+        meta["hyperparameters"] = {k: (list(v) if isinstance(v, tuple) else v)
+                                   for k, v in self.get_params().items() if k != "param_names"}
+        return save_artifact(path, kind=self._kind, arrays=arrays, metadata=meta)
+
+    @classmethod
+    def load(cls, path) -> "NeuralEmulator":
+        """Load an emulator written by :meth:`save` (never executes code)."""
+        from ..nn import arrays_to_module
+
+        arrays, meta = load_artifact(path, kind=cls._kind)
+        try:
+            hp = dict(meta["hyperparameters"])
+            hp["hidden"] = tuple(hp["hidden"])
+            emu = cls(**hp)
+            emu._restore_common(arrays, meta)
+            emu.coef_scale_ = float(meta["coef_scale"])
+            module = CoefficientMLP(emu.n_params_, emu.n_components_, emu.hidden, emu.activation)
+            arrays_to_module(module, {k: v.astype(np.float32) for k, v in arrays.items() if k.startswith("nn.")})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{path}: incomplete or inconsistent NeuralEmulator file ({exc})") from None
+        emu.module_ = module.eval()
+        emu._export_weights()
+        return emu

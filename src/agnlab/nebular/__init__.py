@@ -1,0 +1,47 @@
+"""Nebular diagnostics: PyNeb-trained Te/Ne inversion, Monte Carlo over IFU cubes, ICF regressors.
+
+Public API
+----------
+TeNeEstimator
+    Electron temperature and density from a temperature and a density
+    diagnostic ratio ("table": inverted interpolation table + Newton
+    polishing; "nn": neural network).  Trained on PyNeb forward grids; saved
+    as safe ``agnlab.io`` artifacts.
+monte_carlo_temden, MonteCarloResult
+    Monte Carlo propagation of line-flux errors over IFU maps.
+diagnostic_ratio, forward_grid, get_diagnostic, supported_diagnostics, DiagnosticSpec
+    The vectorised PyNeb forward model.
+FLAG_CODES, FLAG_NAMES, flag_summary
+    Per-element flag codes of the inversion.
+make_synthetic_cube
+    A synthetic IFU cube with structure (for demos and tests).
+ICFRegressor
+    Ionisation correction factors learned from model tables.
+"""
+
+from . import _icf
+from ._cube import make_synthetic_cube
+from ._icf import *  # noqa: F401,F403  (the names in agnlab.nebular._icf.__all__)
+from ._icf import ICFRegressor  # noqa: F401
+from ._forward import DiagnosticSpec, diagnostic_ratio, forward_grid, get_diagnostic, supported_diagnostics
+from ._mc import SPAXEL_FLAG_CODES, MonteCarloResult, monte_carlo_temden
+from ._temden import FLAG_CODES, FLAG_NAMES, TeNeEstimator, flag_summary
+
+__all__ = [
+    "DiagnosticSpec",
+    "FLAG_CODES",
+    "FLAG_NAMES",
+    "MonteCarloResult",
+    "SPAXEL_FLAG_CODES",
+    "TeNeEstimator",
+    "diagnostic_ratio",
+    "flag_summary",
+    "forward_grid",
+    "get_diagnostic",
+    "make_synthetic_cube",
+    "monte_carlo_temden",
+    "supported_diagnostics",
+]
+
+# the ICF part (agnlab.nebular._icf) exports its own names
+__all__ += [name for name in _icf.__all__ if name not in __all__]

@@ -1,0 +1,218 @@
+"""``agnlab population select|crossmatch|tracks|fit`` (thin: parse, call the library)."""
+
+from __future__ import annotations
+
+
+__all__ = ["register"]
+
+
+def _load_catalog(spec, *, which, n, seed):
+    """A table from a file, or ``builtin`` (mock WISE / spectra / regions table)."""
+    if spec == "builtin":
+        from ..catalog import make_mock_catalog
+
+        return getattr(make_mock_catalog(n_sources=n, seed=seed), which)
+    from ..catalog import read_catalog
+
+    return read_catalog(spec, required=("ra", "dec"))
+
+
+def _cmd_select(args) -> int:
+    from ..catalog import select_wise_agn
+    from ..io import write_table
+
+    table = _load_catalog(args.catalog, which="wise", n=args.n_sources, seed=args.seed)
+    regions = None
+    if args.exclusions:
+        regions = _load_catalog(args.exclusions, which="regions", n=args.n_sources, seed=args.seed)
+    mask, report = select_wise_agn(table, preset=args.preset, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+                                   snr_min=None if args.snr_min <= 0 else args.snr_min, w2_max=args.w2_max,
+                                   b_min_deg=args.b_min_deg, gc_radius_deg=args.gc_radius_deg,
+                                   exclusion_regions=regions, require_w3=not args.no_w3)
+    print(report.to_string(index=False))
+    write_table(table[mask].reset_index(drop=True), args.out)
+    print(f"wrote {int(mask.sum())} of {len(table)} sources to {args.out}")
+    return 0
+
+
+def _cmd_crossmatch(args) -> int:
+    from ..catalog import crossmatch, crossmatch_hats, filter_spectra
+    from ..io import write_table
+
+    left = _load_catalog(args.left, which="wise", n=args.n_sources, seed=args.seed)
+    right = _load_catalog(args.right, which="spectra", n=args.n_sources, seed=args.seed)
+    if args.classes:
+        keep, report = filter_spectra(right, classes=args.classes, z_min=args.z_min, z_max=args.z_max)
+        print(report.to_string(index=False))
+        right = right[keep].reset_index(drop=True)
+    if args.backend == "lsdb":
+        pairs = crossmatch_hats(left, right, radius_arcsec=args.radius_arcsec)
+    else:
+        pairs = crossmatch(left, right, radius_arcsec=args.radius_arcsec)
+    out = left.iloc[pairs["left_index"].to_numpy()].reset_index(drop=True)
+    rcols = right.iloc[pairs["right_index"].to_numpy()].reset_index(drop=True)
+    out = out.join(rcols.add_prefix("spec_"))
+    out["left_index"] = pairs["left_index"].to_numpy()
+    out["right_index"] = pairs["right_index"].to_numpy()
+    out["sep_arcsec"] = pairs["sep_arcsec"].to_numpy()
+    write_table(out, args.out)
+    print(f"{len(pairs)} of {len(left)} sources matched within {args.radius_arcsec} arcsec; wrote {args.out}")
+    return 0
+
+
+def _observed_colors(table):
+    import numpy as np
+
+    from ..catalog import clean_photometry
+
+    cols = set(table.columns)
+    if {"w1_w2", "w2_w3"} <= cols:
+        return table[["w1_w2", "w2_w3"]].to_numpy(float)
+    clean, _ = clean_photometry(table, bands=("w1", "w2", "w3"))
+    return np.column_stack([(clean["w1mpro"] - clean["w2mpro"]).to_numpy(), (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
+
+
+def _cmd_fit(args) -> int:
+    import numpy as np
+
+    from ..io import load_artifact, read_table
+    from . import PopulationFit
+
+    try:
+        arrays, _ = load_artifact(args.tracks)
+    except Exception:  # a plain npz written by numpy.savez
+        with np.load(args.tracks, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    if "colors" not in arrays:
+        raise SystemExit(f"{args.tracks}: needs an array 'colors' of shape (n_tracks, n_angles, 2); "
+                         f"found {sorted(arrays)}")
+    obs = _observed_colors(read_table(args.observed))
+    fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
+                        random_state=args.seed, progress=True)
+    fit.fit(arrays["colors"], obs, angles_deg=arrays.get("angles_deg"))
+    path = fit.save(args.out)
+    print(f"reduced chi2 {fit.reduced_chi2_:.3f}, {fit.n_nonzero_} non-zero weights, alpha/alpha_max "
+          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_}; dropped {fit.dropped_}; wrote {path}")
+    if args.report:
+        from ..report import Report
+        from ._plot import plot_fit_histograms, plot_parameter_distributions
+
+        rep = Report("agnlab population fit")
+        sec = rep.section("population_fit", "Population fit")
+        sec.figure(plot_fit_histograms(fit), "Observed, model and residual histograms")
+        if "params" in arrays:
+            names = [str(n) for n in arrays["param_names"]] if "param_names" in arrays else None
+            sec.figure(plot_parameter_distributions(fit.parameter_distributions(arrays["params"], param_names=names)),
+                       "Uniform vs weighted parameter distributions")
+        sec.metrics({"reduced_chi2": fit.reduced_chi2_, "n_nonzero": fit.n_nonzero_})
+        print(f"wrote {rep.write(args.report)}")
+    return 0
+
+
+#: Parameter nodes of the built-in track grid (5 x 5 x 5 x 4 x 4 = 2,000 tracks per redshift).
+_TRACK_NODES = {"tv": (10, 30, 80, 160, 300), "N0": (1, 4, 8, 12, 15), "sig": (15, 30, 45, 60, 70),
+                "Y": (5, 20, 50, 100), "q": (0, 1, 2, 3)}
+
+
+def _cmd_tracks(args) -> int:
+    import itertools
+
+    import numpy as np
+
+    from ..io import save_artifact
+    from . import color_tracks
+
+    names = ["tv", "N0", "sig", "Y", "q", "i"]
+    if args.emulator:
+        from ..emulate import load_emulator
+
+        model = load_emulator(args.emulator)
+        names = list(model.param_names_)
+        wave = None
+        lo, hi = np.array([model.param_ranges_[n] for n in names if n != args.angle_name]).T
+        rng = np.random.default_rng(args.seed)
+        params = lo + (hi - lo) * rng.random((args.n_tracks, len(names) - 1))
+    else:
+        from ..grids import CLUMPY_WAVE_UM, clumpy_like_sed
+
+        def model(X):
+            return clumpy_like_sed(X, include_agn=not args.torus_only, progress=False)
+
+        wave = CLUMPY_WAVE_UM
+        params = np.array(list(itertools.product(*(_TRACK_NODES[n] for n in names[:-1]))), float)
+        if args.n_tracks < params.shape[0]:  # a random subset of the regular grid
+            keep = np.sort(np.random.default_rng(args.seed).choice(params.shape[0], args.n_tracks, replace=False))
+            params = params[keep]
+    angles = np.linspace(0.0, 90.0, args.n_angles)
+    tracks = color_tracks(model, params, angles_deg=angles, angle_name=args.angle_name, param_names=names,
+                          wave_um=wave, z=args.z, progress=True)
+    path = save_artifact(args.out, kind="color_tracks",
+                         arrays={"colors": tracks.colors, "params": tracks.params, "angles_deg": tracks.angles_deg,
+                                 "param_names": np.array(tracks.param_names)},
+                         metadata={"color_names": tracks.color_names, "z": list(map(float, args.z)),
+                                   "source": args.emulator or "agnlab.grids.clumpy_like_sed (approximation)"})
+    print(f"wrote {tracks.n_tracks} tracks x {angles.size} angles to {path}")
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``population`` and its verbs to the top-level ``agnlab`` parser."""
+    p = subparsers.add_parser("population", help="WISE AGN selection, crossmatch, and track-mixing fits")
+    verbs = p.add_subparsers(dest="verb", required=True)
+
+    s = verbs.add_parser("select", help="select WISE AGN (colour cut, quality, sky masks) from a catalogue")
+    s.add_argument("catalog", help="AllWISE-like table (FITS/Parquet/CSV/HDF5) or 'builtin' (mock)")
+    s.add_argument("--out", required=True, help="output table of selected sources")
+    s.add_argument("--preset", default="default", help="colour-cut preset (agnlab.catalog.ASSEF_PRESETS)")
+    s.add_argument("--alpha", type=float)
+    s.add_argument("--beta", type=float)
+    s.add_argument("--gamma", type=float)
+    s.add_argument("--snr-min", type=float, default=5.0, help="minimum S/N in W1, W2 (<= 0 disables)")
+    s.add_argument("--w2-max", type=float, help="faint W2 limit (Vega)")
+    s.add_argument("--b-min-deg", type=float, default=10.0, help="Galactic latitude cut |b| >= this")
+    s.add_argument("--gc-radius-deg", type=float, default=30.0, help="Galactic-centre exclusion radius")
+    s.add_argument("--exclusions", help="table of circular exclusion regions (ra, dec, radius_arcsec) or 'builtin'")
+    s.add_argument("--no-w3", action="store_true", help="do not require a W3 detection")
+    s.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mock")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_cmd_select)
+
+    c = verbs.add_parser("crossmatch", help="nearest-neighbour crossmatch (e.g. WISE AGN with spectra)")
+    c.add_argument("left", help="table with ra, dec (or 'builtin' mock WISE)")
+    c.add_argument("right", help="table with ra, dec (or 'builtin' mock spectra)")
+    c.add_argument("--out", required=True)
+    c.add_argument("--radius-arcsec", type=float, default=1.5)
+    c.add_argument("--backend", choices=("kdtree", "lsdb"), default="kdtree",
+                   help="in-memory k-d tree, or LSDB/HATS partitions on disk")
+    c.add_argument("--classes", nargs="*", help="keep right rows of these spectral classes (e.g. QSO)")
+    c.add_argument("--z-min", type=float)
+    c.add_argument("--z-max", type=float)
+    c.add_argument("--n-sources", type=int, default=100_000)
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=_cmd_crossmatch)
+
+    t = verbs.add_parser("tracks", help="colour tracks (W1-W2, W2-W3 over viewing angles) of a model")
+    t.add_argument("--out", required=True, help="output artifact (.npz) for 'population fit'")
+    t.add_argument("--emulator", help="saved emulator (agnlab emulate train); default: built-in clumpy-like "
+                                      "generator on its regular parameter grid")
+    t.add_argument("--n-tracks", type=int, default=100_000, help="parameter sets: random within the emulator's domain, or a "
+                   "random subset of the built-in regular grid (2,000 nodes)")
+    t.add_argument("--n-angles", type=int, default=10)
+    t.add_argument("--angle-name", default="i")
+    t.add_argument("--z", type=float, nargs="+", default=[0.0], help="redshift(s)")
+    t.add_argument("--torus-only", action="store_true", help="built-in model without the accretion disk")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_cmd_tracks)
+
+    f = verbs.add_parser("fit", help="non-negative ElasticNet mix of colour tracks to an observed histogram")
+    f.add_argument("tracks", help="npz with 'colors' (n_tracks, n_angles, 2), optional 'angles_deg', 'params', "
+                                  "'param_names'")
+    f.add_argument("observed", help="table with w1mpro, w2mpro, w3mpro (or w1_w2, w2_w3)")
+    f.add_argument("--out", required=True, help="output artifact (.npz)")
+    f.add_argument("--bins", type=int, default=40)
+    f.add_argument("--cv", type=int, default=3)
+    f.add_argument("--n-alphas", type=int, default=8)
+    f.add_argument("--color-error", type=float, help="typical colour error (mag) to blur the model histograms")
+    f.add_argument("--report", help="also write an HTML report to this folder")
+    f.add_argument("--seed", type=int, default=0)
+    f.set_defaults(func=_cmd_fit)

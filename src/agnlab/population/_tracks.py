@@ -1,0 +1,150 @@
+"""Colour tracks: WISE colours of every model over a grid of viewing angles, at given redshifts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._validation import check_array
+
+__all__ = ["ColorTracks", "color_tracks", "tracks_from_grid"]
+
+_COLORS = (("W1", "W2"), ("W2", "W3"))
+
+
+@dataclass
+class ColorTracks:
+    """Colours of model tracks.
+
+    Attributes
+    ----------
+    colors : ndarray, shape (n_tracks, n_angles, n_colors)
+        e.g. (W1-W2, W2-W3) at each viewing angle (float32).
+    params : ndarray, shape (n_tracks, n_track_params)
+        Parameters of each track (the model parameters without the angle, plus ``z``).
+    param_names : list of str
+    angles_deg : ndarray, shape (n_angles,)
+    color_names : list of str
+    """
+
+    colors: np.ndarray
+    params: np.ndarray
+    param_names: list
+    angles_deg: np.ndarray
+    color_names: list = field(default_factory=lambda: ["W1-W2", "W2-W3"])
+
+    @property
+    def n_tracks(self) -> int:
+        return int(self.colors.shape[0])
+
+
+def _check_z(z):
+    zs = np.atleast_1d(np.asarray(z, dtype=float))
+    if zs.ndim != 1 or zs.size == 0 or not np.isfinite(zs).all() or (zs < 0).any():
+        raise ValueError(f"z: need finite redshifts >= 0 (a number or 1-D sequence), got {z!r}")
+    return zs
+
+
+def color_tracks(model, params, *, angles_deg=None, angle_name="i", param_names=None, wave_um=None, z=0.0,
+                 colors=_COLORS, chunk_size=50_000, progress=None) -> ColorTracks:
+    """Colour tracks of models over viewing angles, from an emulator or any SED function.
+
+    Parameters
+    ----------
+    model : object with ``predict(X) -> fnu`` (e.g. :class:`agnlab.emulate.NeuralEmulator`) or callable
+        ``model(X) -> fnu`` (n, n_wave), e.g. ``agnlab.grids.clumpy_like_sed``. ``X`` holds the
+        parameters in ``param_names`` order, including the viewing angle.
+    params : array_like, shape (n_tracks, n_params - 1)
+        Parameters of each track, without the angle (in ``param_names`` order with the angle removed).
+    angles_deg : array_like, shape (n_angles,)
+        Viewing angles (default 0, 10, ..., 90).
+    angle_name : str
+        Name of the viewing-angle parameter in ``param_names``.
+    param_names : sequence of str, optional
+        Full parameter order of ``model``; default ``model.param_names_``.
+    wave_um : array_like, shape (n_wave,), optional
+        Rest-frame wavelengths of the SEDs; default ``model.wave_um_``.
+    z : float or sequence of float
+        Redshift(s): tracks are made for every (model, z) pair; ``z`` is appended to the parameters.
+    colors : sequence of (band_a, band_b)
+        Colours to compute (default W1-W2, W2-W3; Vega).
+    chunk_size : int
+        SEDs evaluated per call (bounds memory).
+
+    Returns
+    -------
+    ColorTracks
+        ``colors`` (n_tracks * n_z, n_angles, n_colors); tracks ordered z-major.
+    """
+    from .._progress import progress as _bar
+    from ..photometry import synthetic_colors
+
+    names = list(param_names if param_names is not None else getattr(model, "param_names_", []) or [])
+    if angle_name not in names:
+        raise ValueError(f"angle_name {angle_name!r} is not among the model's parameters {names}; "
+                         "pass param_names=[...] in the model's order")
+    wave = wave_um if wave_um is not None else getattr(model, "wave_um_", None)
+    if wave is None:
+        raise ValueError("wave_um: not given and the model has no wave_um_ attribute")
+    wave = check_array(wave, name="wave_um", ndim=1, positive=True)
+    angles = np.linspace(0.0, 90.0, 10) if angles_deg is None else check_array(angles_deg, name="angles_deg", ndim=1)
+    p = check_array(params, name="params", ndim=2)
+    if p.shape[1] != len(names) - 1:
+        raise ValueError(f"params: expected {len(names) - 1} columns {[n for n in names if n != angle_name]}, "
+                         f"got {p.shape[1]}")
+    zs = _check_z(z)
+    predict = model.predict if hasattr(model, "predict") else model
+    if not callable(predict):
+        raise TypeError("model: needs a predict(X) method or must be callable")
+    ja = names.index(angle_name)
+    n_t, n_a = p.shape[0], angles.size
+    full = np.insert(np.repeat(p, n_a, axis=0), ja, np.tile(angles, n_t), axis=1)   # (n_t * n_a, n_params)
+    out = np.empty((zs.size, n_t * n_a, len(colors)), dtype=np.float32)
+    starts = range(0, full.shape[0], int(chunk_size))
+    disable = None if progress is None else not progress
+    for s in _bar(starts, total=len(starts), desc="colour tracks", disable=disable):
+        fnu = np.asarray(predict(full[s:s + chunk_size]), dtype=float)
+        for k, zk in enumerate(zs):
+            out[k, s:s + chunk_size] = synthetic_colors(wave, fnu, colors=colors, z=float(zk))
+    track_params = np.concatenate([np.column_stack([p, np.full(n_t, zk)]) for zk in zs], axis=0)
+    pnames = [n for n in names if n != angle_name] + ["z"]
+    return ColorTracks(out.reshape(zs.size * n_t, n_a, len(colors)), track_params, pnames, angles,
+                       [f"{a}-{b}" for a, b in colors])
+
+
+def tracks_from_grid(grid, *, angle_name="i", z=0.0, colors=_COLORS) -> ColorTracks:
+    """Colour tracks directly from a :class:`agnlab.grids.ModelGrid` whose models share angle sets.
+
+    Models are grouped by their non-angle parameters; every group must contain the
+    same set of viewing angles (a regular grid in the angle), else ``ValueError``.
+
+    Returns
+    -------
+    ColorTracks
+    """
+    from ..photometry import synthetic_colors
+
+    names = list(grid.param_names)
+    if angle_name not in names:
+        raise ValueError(f"angle_name {angle_name!r} not in grid parameters {names}")
+    ja = names.index(angle_name)
+    params = np.asarray(grid.params, float)
+    angles = np.unique(params[:, ja])
+    other = np.delete(params, ja, axis=1)
+    keys, inv = np.unique(other, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    n_t, n_a = keys.shape[0], angles.size
+    if params.shape[0] != n_t * n_a or np.bincount(inv, minlength=n_t).min() != n_a:
+        raise ValueError(f"grid: {params.shape[0]} models do not form {n_t} tracks x {n_a} angles; "
+                         "every parameter combination needs every viewing angle")
+    ia = np.searchsorted(angles, params[:, ja])
+    zs = _check_z(z)
+    out = np.full((zs.size, n_t, n_a, len(colors)), np.nan, dtype=np.float32)
+    for k, zk in enumerate(zs):
+        c = synthetic_colors(grid.wave_um, grid.flux, colors=colors, z=float(zk))
+        out[k, inv, ia] = c
+    track_params = np.concatenate([np.column_stack([keys, np.full(n_t, zk)]) for zk in zs], axis=0)
+    pnames = [n for n in names if n != angle_name] + ["z"]
+    return ColorTracks(out.reshape(zs.size * n_t, n_a, len(colors)), track_params, pnames, angles,
+                       [f"{a}-{b}" for a, b in colors])

@@ -1,0 +1,186 @@
+"""``agnlab spectra simulate|train|predict|evaluate`` (thin: parse, call the library)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["register"]
+
+
+def _read(path):
+    """An agnlab spectra file (HDF5/FITS with truth), else FITS tables of observed spectra."""
+    from ._io import SpectraFileError, read_spectra, read_spectra_fits
+
+    try:
+        return read_spectra(path)
+    except SpectraFileError as exc:
+        if "not an agnlab spectra file" in str(exc) and str(path).lower().endswith((".fits", ".fit", ".fits.gz")):
+            return read_spectra_fits([path])
+        raise
+
+
+def _truth(data, path):
+    truth = getattr(data, "truth", None)
+    if truth is None or len(truth) == 0:
+        raise ValueError(f"{path}: holds no truth table (z_qso, z_dla, log_nhi); training/evaluation needs one")
+    return truth
+
+
+def _cmd_simulate(args) -> int:
+    from ._simulate import QuasarSimulator
+
+    sim = QuasarSimulator(seed=args.seed, z_range=tuple(args.z_range), mag_range=tuple(args.mag_range),
+                          dla_rate_per_dz=args.dla_rate)
+    out = sim.simulate(args.n, n_jobs=args.jobs).write(args.out)
+    print(f"wrote {args.n} spectra to {out if out is not None else args.out}")
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from ._dla import DLAFinder
+    from ._redshift_cnn import RedshiftEstimator
+
+    data = _read(args.data)
+    truth = _truth(data, args.data)
+    kw = dict(seed=args.seed, num_threads=args.threads)
+    if args.epochs is not None:
+        kw["max_epochs"] = args.epochs
+    if args.model == "redshift":
+        est = RedshiftEstimator(**kw)
+    else:
+        est = DLAFinder(**kw)
+    est.fit(data.wave_aa, data.flux, data.ivar, truth)
+    path = est.save(args.out)
+    h = est.history_
+    print(f"trained {type(est).__name__} on {h['n_train']} spectra ({h['epochs']} epochs, "
+          f"{h['train_seconds']:.1f} s); wrote {path}")
+    return 0
+
+
+def _predict(args, data):
+    import pandas as pd
+
+    from ._dla import DLAFinder
+    from ._redshift_cnn import RedshiftEstimator
+
+    out = {}
+    if args.redshift_model:
+        zest = RedshiftEstimator.load(args.redshift_model)
+        out["redshift"] = zest.predict(data.wave_aa, data.flux, data.ivar)
+    if args.dla_model:
+        if getattr(args, "true_z", False):
+            zq = np.asarray(_truth(data, args.data)["z_qso"], float)
+        elif "redshift" in out:
+            zq = out["redshift"]["z_pred"].to_numpy()
+        else:
+            raise ValueError("--dla-model needs quasar redshifts: give --redshift-model or --true-z")
+        dla = DLAFinder.load(args.dla_model)
+        thr = getattr(args, "threshold", None)
+        out["dlas"], out["dla_spectra"] = dla.detect(data.wave_aa, data.flux, data.ivar, z_qso=zq, threshold=thr)
+        out["z_used"] = zq
+    if not out:
+        raise ValueError("give --redshift-model and/or --dla-model")
+    return out, pd
+
+
+def _cmd_predict(args) -> int:
+    from ..io import write_table
+
+    data = _read(args.data)
+    out, pd = _predict(args, data)
+    n = len(data.flux)
+    table = pd.DataFrame({"spec_index": np.arange(n)})
+    if "redshift" in out:
+        table = pd.concat([table, out["redshift"].reset_index(drop=True)], axis=1)
+    if "dlas" in out:
+        table["dla_score"] = out["dla_spectra"]["score"].to_numpy()
+        table["n_dla"] = out["dla_spectra"]["n_dla"].to_numpy()
+        table["dla_flag"] = out["dla_spectra"]["flag"].to_numpy()
+    write_table(table, args.out)
+    msg = f"wrote {n} rows to {args.out}"
+    if "dlas" in out:
+        dla_out = args.dla_out or str(Path(args.out).with_name(Path(args.out).stem + "_dlas" + Path(args.out).suffix))
+        write_table(out["dlas"], dla_out)
+        msg += f" and {len(out['dlas'])} DLAs to {dla_out}"
+    print(msg)
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from ._dla import dla_metrics
+    from ._ml_eval import dla_table, redshift_table
+    from ._mlcommon import truth_dlas
+    from ._redshift_cnn import redshift_metrics
+
+    data = _read(args.data)
+    truth = _truth(data, args.data)
+    args.threshold = None
+    out, _ = _predict(args, data)
+    zt = np.asarray(truth["z_qso"], float)
+    mag = np.asarray(truth["mag"], float) if "mag" in truth.columns else np.full(zt.size, 19.0)
+    res = {}
+    if "redshift" in out:
+        res["redshift"] = redshift_metrics(zt, out["redshift"]["z_pred"])
+        res["redshift_by_mag"] = redshift_table(zt, out["redshift"]["z_pred"], mag)
+    if "dlas" in out:
+        from ._dla import DLAFinder
+
+        thr = DLAFinder.load(args.dla_model).threshold
+        lists = truth_dlas(truth, zt.size)
+        dl, sp = out["dlas"], out["dla_spectra"]
+        m = dla_metrics(lists, dl, zt, spectrum_scores=sp["score"].to_numpy(), threshold=thr)
+        res["dla"] = {k: v for k, v in m.items() if k not in ("roc", "pr", "matched")}
+        res["dla_by_mag"] = dla_table(lists, dl, sp["score"].to_numpy(), zt, mag, threshold=thr)
+    text = json.dumps(res, indent=1, default=float)
+    if args.out:
+        from ..io import atomic_path
+
+        with atomic_path(Path(args.out)) as tmp:
+            Path(tmp).write_text(text)
+        print(f"wrote {args.out}")
+    print(text)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add ``agnlab spectra <verb>`` to the top-level CLI."""
+    p = subparsers.add_parser("spectra", help="quasar spectra: simulate, train/predict/evaluate redshift and DLA models")
+    verbs = p.add_subparsers(dest="verb", metavar="<verb>")
+    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
+
+    s = verbs.add_parser("simulate", help="simulate 4MOST-like quasar spectra + truth to HDF5/FITS")
+    s.add_argument("--n", type=int, required=True, help="number of spectra")
+    s.add_argument("--out", required=True, help="output file (.h5/.hdf5 or .fits)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0), metavar=("ZMIN", "ZMAX"))
+    s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 20.5), metavar=("MMIN", "MMAX"))
+    s.add_argument("--dla-rate", type=float, default=0.2, help="DLA incidence per unit z (default 0.2)")
+    s.add_argument("--jobs", type=int, default=1, help="threads (results do not depend on it)")
+    s.set_defaults(func=_cmd_simulate)
+
+    t = verbs.add_parser("train", help="train a redshift CNN or a DLA finder on spectra with truth")
+    t.add_argument("--data", required=True, help="spectra file with truth (from 'agnlab spectra simulate')")
+    t.add_argument("--model", choices=["redshift", "dla"], required=True)
+    t.add_argument("--out", required=True, help="model file (.npz)")
+    t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None, help="torch threads")
+    t.set_defaults(func=_cmd_train)
+
+    for name, helptext, func in (("predict", "redshifts and DLA lists for spectra", _cmd_predict),
+                                 ("evaluate", "metrics against the file's truth table", _cmd_evaluate)):
+        q = verbs.add_parser(name, help=helptext)
+        q.add_argument("--data", required=True, help="spectra file (HDF5/FITS)")
+        q.add_argument("--redshift-model", default=None, help="RedshiftEstimator .npz")
+        q.add_argument("--dla-model", default=None, help="DLAFinder .npz")
+        q.add_argument("--true-z", action="store_true", help="search DLAs at the truth table's z_qso")
+        if name == "predict":
+            q.add_argument("--out", required=True, help="per-spectrum table (.csv/.parquet/...)")
+            q.add_argument("--dla-out", default=None, help="DLA table (default: <out>_dlas.<ext>)")
+            q.add_argument("--threshold", type=float, default=None, help="DLA confidence threshold")
+        else:
+            q.add_argument("--out", default=None, help="write the metrics as JSON here")
+        q.set_defaults(func=func)

@@ -1,0 +1,222 @@
+"""Tests of agnlab.catalog: readers, sentinels, selection, masks, crossmatch, spectra, mock data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agnlab._validation import MissingColumnError
+from agnlab.catalog import (
+    ASSEF_PRESETS,
+    assef_cut,
+    clean_photometry,
+    crossmatch,
+    crossmatch_astropy,
+    exclusion_mask,
+    filter_spectra,
+    galactic_coordinates,
+    make_mock_catalog,
+    read_catalog,
+    select_wise_agn,
+    validate_positions,
+)
+
+
+@pytest.fixture(scope="module")
+def mock():
+    return make_mock_catalog(n_sources=6000, seed=0)
+
+
+def _random_sky(rng, n):
+    return rng.uniform(0, 360, n), np.rad2deg(np.arcsin(rng.uniform(-1, 1, n)))
+
+
+def test_read_catalog_lowercases_and_renames(tmp_path):
+    df = pd.DataFrame({"RA": [1.0, 2.0], "DEC": [3.0, 4.0], "W1MAG": [15.0, 16.0]})
+    path = tmp_path / "cat.csv"
+    df.to_csv(path, index=False)
+    out = read_catalog(path, required=("ra", "dec", "w1mpro"), rename={"w1mag": "w1mpro"})
+    assert list(out.columns) == ["ra", "dec", "w1mpro"]
+    np.testing.assert_allclose(out["w1mpro"], [15.0, 16.0], rtol=0, atol=0)
+
+
+def test_read_catalog_missing_column_suggests_name():
+    df = pd.DataFrame({"ra": [1.0], "dec": [2.0], "w1mag": [15.0]})
+    with pytest.raises(MissingColumnError, match="w1mpro.*did you mean 'w1mag'"):
+        read_catalog(df, required=("ra", "dec", "w1mpro"))
+
+
+def test_clean_photometry_counts_sentinels():
+    df = pd.DataFrame({"w1mpro": [15.0, 99.0, np.nan, 14.0, 99.99], "w2mpro": [14.0, 13.0, 12.0, 40.0, 13.0],
+                       "w2sigmpro": [0.1, -1.0, 0.1, 0.1, 0.1]})
+    out, counts = clean_photometry(df, bands=("w1", "w2"))
+    assert counts["w1mpro"] == {"null": 1, "sentinel": 2, "out_of_range": 0}
+    assert counts["w2mpro"]["out_of_range"] == 1
+    assert counts["w2mpro"]["bad_error"] == 1
+    assert int(np.isnan(out["w1mpro"]).sum()) == 3
+
+
+def test_clean_photometry_rejects_fluxes():
+    df = pd.DataFrame({"w1mpro": np.linspace(1e3, 1e5, 50), "w2mpro": np.full(50, 14.0)})
+    with pytest.raises(ValueError, match="does not look like Vega magnitudes"):
+        clean_photometry(df, bands=("w1", "w2"))
+
+
+def test_validate_positions_counts_and_raise():
+    df = pd.DataFrame({"ra": [10.0, np.nan, 400.0, -1.0, 20.0], "dec": [0.0, 1.0, 0.0, 0.0, 95.0]})
+    valid, counts = validate_positions(df)
+    assert valid.tolist() == [True, False, False, False, False]
+    assert counts == {"nan_position": 1, "ra_out_of_range": 2, "dec_out_of_range": 1}
+    with pytest.raises(ValueError, match="invalid positions"):
+        validate_positions(df, on_invalid="raise")
+
+
+def test_galactic_coordinates_match_astropy(rng):
+    from astropy.coordinates import SkyCoord
+
+    ra, dec = _random_sky(rng, 500)
+    l_deg, b_deg = galactic_coordinates(ra, dec)
+    g = SkyCoord(ra=ra, dec=dec, unit="deg").galactic
+    dl = (l_deg - g.l.deg + 180) % 360 - 180
+    np.testing.assert_allclose(dl, 0, atol=1e-8)
+    np.testing.assert_allclose(b_deg, g.b.deg, rtol=0, atol=1e-8)
+
+
+def test_assef_cut_shape_and_bright_flat():
+    a, b, g = ASSEF_PRESETS["default"]
+    w2 = np.array([12.0, 13.97, 15.0, 15.0])
+    w12 = np.array([a + 0.01, a + 0.01, a + 0.01, a * np.exp(b * 1.03 ** 2) + 0.01])
+    assert assef_cut(w12, w2).tolist() == [True, True, False, True]
+    assert assef_cut([a + 0.01], [12.0], bright_flat=False).tolist() == [False]
+    assert assef_cut([np.nan], [14.0]).tolist() == [False]
+
+
+def test_select_wise_agn_report_and_purity(mock):
+    mask, report = select_wise_agn(mock.wise, exclusion_regions=mock.regions)
+    assert int(report["removed"].sum()) == len(mock.wise) - int(mask.sum())
+    assert report["step"].tolist() == ["positions", "photometry", "snr", "cc_flags", "galactic_latitude",
+                                       "galactic_centre", "exclusion_regions", "colour_cut"]
+    sel = mock.wise.loc[mask, "true_class"]
+    assert mask.sum() > 100
+    assert (sel == "AGN").mean() >= 0.95
+    # spurious detections inside the regions are all removed
+    assert (sel == "SPURIOUS").sum() == 0
+
+
+def test_select_wise_agn_presets_and_bad_input(mock):
+    strict = select_wise_agn(mock.wise, preset="assef13_r90").mask
+    loose = select_wise_agn(mock.wise, preset="assef18_c90").mask
+    assert loose.sum() >= strict.sum()
+    with pytest.raises(ValueError, match="unknown preset"):
+        select_wise_agn(mock.wise, preset="nope")
+    with pytest.raises(MissingColumnError, match="w2mpro"):
+        select_wise_agn(mock.wise.drop(columns=["w2mpro"]))
+
+
+def test_select_wise_agn_counts_bad_rows():
+    df = pd.DataFrame({"ra": [10.0, np.nan, 500.0, 30.0, 40.0], "dec": [60.0, 60.0, 60.0, 60.0, 60.0],
+                       "w1mpro": [14.0, 14.0, 14.0, 99.0, np.nan], "w2mpro": [13.0] * 5,
+                       "w3mpro": [10.0] * 5, "w1snr": [50.0] * 5, "w2snr": [50.0] * 5})
+    mask, report = select_wise_agn(df, b_min_deg=0, gc_radius_deg=0)
+    rep = report.set_index("step")
+    assert rep.loc["positions", "removed"] == 2
+    assert rep.loc["photometry", "removed"] == 2
+    assert "sentinel=1" in rep.loc["photometry", "detail"]
+    assert mask.tolist() == [True, False, False, False, False]
+
+
+def test_exclusion_mask_radius_units():
+    regions = pd.DataFrame({"ra": [10.0], "dec": [0.0], "radius_arcmin": [1.0]})
+    inside = exclusion_mask(np.array([10.0, 10.0 + 0.9 / 60, 10.0 + 1.1 / 60]), np.zeros(3), regions)
+    assert inside.tolist() == [True, True, False]
+    with pytest.raises(ValueError, match="radius"):
+        exclusion_mask([1.0], [1.0], pd.DataFrame({"ra": [1.0], "dec": [1.0], "radius_arcsec": [-1.0]}))
+
+
+def test_crossmatch_identical_to_astropy(rng):
+    n = 20000
+    ra, dec = _random_sky(rng, n)
+    left = pd.DataFrame({"ra": ra, "dec": dec})
+    k = rng.permutation(n)[: n // 2]
+    off = rng.normal(0, 0.8 / 3600, (k.size, 2))
+    rdec = np.clip(dec[k] + off[:, 1], -90, 90)
+    rra = (ra[k] + off[:, 0] / np.cos(np.deg2rad(rdec))) % 360
+    r2, d2 = _random_sky(rng, n)
+    right = pd.DataFrame({"ra": np.concatenate([rra, r2]), "dec": np.concatenate([rdec, d2])})
+    ours = crossmatch(left, right, radius_arcsec=1.5)
+    ref = crossmatch_astropy(left, right, radius_arcsec=1.5)
+    assert len(ours) > 1000
+    np.testing.assert_array_equal(ours["left_index"].to_numpy(), ref["left_index"].to_numpy())
+    np.testing.assert_array_equal(ours["right_index"].to_numpy(), ref["right_index"].to_numpy())
+    np.testing.assert_allclose(ours["sep_arcsec"], ref["sep_arcsec"], rtol=1e-9, atol=1e-9)
+    assert (ours["sep_arcsec"] <= 1.5).all()
+
+
+def test_crossmatch_bad_input():
+    good = pd.DataFrame({"ra": [1.0], "dec": [1.0]})
+    with pytest.raises(ValueError, match="radius_arcsec"):
+        crossmatch(good, good, radius_arcsec=0)
+    with pytest.raises(ValueError, match="unusable positions"):
+        crossmatch(pd.DataFrame({"ra": [np.nan], "dec": [1.0]}), good)
+    with pytest.raises(MissingColumnError, match="dec"):
+        crossmatch(pd.DataFrame({"ra": [1.0], "de": [1.0]}), good)
+    empty = crossmatch(good, pd.DataFrame({"ra": [100.0], "dec": [1.0]}))
+    assert list(empty.columns) == ["left_index", "right_index", "sep_arcsec"] and len(empty) == 0
+
+
+def test_crossmatch_hats_same_pairs(rng, tmp_path):
+    pytest.importorskip("lsdb")
+    from agnlab.catalog import crossmatch_hats
+
+    n = 3000
+    ra, dec = _random_sky(rng, n)
+    left = pd.DataFrame({"ra": ra, "dec": dec})
+    off = rng.normal(0, 0.7 / 3600, (n, 2))
+    rdec = np.clip(dec + off[:, 1], -90, 90)
+    right = pd.DataFrame({"ra": (ra + off[:, 0] / np.cos(np.deg2rad(rdec))) % 360, "dec": rdec})
+    right = right.iloc[rng.permutation(n)].reset_index(drop=True)
+    ref = crossmatch(left, right, radius_arcsec=1.5)
+    got = crossmatch_hats(left, right, radius_arcsec=1.5, workdir=tmp_path, partition_rows=1000, n_workers=1)
+    np.testing.assert_array_equal(got["left_index"].to_numpy(), ref["left_index"].to_numpy())
+    np.testing.assert_array_equal(got["right_index"].to_numpy(), ref["right_index"].to_numpy())
+    np.testing.assert_allclose(got["sep_arcsec"], ref["sep_arcsec"], rtol=0, atol=1e-9)
+
+
+def test_filter_spectra_reports(mock):
+    keep, report = filter_spectra(mock.spectra, classes=("qso",), z_min=0.1, z_max=3.5)
+    spec = mock.spectra[keep]
+    assert (spec["class"] == "QSO").all() and (spec["zwarning"] == 0).all()
+    assert int(report["removed"].sum()) == len(mock.spectra) - int(keep.sum())
+    desi = mock.spectra.rename(columns={"class": "SPECTYPE", "zwarning": "ZWARN"})
+    keep2, _ = filter_spectra(desi, classes=("QSO",), z_min=0.1, z_max=3.5)
+    np.testing.assert_array_equal(keep, keep2)
+
+
+def test_mock_catalog_deterministic_and_confirmable():
+    a = make_mock_catalog(n_sources=800, seed=3)
+    b = make_mock_catalog(n_sources=800, seed=3)
+    pd.testing.assert_frame_equal(a.wise, b.wise)
+    assert {"w1mpro", "w2sigmpro", "cc_flags", "ext_flg", "true_class"} <= set(a.wise.columns)
+    assert (a.wise["w1mpro"] == 99.0).any() and a.wise["w1mpro"].isna().any()
+    xm = crossmatch(a.wise, a.spectra, radius_arcsec=1.5)
+    truth = a.spectra["true_wise_row"].to_numpy()[xm["right_index"].to_numpy()]
+    assert (truth == xm["left_index"].to_numpy()).mean() >= 0.99
+    with pytest.raises(ValueError, match="n_sources"):
+        make_mock_catalog(n_sources=5)
+
+
+def test_read_catalog_fits_units(tmp_path):
+    from astropy import units as u
+    from astropy.table import Table
+
+    tab = Table({"RA": np.deg2rad([10.0, 20.0]) * u.rad, "DEC": [1.0, 2.0] * u.deg, "W1MPRO": [14.0, 15.0] * u.mag})
+    path = tmp_path / "cat.fits"
+    tab.write(path)
+    out = read_catalog(path, required=("ra", "dec", "w1mpro"))
+    np.testing.assert_allclose(out["ra"], [10.0, 20.0], rtol=1e-12)
+    bad = Table({"ra": [1.0] * u.deg, "dec": [1.0] * u.deg, "w1mpro": [1e-3] * u.Jy})
+    with pytest.raises(ValueError, match="Vega magnitudes are required"):
+        read_catalog(bad)
+    with pytest.raises(ValueError, match="not an angle"):
+        read_catalog(Table({"ra": [1.0] * u.m, "dec": [1.0] * u.deg}))

@@ -1,0 +1,76 @@
+"""`agnlab emulate train|predict|evaluate` and the demo section (tiny sizes)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from agnlab.grids import clumpy_like_grid, save_grid
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("grid") / "grid.npz"
+    save_grid(clumpy_like_grid(600, seed=0), path)
+    return path
+
+
+def _run(argv):
+    from agnlab.cli import build_parser
+
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_train_predict_evaluate(grid_file, tmp_path, capsys):
+    model = tmp_path / "pca.npz"
+    assert _run(["emulate", "train", str(grid_file), "--out", str(model), "--model", "pca",
+                 "--n-components", "8"]) == 0
+    assert model.exists()
+    nn_model = tmp_path / "nn.npz"
+    assert _run(["emulate", "train", str(grid_file), "--out", str(nn_model), "--hidden", "8",
+                 "--max-epochs", "3", "--n-components", "6"]) == 0
+    assert nn_model.exists()
+    from agnlab.emulate import load_emulator
+
+    emu = load_emulator(model)
+    params = pd.DataFrame(clumpy_like_grid(5, seed=1, ranges={"i": (10, 80), "Y": (6, 90)}).params,
+                          columns=emu.param_names_)
+    params_csv = tmp_path / "params.csv"
+    params.to_csv(params_csv, index=False)
+    out_csv = tmp_path / "pred.csv"
+    assert _run(["emulate", "predict", str(model), str(params_csv), "--out", str(out_csv)]) == 0
+    table = pd.read_csv(out_csv)
+    assert table.shape == (5, 6 + 119)
+    np.testing.assert_allclose(table.iloc[:, 6:].to_numpy(), emu.predict(params), rtol=1e-9)
+    out_npz = tmp_path / "pred.npz"
+    assert _run(["emulate", "predict", str(model), str(params_csv), "--out", str(out_npz)]) == 0
+    assert np.load(out_npz)["fnu"].shape == (5, 119)
+    report = tmp_path / "eval"
+    assert _run(["emulate", "evaluate", str(model), str(grid_file), "--out", str(report),
+                 "--test-fraction", "0.2"]) == 0
+    assert (report / "index.html").exists()
+    metrics = json.loads((report / "metrics.json").read_text())
+    assert "emulate" in metrics["sections"]
+
+
+def test_predict_missing_column(grid_file, tmp_path):
+    model = tmp_path / "pca.npz"
+    _run(["emulate", "train", str(grid_file), "--out", str(model), "--model", "pca", "--n-components", "4"])
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"tv": [20.0], "N0": [5.0]}).to_csv(bad, index=False)
+    with pytest.raises(KeyError, match="missing column"):
+        _run(["emulate", "predict", str(model), str(bad), "--out", str(tmp_path / "o.csv")])
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_demo_section_quick():
+    from agnlab.emulate._demo import run_demo
+    from agnlab.report import Report
+
+    report = Report("t")
+    run_demo(report, seed=0, quick=True)
+    m = report.metrics["emulate"]
+    assert m["neural_file_kib"] < 340
+    assert 0 < m["pca_median_frac_err"] < 1

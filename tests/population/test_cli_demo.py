@@ -1,0 +1,63 @@
+"""The population CLI verbs and demo section (small built-in data)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+
+
+def _run(argv):
+    from agnlab.population._cli import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_select_crossmatch_fit(tmp_path):
+    sel = tmp_path / "sel.parquet"
+    assert _run(["population", "select", "builtin", "--out", str(sel), "--n-sources", "3000",
+                 "--exclusions", "builtin"]) == 0
+    table = pd.read_parquet(sel)
+    assert len(table) > 50
+    xm = tmp_path / "xm.csv"
+    assert _run(["population", "crossmatch", str(sel), "builtin", "--out", str(xm), "--classes", "QSO",
+                 "--n-sources", "3000"]) == 0
+    pairs = pd.read_csv(xm)
+    assert {"left_index", "right_index", "sep_arcsec", "spec_class"} <= set(pairs.columns)
+    assert (pairs["sep_arcsec"] <= 1.5).all() and (pairs["spec_class"] == "QSO").all()
+    tracks = tmp_path / "tracks.npz"
+    assert _run(["population", "tracks", "--out", str(tracks), "--n-tracks", "60", "--n-angles", "4",
+                 "--z", "0.5", "1.5"]) == 0
+    out = tmp_path / "fit.npz"
+    assert _run(["population", "fit", str(tracks), str(xm), "--out", str(out), "--bins", "10",
+                 "--n-alphas", "3", "--cv", "2", "--color-error", "0.05", "--report", str(tmp_path / "rep")]) == 0
+    from agnlab.population import PopulationFit
+
+    arrays, meta = PopulationFit.load_result(out)
+    assert arrays["weights"].shape == (120,) and (arrays["weights"] >= 0).all()
+    assert (tmp_path / "rep" / "index.html").exists()
+
+
+def test_cli_select_missing_column(tmp_path):
+    from agnlab._validation import MissingColumnError
+
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"ra": [1.0], "dec": [2.0], "w1mag": [14.0]}).to_csv(bad, index=False)
+    with pytest.raises(MissingColumnError, match="w1mpro"):
+        _run(["population", "select", str(bad), "--out", str(tmp_path / "o.csv")])
+
+
+def test_demo_section(seed):
+    from agnlab.population._demo import run_demo
+    from agnlab.report import Report
+
+    report = Report("test")
+    run_demo(report, seed=seed, quick=True)
+    m = report.metrics["population"]
+    assert m["n_selected"] > 0 and m["selection_purity"] >= 0.95
+    assert m["recovery_max_jsd"] <= 0.05
+    assert m["recovery_reduced_chi2"] <= 1.5
