@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import zipfile
 from pathlib import Path
 
@@ -35,8 +36,9 @@ def load_grid(path, *, flux_key: str | None = None, chunk_rows: int = 200_000, r
     flux_key : str, optional
         Which flux array to read (default: ``flux_toragn`` for CLUMPY HDF5,
         else the first of ``flux``, ``fnu``).
-    rows : slice or index array, optional
-        Read only these models (HDF5: only these rows are read from disk).
+    rows : slice, index array or boolean mask, optional
+        Read only these models, returned in file order (HDF5: only these
+        rows are read from disk).
 
     Returns
     -------
@@ -96,11 +98,9 @@ def _load_npz(path: Path, flux_key, rows) -> ModelGrid:
     return ModelGrid(params, names, wave, flux, {"source": str(path), "flux_key": fkey})
 
 
-def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 200_000):
-    """Yield ``(params, flux)`` chunks of a CLUMPY HDF5 file (params in :data:`CLUMPY_PARAMS` order).
-
-    Lets grids larger than memory stream through a fit or an evaluation.
-    """
+@contextlib.contextmanager
+def _open_clumpy(path, flux_key: str):
+    """Open a CLUMPY HDF5 file read-only, checking that every needed dataset is there."""
     import h5py
 
     try:
@@ -108,10 +108,22 @@ def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 2
     except OSError as exc:
         raise ValueError(f"{path}: cannot open as HDF5 (corrupt, truncated or wrong type: {exc})") from None
     with h5:
-        need = ["wave", *CLUMPY_PARAMS, flux_key]
-        missing = [k for k in need if k not in h5]
+        missing = [k for k in ("wave", *CLUMPY_PARAMS, flux_key) if k not in h5]
         if missing:
             raise KeyError(f"{path}: missing dataset(s) {missing} in CLUMPY HDF5; found {sorted(h5.keys())}")
+        n = h5[flux_key].shape[0]
+        for k in CLUMPY_PARAMS:
+            if h5[k].shape != (n,):
+                raise ValueError(f"{path}: dataset {k!r} has shape {h5[k].shape}, expected ({n},)")
+        yield h5
+
+
+def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 200_000):
+    """Yield ``(params, flux)`` chunks of a CLUMPY HDF5 file (params in :data:`CLUMPY_PARAMS` order).
+
+    Lets grids larger than memory stream through a fit or an evaluation.
+    """
+    with _open_clumpy(path, flux_key) as h5:
         n = h5[flux_key].shape[0]
         for start in range(0, n, chunk_rows):
             sl = slice(start, min(n, start + chunk_rows))
@@ -120,40 +132,22 @@ def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 2
 
 
 def _load_clumpy_hdf5(path: Path, flux_key, chunk_rows, rows) -> ModelGrid:
-    import h5py
-
     flux_key = flux_key or "flux_toragn"
-    try:
-        h5 = h5py.File(path, "r")
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot open as HDF5 (corrupt, truncated or wrong type: {exc})") from None
-    with h5:
-        need = ["wave", *CLUMPY_PARAMS, flux_key]
-        missing = [k for k in need if k not in h5]
-        if missing:
-            raise KeyError(f"{path}: missing dataset(s) {missing} in CLUMPY HDF5; found {sorted(h5.keys())}")
+    with _open_clumpy(path, flux_key) as h5:
         fds = h5[flux_key]
         n, n_wave = fds.shape
-        for k in CLUMPY_PARAMS:
-            if h5[k].shape != (n,):
-                raise ValueError(f"{path}: dataset {k!r} has shape {h5[k].shape}, expected ({n},)")
-        idx = np.arange(n)[rows] if rows is not None else None
+        idx = np.unique(np.arange(n)[rows]) if rows is not None else None  # file order, no repeats
         count = n if idx is None else idx.size
         params = np.empty((count, len(CLUMPY_PARAMS)))
         flux = np.empty((count, n_wave))
         for start in progress(range(0, count, chunk_rows), desc="reading grid", unit="chunk"):
             stop = min(count, start + chunk_rows)
-            if idx is None:
-                sl = slice(start, stop)
-            else:  # h5py fancy indexing needs increasing indices
-                sl = np.sort(idx[start:stop])
+            sl = slice(start, stop) if idx is None else idx[start:stop]
             flux[start:stop] = fds[sl]
             for j, k in enumerate(CLUMPY_PARAMS):
                 params[start:stop, j] = h5[k][sl]
         wave = np.asarray(h5["wave"], dtype=float)
         meta = {"source": str(path), "flux_key": flux_key}
-        if "ptype1" in h5:
-            meta["ptype1"] = str(np.asarray(h5["ptype1"]).tolist())[:200]
     wave, flux = _sorted_axis(wave, flux)
     return ModelGrid(params, CLUMPY_PARAMS, wave, flux, meta)
 

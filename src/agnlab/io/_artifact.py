@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from ._json import to_jsonable
 
 __all__ = ["ArtifactError", "save_artifact", "load_artifact"]
 
@@ -23,20 +24,6 @@ FORMAT_VERSION = 1
 
 class ArtifactError(ValueError):
     """A model file is corrupt, truncated, of the wrong kind, or unsafe."""
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def save_artifact(path, *, kind: str, arrays: dict, metadata: dict | None = None) -> Path:
@@ -72,7 +59,7 @@ def save_artifact(path, *, kind: str, arrays: dict, metadata: dict | None = None
         "kind": kind,
         "agnlab_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "metadata": _jsonable(metadata or {}),
+        "metadata": to_jsonable(metadata or {}),
     }
     try:
         blob = json.dumps(meta, allow_nan=True).encode("utf-8")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import atomic_path
+from ..io._json import to_jsonable
 
 __all__ = ["Report", "Section"]
 
@@ -36,20 +37,6 @@ def _fmt(v) -> str:
             return str(v)
         return f"{v:.4g}"
     return html.escape(str(v))
-
-
-def _clean_json(obj):
-    if isinstance(obj, dict):
-        return {str(k): _clean_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean_json(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _clean_json(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None  # strict JSON has no NaN/inf
-    return obj
 
 
 class Section:
@@ -95,7 +82,7 @@ class Section:
 
     def metrics(self, values: dict) -> "Section":
         """Record numbers for ``metrics.json`` (under this section's key) and show them as a table."""
-        values = _clean_json(values)
+        values = to_jsonable(values, nan_to_none=True)
         self._metrics.update(values)
         flat = [{"metric": k, "value": v} for k, v in values.items() if not isinstance(v, (dict, list))]
         if flat:

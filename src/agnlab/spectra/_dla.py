@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from .._progress import progress as _progress
@@ -212,7 +213,7 @@ def dla_metrics(true_dlas, pred: pd.DataFrame, z_qso, *, spectrum_scores=None, m
     }
 
 
-class DLAFinder:
+class DLAFinder(BaseEstimator):
     """Find DLAs in quasar spectra: window CNN with presence, position and log NHI heads.
 
     Parameters
@@ -565,17 +566,6 @@ class DLAFinder:
         return self.detect(wave_aa, flux, ivar, z_qso=z_qso)[0]
 
     # -- persistence --------------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        code = self.__init__.__code__
-        return {k: getattr(self, k) for k in code.co_varnames[1:code.co_kwonlyargcount + 1]}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"unknown parameter {k!r} for DLAFinder")
-            setattr(self, k, v)
-        return self
-
     def save(self, path):
         """Write the fitted model to an ``.npz`` artifact (weights + JSON metadata; no pickle)."""
         check_is_fitted(self, ["net_"])

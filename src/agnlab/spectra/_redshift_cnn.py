@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from .._progress import progress as _progress
@@ -97,7 +98,7 @@ def redshift_metrics(z_true, z_pred, *, catastrophic_kms: float = 3000.0) -> dic
             "catastrophic_frac": float((np.sum(adv > catastrophic_kms) + np.sum(~ok)) / max(zt.size, 1))}
 
 
-class RedshiftEstimator:
+class RedshiftEstimator(BaseEstimator):
     """1-D CNN quasar redshift estimator (classification over log(1+z) bins + offset).
 
     Parameters
@@ -365,17 +366,6 @@ class RedshiftEstimator:
         return self.predict_preprocessed(X, empty)
 
     # -- persistence --------------------------------------------------------------------------
-    def get_params(self, deep: bool = True) -> dict:
-        names = [f for f in self.__init__.__code__.co_varnames[1:self.__init__.__code__.co_kwonlyargcount + 1]]
-        return {k: getattr(self, k) for k in names}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in self.get_params():
-                raise ValueError(f"unknown parameter {k!r} for RedshiftEstimator")
-            setattr(self, k, v)
-        return self
-
     def save(self, path):
         """Write the fitted model to an ``.npz`` artifact (weights + JSON metadata; no pickle)."""
         check_is_fitted(self, ["net_"])
