@@ -17,7 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ORDER = ["emulate", "population", "nebular", "nebular_inference", "spectra_sim", "spectra"]
-RESULT_ORDER = ["emulate", "population", "nebular", "inference", "spectra_sim", "spectra"]
+RESULT_ORDER = ["emulate", "emulate_builtin", "emulate_real", "population", "nebular", "inference", "spectra_sim", "spectra"]
 
 
 def assemble() -> Path:
@@ -30,7 +30,10 @@ def assemble() -> Path:
     ]
     results = sorted((HERE / "results").glob("*.md"), key=lambda p: (RESULT_ORDER.index(p.stem) if p.stem in RESULT_ORDER else 99, p.stem))
     for res in results:
-        parts.append(res.read_text().strip() + "\n")
+        text = res.read_text().strip()
+        if text.startswith("# "):  # each result becomes a level-2 section
+            text = "\n".join("#" + line if line.startswith("#") else line for line in text.splitlines())
+        parts.append(text + "\n")
     out = ROOT / "BENCHMARKS.md"
     out.write_text("\n".join(parts))
     return out
