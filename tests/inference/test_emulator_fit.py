@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import agnlab.emulate as emulate
+import agnlab.grids as clumpy
 from agnlab.inference import sed_forward, solution_set
-
-emulate = pytest.importorskip("agnlab.emulate")
-clumpy = pytest.importorskip("agnlab.grids._clumpy_sim")
 
 WAVE_UM = np.array([1.25, 1.65, 2.2, 3.4, 4.6, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0, 25.0, 30.0, 40.0, 70.0])
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agnlab.grids._clumpy_sim import CLUMPY_WAVE_UM, clumpy_like_grid
+from agnlab.grids import CLUMPY_WAVE_UM, clumpy_like_grid
 from agnlab.photometry import (VEGA_AB_OFFSETS, accretion_disk_fnu, available_bands, redshift_sed, response_matrix,
                                synthetic_colors, synthetic_mags)
 

@@ -50,6 +50,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_array, check_random_state
+from ._load import CLUMPY_PARAMS
 
 __all__ = [
     "CLUMPY_PARAM_NAMES",
@@ -75,8 +76,8 @@ CLUMPY_WAVE_UM = np.array([
 ])
 CLUMPY_WAVE_UM.setflags(write=False)
 
-#: Parameter order of every array produced here.
-CLUMPY_PARAM_NAMES = ("tv", "N0", "sig", "Y", "q", "i")
+#: Parameter order of every array produced here (the CLUMPY HDF5 order).
+CLUMPY_PARAM_NAMES = CLUMPY_PARAMS
 
 #: Domain of the generator (the CLUMPY parameter ranges).
 CLUMPY_PARAM_RANGES = {

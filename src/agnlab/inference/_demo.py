@@ -32,11 +32,8 @@ def tene_forward(n_te: int = 61, n_ne: int = 61):
 
 
 def _generator():
-    try:
-        from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, clumpy_like_grid, clumpy_like_sed
-    except ImportError:
-        from ..grids._clumpy_sim import (CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, clumpy_like_grid,
-                                         clumpy_like_sed)
+    from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, clumpy_like_grid, clumpy_like_sed
+
     return CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, clumpy_like_grid, clumpy_like_sed
 
 
