@@ -146,7 +146,6 @@ def _check_params(params) -> np.ndarray:
 
 def _sed_chunk(p: np.ndarray, wave_um: np.ndarray, n_shells: int, include_agn: bool) -> np.ndarray:
     tv, n0, sig, yy, q, inc = (p[:, j] for j in range(6))
-    n = p.shape[0]
     kr = _extinction_ratio(wave_um)                       # (W,)
     tau = tv[:, None] * kr[None, :]                       # (n, W)
     absorb = -np.expm1(-tau)                              # 1 - exp(-tau): cloud opacity per wavelength

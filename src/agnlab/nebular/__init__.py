@@ -19,29 +19,32 @@ ICFRegressor
     Ionisation correction factors learned from model tables.
 """
 
-from . import _icf
 from ._cube import make_synthetic_cube
-from ._icf import *  # noqa: F401,F403  (the names in agnlab.nebular._icf.__all__)
-from ._icf import ICFRegressor  # noqa: F401
+from ._icf import (CLASSICAL_ICFS, ICF_FEATURES, ICFRegressor, classical_icf, compare_icfs, icf_features,
+                   ionization_table)
 from ._forward import DiagnosticSpec, diagnostic_ratio, forward_grid, get_diagnostic, supported_diagnostics
 from ._mc import SPAXEL_FLAG_CODES, MonteCarloResult, monte_carlo_temden
 from ._temden import FLAG_CODES, FLAG_NAMES, TeNeEstimator, flag_summary
 
 __all__ = [
+    "CLASSICAL_ICFS",
     "DiagnosticSpec",
     "FLAG_CODES",
     "FLAG_NAMES",
+    "ICFRegressor",
+    "ICF_FEATURES",
     "MonteCarloResult",
     "SPAXEL_FLAG_CODES",
     "TeNeEstimator",
+    "classical_icf",
+    "compare_icfs",
     "diagnostic_ratio",
     "flag_summary",
     "forward_grid",
     "get_diagnostic",
+    "icf_features",
+    "ionization_table",
     "make_synthetic_cube",
     "monte_carlo_temden",
     "supported_diagnostics",
 ]
-
-# the ICF part (agnlab.nebular._icf) exports its own names
-__all__ += [name for name in _icf.__all__ if name not in __all__]

@@ -34,10 +34,10 @@ from torch import nn
 
 from .._progress import progress as _progress
 from .._validation import check_is_fitted, check_random_state
-from ..io import ArtifactError, load_artifact, save_artifact
-from ..nn import TrainConfig, arrays_to_module, fit_module, module_to_arrays, seed_everything
+from ..io import ArtifactError
+from ..nn import TrainConfig, arrays_to_module, fit_module, seed_everything
 from ._mlcommon import (LYA_AA, LYB_AA, SpectraWarning, conv_block, default_z_range, inference_net,
-                        robust_scale, spectral_features, truth_dlas, truth_z)
+                        load_estimator, robust_scale, save_estimator, spectral_features, truth_dlas, truth_z)
 from ._rebin import LogRebinner, check_wave, clean_spectra, log_wave_grid
 
 __all__ = ["DLANet", "DLAFinder", "dla_metrics", "dla_search_range"]
@@ -569,28 +569,14 @@ class DLAFinder(BaseEstimator):
     def save(self, path):
         """Write the fitted model to an ``.npz`` artifact (weights + JSON metadata; no pickle)."""
         check_is_fitted(self, ["net_"])
-        params = self.get_params()
-        params["channels"] = list(params["channels"])
-        params["dilations"] = list(params["dilations"])
-        if params["z_range"] is not None:
-            params["z_range"] = list(params["z_range"])
-        arrays = module_to_arrays(self.net_)
-        arrays["wave_grid_aa"] = self.wave_grid_aa_
-        meta = {"params": params, "z_range": list(self.z_range_), "history": self.history_,
-                "n_window": int(self.n_window_)}
-        return save_artifact(path, kind=_KIND, arrays=arrays, metadata=meta)
+        return save_estimator(self, path, kind=_KIND, arrays={"wave_grid_aa": self.wave_grid_aa_},
+                              metadata={"n_window": int(self.n_window_)})
 
     @classmethod
     def load(cls, path) -> "DLAFinder":
         """Load a model written by :meth:`save` (raises ``ArtifactError`` on corrupt/wrong files)."""
-        arrays, meta = load_artifact(path, kind=_KIND)
+        est, arrays, meta = load_estimator(cls, path, kind=_KIND)
         try:
-            params = dict(meta["params"])
-            params["channels"] = tuple(params["channels"])
-            params["dilations"] = tuple(params["dilations"])
-            if params.get("z_range") is not None:
-                params["z_range"] = tuple(params["z_range"])
-            est = cls(**params)
             net = DLANet(channels=est.channels, dilations=est.dilations, kernel=est.kernel)
             arrays_to_module(net, arrays)
             est.wave_grid_aa_ = np.asarray(arrays["wave_grid_aa"], float)
@@ -598,8 +584,6 @@ class DLAFinder(BaseEstimator):
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{path}: inconsistent DLAFinder file ({exc})") from None
         est.net_ = net.eval()
-        est.z_range_ = tuple(meta["z_range"])
-        est.history_ = meta.get("history", {})
         return est
 
 

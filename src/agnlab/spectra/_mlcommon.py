@@ -182,3 +182,34 @@ def default_z_range(z) -> tuple[float, float]:
 def set_threads(n: int | None) -> None:
     if n:
         torch.set_num_threads(int(n))
+
+
+def save_estimator(est, path, *, kind: str, arrays: dict, metadata: dict):
+    """Save a fitted spectra CNN estimator: hyperparameters, weights + ``arrays``, ``metadata``."""
+    from ..io import save_artifact
+    from ..nn import module_to_arrays
+
+    meta = {"params": est.get_params(), "z_range": list(est.z_range_), "history": est.history_, **metadata}
+    return save_artifact(path, kind=kind, arrays={**module_to_arrays(est.net_), **arrays}, metadata=meta)
+
+
+def load_estimator(cls, path, *, kind: str, tuple_params=("channels", "dilations", "z_range")):
+    """Read a file written by :func:`save_estimator`: returns ``(estimator, arrays, metadata)``.
+
+    The estimator is built from the saved hyperparameters (JSON lists back to tuples) and gets
+    ``z_range_`` and ``history_``; the caller builds and loads the network.
+    """
+    from ..io import ArtifactError, load_artifact
+
+    arrays, meta = load_artifact(path, kind=kind)
+    try:
+        params = dict(meta["params"])
+        for key in tuple_params:
+            if params.get(key) is not None:
+                params[key] = tuple(params[key])
+        est = cls(**params)
+        est.z_range_ = tuple(meta["z_range"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path}: inconsistent {cls.__name__} file ({exc})") from None
+    est.history_ = meta.get("history", {})
+    return est, arrays, meta

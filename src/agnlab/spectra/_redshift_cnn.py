@@ -24,10 +24,10 @@ from torch import nn
 
 from .._progress import progress as _progress
 from .._validation import check_is_fitted, check_random_state
-from ..io import load_artifact, save_artifact
-from ..nn import TrainConfig, arrays_to_module, fit_module, module_to_arrays, seed_everything
-from ._mlcommon import (C_KMS, SpectraWarning, conv_block, default_z_range, inference_net, robust_scale,
-                        spectral_features, truth_z)
+from ..io import ArtifactError
+from ..nn import TrainConfig, arrays_to_module, fit_module, seed_everything
+from ._mlcommon import (C_KMS, SpectraWarning, conv_block, default_z_range, inference_net, load_estimator,
+                        robust_scale, save_estimator, spectral_features, truth_z)
 from ._rebin import LogRebinner, check_wave, clean_spectra, log_wave_grid
 
 __all__ = ["RedshiftNet", "RedshiftEstimator", "redshift_metrics"]
@@ -369,39 +369,22 @@ class RedshiftEstimator(BaseEstimator):
     def save(self, path):
         """Write the fitted model to an ``.npz`` artifact (weights + JSON metadata; no pickle)."""
         check_is_fitted(self, ["net_"])
-        params = self.get_params()
-        params["channels"] = list(params["channels"])
-        if params["z_range"] is not None:
-            params["z_range"] = list(params["z_range"])
-        arrays = module_to_arrays(self.net_)
-        arrays["wave_grid_aa"] = self.wave_grid_aa_
-        arrays["bin_edges"] = self.bin_edges_
-        meta = {"params": params, "z_range": list(self.z_range_), "history": self.history_,
-                "n_bins": int(self.bin_edges_.size - 1)}
-        return save_artifact(path, kind=_KIND, arrays=arrays, metadata=meta)
+        return save_estimator(self, path, kind=_KIND,
+                              arrays={"wave_grid_aa": self.wave_grid_aa_, "bin_edges": self.bin_edges_},
+                              metadata={"n_bins": int(self.bin_edges_.size - 1)})
 
     @classmethod
     def load(cls, path) -> "RedshiftEstimator":
         """Load a model written by :meth:`save` (raises ``ArtifactError`` on corrupt/wrong files)."""
-        arrays, meta = load_artifact(path, kind=_KIND)
-        from ..io import ArtifactError
-
+        est, arrays, meta = load_estimator(cls, path, kind=_KIND)
         try:
-            params = dict(meta["params"])
-            params["channels"] = tuple(params["channels"])
-            if params.get("z_range") is not None:
-                params["z_range"] = tuple(params["z_range"])
-            est = cls(**params)
-            n_bins = int(meta["n_bins"])
             grid = np.asarray(arrays["wave_grid_aa"], float)
-            net = RedshiftNet(grid.size, n_bins, channels=est.channels, kernel=est.kernel, hidden=est.hidden,
-                              dropout=est.dropout)
+            net = RedshiftNet(grid.size, int(meta["n_bins"]), channels=est.channels, kernel=est.kernel,
+                              hidden=est.hidden, dropout=est.dropout)
             arrays_to_module(net, arrays)
             est.bin_edges_ = np.asarray(arrays["bin_edges"], float)
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{path}: inconsistent RedshiftEstimator file ({exc})") from None
         est.net_ = net.eval()
         est.wave_grid_aa_ = grid
-        est.z_range_ = tuple(meta["z_range"])
-        est.history_ = meta.get("history", {})
         return est
