@@ -41,7 +41,7 @@ def maps_figure(cube, res):
         (ne_err, "log Ne half 68% width [dex]", None, cmap),
         (res.valid_fraction, "valid fraction of draws", (0, 1), plt.get_cmap("magma")),
         (np.where(res.spaxel_flags == 0, np.nan, res.spaxel_flags.astype(float)),
-         "spaxel flag (blank = ok)", (1, 4), plt.get_cmap("tab10")),
+         "spaxel flag (blank = ok)", (0.5, 4.5), plt.get_cmap("tab10", 4)),
     ]
     fig, axes = plt.subplots(2, 4, figsize=(13, 6.2))
     for ax, (img, title, lim, cm) in zip(axes.ravel(), panels):
@@ -54,7 +54,9 @@ def maps_figure(cube, res):
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-        fig.colorbar(im, ax=ax, shrink=0.8)
+        bar = fig.colorbar(im, ax=ax, shrink=0.8)
+        if title.startswith("spaxel flag"):  # integer codes of SPAXEL_FLAG_CODES
+            bar.set_ticks([1, 2, 3, 4], labels=["no data", "bad error", "no valid", "few valid"])
     fig.suptitle("Synthetic IFU cube: Monte Carlo Te/Ne maps (NaN spaxels kept and flagged)", fontsize=11)
     fig.tight_layout()
     return fig
