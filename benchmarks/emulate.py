@@ -110,9 +110,9 @@ def main(argv=None):
             gen_s = time.perf_counter() - t0
             lines.append(f"Built-in grid: {n_models} SEDs x 119 generated in {gen_s:.1f} s.")
             lines.append("")
-            nk_builtin = dict(n_components=24, hidden=(64, 64), max_epochs=10 if args.quick else 150, patience=15,
-                              lr_patience=5, lr=3e-3, batch_size=1024, lbfgs_steps=50 if args.quick else 1000,
-                              focus_wave_um=(1, 30), progress=False)
+            nk_builtin = dict(n_components=32, hidden=(128, 128, 128), max_epochs=10 if args.quick else 600,
+                              patience=30, lr_patience=8, lr=3e-3, batch_size=1024,
+                              lbfgs_steps=50 if args.quick else 300, focus_wave_um=(1, 30), progress=False)
             results["(a) built-in clumpy-like"], emus_a = run_grid("builtin", grid, nk_builtin,
                                                                    dict(n_components=24, rbf_neighbors=32), tmp)
         real_path = ROOT.parent / "shared" / "data" / "torus" / "clumpy_nenkova08_3p.npz"
