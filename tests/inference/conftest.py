@@ -41,18 +41,9 @@ def tene_forward():
 @pytest.fixture(scope="session")
 def tene_grid_forward():
     """The same model tabulated on a Te x log Ne grid and interpolated (cubic)."""
-    import pyneb as pn
+    from agnlab.inference._demo import tene_forward
 
-    from agnlab.inference import GridForward
-
-    te = np.linspace(5000.0, 25000.0, 41)
-    log_ne = np.linspace(0.0, 5.0, 51)
-    o3, s2 = pn.Atom("O", 3), pn.Atom("S", 2)
-    ne = 10**log_ne
-    r1 = o3.getEmissivity(te, ne, wave=4363) / o3.getEmissivity(te, ne, wave=5007)
-    r2 = s2.getEmissivity(te, ne, wave=6731) / s2.getEmissivity(te, ne, wave=6716)
-    return GridForward([te, log_ne], np.log10(np.stack([r1, r2], axis=-1)), method="cubic",
-                       param_names=["te_k", "log_ne_cm3"])
+    return tene_forward(n_te=41, n_ne=51)
 
 
 @pytest.fixture

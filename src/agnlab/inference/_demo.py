@@ -17,17 +17,14 @@ def tene_forward(n_te: int = 61, n_ne: int = 61):
     theta (n, 2) = [Te in K, log10 Ne in cm^-3] -> (n, 2) log10 ratios; NaN outside
     5,000-25,000 K and 0-5 dex.
     """
-    import pyneb as pn
-
+    from ..nebular import diagnostic_ratio
     from ._grid import GridForward
 
     te = np.linspace(TENE_BOUNDS[0, 0], TENE_BOUNDS[0, 1], n_te)
     log_ne = np.linspace(TENE_BOUNDS[1, 0], TENE_BOUNDS[1, 1], n_ne)
-    o3, s2 = pn.Atom("O", 3), pn.Atom("S", 2)
-    ne = 10**log_ne
-    r1 = o3.getEmissivity(te, ne, wave=4363) / o3.getEmissivity(te, ne, wave=5007)
-    r2 = s2.getEmissivity(te, ne, wave=6731) / s2.getEmissivity(te, ne, wave=6716)
-    return GridForward([te, log_ne], np.log10(np.stack([r1, r2], axis=-1)), method="cubic",
+    te2, ne2 = te[:, None], 10 ** log_ne[None, :]
+    ratios = [diagnostic_ratio(d, te2, ne2) for d in ("[OIII] 4363/5007", "[SII] 6731/6716")]
+    return GridForward([te, log_ne], np.log10(np.stack(ratios, axis=-1)), method="cubic",
                        param_names=["te_k", "log_ne_cm3"])
 
 
