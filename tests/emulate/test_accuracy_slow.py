@@ -1,4 +1,4 @@
-"""Accuracy on the real CLUMPY grid with the benchmark settings (slow: minutes of training)."""
+"""Accuracy on the real CLUMPY grid with the default settings (slow: about two minutes of training)."""
 
 import numpy as np
 import pytest
@@ -12,13 +12,13 @@ def test_neural_beats_pca_on_real_clumpy(shared_data, seed):
     X = np.stack([d["tv"], d["sig"], d["i"]], axis=1)
     perm = np.random.default_rng(seed).permutation(len(X))
     test, train = perm[:216], perm[216:]
-    nn = NeuralEmulator(n_components=32, hidden=(128, 128, 128), max_epochs=2000, patience=200, lbfgs_steps=6000,
-                        focus_wave_um=(1, 30), param_names=("tv", "sig", "i"), random_state=seed, progress=False)
+    nn = NeuralEmulator(focus_wave_um=(1, 30), param_names=("tv", "sig", "i"), random_state=seed, progress=False)
     nn.fit(X[train], d["fnu"][train], wave_um=d["wave_um"])
     m = evaluate_emulator(nn, X[test], d["fnu"][test])
     pca = PCAEmulator(n_components=24, param_names=("tv", "sig", "i")).fit(X[train], d["fnu"][train],
                                                                           wave_um=d["wave_um"])
     mp = evaluate_emulator(pca, X[test], d["fnu"][test])
-    assert m["flux"]["median"] < 0.003 and m["flux"]["p99"] < 0.02
+    # issue 2 targets on held-out real models (the benchmark measures ~0.06 % / ~0.5 %)
+    assert m["flux"]["median"] <= 0.001 and m["flux"]["p99"] <= 0.01
     assert m["flux"]["p99"] < mp["flux"]["p99"]
     assert m["W1-W2"]["frac_within_tol"] >= 0.95 and m["W2-W3"]["frac_within_tol"] >= 0.95

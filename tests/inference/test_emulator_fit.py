@@ -15,7 +15,8 @@ WAVE_UM = np.array([1.25, 1.65, 2.2, 3.4, 4.6, 8.0, 10.0, 12.0, 15.0, 18.0, 22.0
 @pytest.fixture(scope="module")
 def emulator():
     grid = clumpy.clumpy_like_grid(3000, seed=0, progress=False)
-    emu = emulate.NeuralEmulator(hidden=(64, 64), n_components=12, max_epochs=400, patience=60, progress=False,
+    emu = emulate.NeuralEmulator(hidden=(64, 64), n_components=12, max_epochs=400, patience=60, batch_size=512,
+                                 lbfgs_steps=0, progress=False,
                                  on_out_of_domain="nan", n_jobs=1, random_state=0)
     return emu.fit(grid.params, grid.flux, wave_um=grid.wave_um), grid.wave_um
 
@@ -63,7 +64,8 @@ def test_fit_sed_uses_emulator_names_domain_and_flux_errors(seed):
     from agnlab.inference import fit_sed
 
     grid = clumpy.clumpy_like_grid(600, seed=1, progress=False)
-    emu = emulate.NeuralEmulator(hidden=(16,), n_components=6, max_epochs=30, patience=10, progress=False,
+    emu = emulate.NeuralEmulator(hidden=(16,), n_components=6, max_epochs=30, patience=10, batch_size=512,
+                                 lbfgs_steps=0, progress=False,
                                  param_names=list(grid.param_names), on_out_of_domain="nan", n_jobs=1)
     emu.fit(grid.params, grid.flux, wave_um=grid.wave_um)
     f = sed_forward(emu.predict, grid.wave_um, WAVE_UM)

@@ -180,7 +180,7 @@ def test_color_tracks_from_neural_emulator():
     from agnlab.photometry import synthetic_colors
 
     grid = clumpy_like_grid(300, seed=0, include_agn=True)
-    emu = emulate.NeuralEmulator(n_components=8, hidden=(16,), max_epochs=5, patience=5, lr_patience=3,
+    emu = emulate.NeuralEmulator(n_components=8, hidden=(16,), max_epochs=5, patience=5, lr_patience=3, lbfgs_steps=0,
                                  param_names=grid.param_names, random_state=0, progress=False)
     emu.fit(grid.params, grid.flux, wave_um=grid.wave_um)
     params = np.array([[40.0, 5.0, 30.0, 20.0, 1.5], [100.0, 10.0, 60.0, 50.0, 1.0]])

@@ -98,10 +98,12 @@ class EmulatorBase:
     def _scale_params(self, X) -> np.ndarray:
         """Map parameters to [-1, 1] (log first where ``log_params_``); float64 (n, n_params)."""
         Xt = np.array(X, dtype=float, copy=True)
-        if self.log_params_.any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                Xt[:, self.log_params_] = np.log(Xt[:, self.log_params_])
-        return (Xt - self.x_center_) / self.x_halfwidth_
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for j in np.flatnonzero(self.log_params_):
+                np.log(Xt[:, j], out=Xt[:, j])
+        Xt -= self.x_center_
+        Xt /= self.x_halfwidth_
+        return Xt
 
     def _validate_predict(self, X):
         check_is_fitted(self, ["param_names_"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -19,18 +20,33 @@ def _load_any_grid(spec: str, *, n_models: int, seed: int):
     return load_grid(spec)
 
 
+def _lbfgs_steps(text: str):
+    """argparse type: 'auto' or an integer >= 0."""
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 0, got {text!r}")
+    return value
+
+
 def _cmd_train(args) -> int:
     from . import NeuralEmulator, PCAEmulator, evaluate_emulator
 
     grid = _load_any_grid(args.grid, n_models=args.n_models, seed=args.seed)
     train, test = grid.split(args.test_fraction, seed=args.seed) if args.test_fraction > 0 else (grid, None)
+    size = {} if args.n_components is None else {"n_components": args.n_components}
     if args.model == "pca":
-        emu = PCAEmulator(n_components=args.n_components, param_names=grid.param_names)
+        emu = PCAEmulator(param_names=grid.param_names, **size)
     else:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
-        emu = NeuralEmulator(n_components=args.n_components, hidden=hidden, max_epochs=args.max_epochs,
-                             lbfgs_steps=args.lbfgs_steps, param_names=grid.param_names,
-                             random_state=args.seed, progress=None)
+        emu = NeuralEmulator(hidden=hidden, activation=args.activation,
+                             max_epochs=args.max_epochs, lbfgs_steps=args.lbfgs_steps,
+                             focus_wave_um=None if args.focus_wave_um is None else tuple(args.focus_wave_um),
+                             param_names=grid.param_names, random_state=args.seed, progress=None, **size)
     emu.fit(train.params, train.flux, wave_um=grid.wave_um)
     if test is not None:
         metrics = evaluate_emulator(emu, test.params, test.flux, wave_um=grid.wave_um)
@@ -98,10 +114,14 @@ def register(subparsers) -> None:
     t.add_argument("grid", help="grid file (.npz or CLUMPY .hdf5) or 'builtin' (clumpy-like generator)")
     t.add_argument("--out", required=True, help="model file to write (.npz)")
     t.add_argument("--model", choices=("neural", "pca"), default="neural")
-    t.add_argument("--n-components", type=int, default=24)
-    t.add_argument("--hidden", default="64,64", help="hidden layer widths, comma-separated (neural)")
-    t.add_argument("--max-epochs", type=int, default=2000)
-    t.add_argument("--lbfgs-steps", type=int, default=0)
+    t.add_argument("--n-components", type=int, default=None, help="PCA components (default: the model's)")
+    t.add_argument("--hidden", default="80,80,80,80", help="hidden layer widths, comma-separated (neural)")
+    t.add_argument("--activation", default="silu", help="silu, tanh, gelu, relu or leaky_relu (neural)")
+    t.add_argument("--max-epochs", type=int, default=None, help="Adam epochs (default: about 60,000 steps)")
+    t.add_argument("--lbfgs-steps", type=_lbfgs_steps, default="auto",
+                   help="L-BFGS polish iterations, or 'auto' (4000 for grids up to 5000 training models)")
+    t.add_argument("--focus-wave-um", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="wavelength range [um] weighted 10x in the training loss (e.g. 1 30)")
     t.add_argument("--test-fraction", type=float, default=0.2, help="held out and evaluated (0: none)")
     t.add_argument("--n-models", type=int, default=100_000, help="models of the built-in grid")
     t.add_argument("--seed", type=int, default=0)

@@ -46,7 +46,8 @@ def torus_problem(*, n_models: int = 4000, max_epochs: int = 400, seed: int = 0,
 
     names, ranges, make_grid, sed = _generator()
     grid = make_grid(n_models, seed=seed, progress=False)
-    emu = NeuralEmulator(hidden=(64, 64), n_components=12, max_epochs=max_epochs, patience=60, progress=False,
+    emu = NeuralEmulator(hidden=(64, 64), n_components=12, max_epochs=max_epochs, patience=60, batch_size=512,
+                         lbfgs_steps=0, progress=False,
                          param_names=list(names),
                          on_out_of_domain="nan", n_jobs=1, random_state=seed)
     emu.fit(grid.params, grid.flux, wave_um=grid.wave_um)

@@ -25,17 +25,22 @@ class TrainConfig:
     weight_decay: float = 0.0
     batch_size: int = 256
     max_epochs: int = 200
-    patience: int = 20
+    patience: int | None = 20
     seed: int = 0
     device: str = "cpu"
     num_threads: int | None = None
     lr_patience: int = 8
     lr_factor: float = 0.5
     min_lr: float = 1e-6
+    schedule: str = "plateau"
+    warmup_fraction: float = 0.05
 
     def __post_init__(self):
-        if self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
+        if (self.lr <= 0 or self.batch_size < 1 or self.max_epochs < 1
+                or (self.patience is not None and self.patience < 1) or not 0 <= self.warmup_fraction < 1):
             raise ValueError(f"invalid TrainConfig: {self}")
+        if self.schedule not in ("plateau", "cosine"):
+            raise ValueError(f"TrainConfig.schedule must be 'plateau' or 'cosine', got {self.schedule!r}")
 
 
 def seed_everything(seed: int) -> None:
@@ -59,7 +64,15 @@ def _as_tensors(data, device) -> tuple:
 
 def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, config: TrainConfig | None = None,
                loss_fn: Callable | None = None, progress: bool | None = None, desc: str = "training") -> dict:
-    """Train ``module`` with Adam(W), ReduceLROnPlateau and early stopping on validation loss.
+    """Train ``module`` with Adam(W) and early stopping on validation loss.
+
+    Learning-rate schedule (``config.schedule``): ``"plateau"`` halves the rate
+    when the validation loss stalls (``lr_patience`` epochs); ``"cosine"`` is a
+    one-cycle schedule over ``max_epochs`` (linear warm-up over
+    ``warmup_fraction`` of the steps to ``lr``, cosine decay to ``lr / 1e4``),
+    stepped every batch. Early stopping after ``patience`` epochs without
+    improvement (``None``: run every epoch). Either way the weights of the best
+    validation epoch are restored.
 
     Parameters
     ----------
@@ -93,8 +106,16 @@ def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, confi
         raise ValueError("training and validation sets must not be empty")
     loss_fn = loss_fn or (lambda out, y: torch.mean((out - y) ** 2))
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience,
-                                                       min_lr=cfg.min_lr)
+    if cfg.schedule == "cosine":
+        per_batch = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=cfg.max_epochs * math.ceil(n / cfg.batch_size),
+            pct_start=max(cfg.warmup_fraction, 1e-6), anneal_strategy="cos", div_factor=10.0,
+            final_div_factor=1e3)
+        per_epoch = None
+    else:
+        per_batch = None
+        per_epoch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience,
+                                                               min_lr=cfg.min_lr)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     best, best_epoch, best_state, history, bad = math.inf, -1, None, [], 0
     t0 = time.perf_counter()
@@ -111,10 +132,13 @@ def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, confi
                 loss = loss_fn(module(*(x[idx] for x in xt)), *(y[idx] for y in yt))
                 loss.backward()
                 opt.step()
+                if per_batch is not None:
+                    per_batch.step()
                 total += float(loss.detach()) * len(idx)
             val = evaluate_loss(module, xv, yv, loss_fn, cfg.batch_size * 8)
             history.append((total / n, val))
-            sched.step(val)
+            if per_epoch is not None:
+                per_epoch.step(val)
             if not math.isfinite(val):
                 raise FloatingPointError(f"validation loss became {val} at epoch {epoch}; lower the learning rate")
             if val < best:
@@ -123,7 +147,7 @@ def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, confi
             else:
                 bad += 1
             bar.set_postfix(train=f"{total / n:.3g}", val=f"{val:.3g}")
-            if bad >= cfg.patience:
+            if cfg.patience is not None and bad >= cfg.patience:
                 break
     except KeyboardInterrupt:  # interrupted: keep the best weights so far
         pass
