@@ -18,6 +18,7 @@ benchmarks/results/inference.md.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -276,9 +277,9 @@ def main(argv=None) -> int:
     limits.unregister() if hasattr(limits, "unregister") else None
 
     md = ["## Inference: solution sets (agnlab.inference) and ICF regressors (agnlab.nebular.ICFRegressor)\n",
-          f"Run {'--quick ' if args.quick else ''}on 2 threads (threadpoolctl + torch.set_num_threads(2)); the "
-          "machine was shared with other jobs while measuring, so absolute times are indicative; compare "
-          f"ratios within a table. Total {total:.0f} s.\n",
+          f"Run {'--quick ' if args.quick else ''}on 2 threads (threadpoolctl + torch.set_num_threads(2)); load "
+          f"average at the end {os.getloadavg()[0]:.1f} (other work on the machine makes absolute times "
+          f"indicative); compare ratios within a table. Total {total:.0f} s.\n",
           "### (a) Te / Ne from [O III] 4363/5007 and [S II] 6731/6716 (68.27 % joint region, 3 % errors)\n",
           "calls = parameter vectors evaluated by the forward model (all stages); batches = calls of the "
           "vectorised model.\n",

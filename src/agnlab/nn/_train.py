@@ -68,9 +68,9 @@ def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, confi
 
     Learning-rate schedule (``config.schedule``): ``"plateau"`` halves the rate
     when the validation loss stalls (``lr_patience`` epochs); ``"cosine"`` is a
-    one-cycle schedule over ``max_epochs`` (linear warm-up over
-    ``warmup_fraction`` of the steps to ``lr``, cosine decay to ``lr / 1e4``),
-    stepped every batch. Early stopping after ``patience`` epochs without
+    one-cycle schedule over ``max_epochs``, stepped every batch (warm-up from
+    ``lr / 10`` to ``lr`` over ``warmup_fraction`` of the steps, then cosine
+    decay to ``lr / 1e4``). Early stopping after ``patience`` epochs without
     improvement (``None``: run every epoch). Either way the weights of the best
     validation epoch are restored.
 
