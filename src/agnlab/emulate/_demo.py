@@ -22,7 +22,9 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
                          intro=(f"A built-in grid of {n_models} clumpy-torus-like SEDs (6 parameters, 119 "
                                 "wavelengths; an approximation of CLUMPY, not CLUMPY) is compressed by the PCA "
                                 "baseline and by the neural emulator; errors are measured on the 20 % held-out "
-                                "models."))
+                                "models. The network is trained briefly here to keep the demo short; with "
+                                "its default training on 80,000 models it reaches 0.19 % median / 1.6 % "
+                                "99th-percentile error over 1-30 um (BENCHMARKS.md)."))
     rows, metrics = [], {}
     models = {
         "PCA + RBF": PCAEmulator(n_components=16, param_names=grid.param_names),
