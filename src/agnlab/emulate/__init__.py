@@ -5,11 +5,19 @@ n_params) and fluxes ``Y`` (n_models, n_wave); ``predict(X)`` -> fluxes;
 ``save(path)`` / ``Class.load(path)`` through safe agnlab artifacts.
 """
 
-from ._base import OutOfDomainError
-from ._metrics import color_errors, evaluate_emulator, flux_error_summary, fractional_flux_error
-from ._network import CoefficientMLP
-from ._neural import NeuralEmulator
-from ._pca import PCAEmulator
+from .._lazy import lazy_exports
+
+# public name -> defining module, imported on first use (keeps the import and the CLI fast)
+_EXPORTS = {
+    "OutOfDomainError": "._base",
+    "color_errors": "._metrics",
+    "evaluate_emulator": "._metrics",
+    "flux_error_summary": "._metrics",
+    "fractional_flux_error": "._metrics",
+    "CoefficientMLP": "._network",
+    "NeuralEmulator": "._neural",
+    "PCAEmulator": "._pca",
+}
 
 __all__ = [
     "CoefficientMLP",
@@ -23,10 +31,14 @@ __all__ = [
     "load_emulator",
 ]
 
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
 
 def load_emulator(path):
     """Load a saved :class:`PCAEmulator` or :class:`NeuralEmulator` (whichever the file holds)."""
     from ..io import ArtifactError, load_artifact
+    from ._neural import NeuralEmulator
+    from ._pca import PCAEmulator
 
     _, meta = load_artifact(path)
     kinds = {PCAEmulator._kind: PCAEmulator, NeuralEmulator._kind: NeuralEmulator}

@@ -9,10 +9,22 @@ theta (n, n_params) -> predictions (n, n_obs): a ``NeuralEmulator.predict``,
 a line-ratio model, or a :class:`GridForward` over a tabulated grid.
 """
 
-from ._grid import GridForward, sed_forward
-from ._sed import fit_sed, load_sed_model, sed_model_forward
-from ._plot import corner_plot, credible_intervals, hpd_levels
-from ._solution import SolutionSet, delta_chi2_threshold, solution_set
+from .._lazy import lazy_exports
+
+# public name -> defining module, imported on first use (keeps the import and the CLI fast)
+_EXPORTS = {
+    "GridForward": "._grid",
+    "sed_forward": "._grid",
+    "fit_sed": "._sed",
+    "load_sed_model": "._sed",
+    "sed_model_forward": "._sed",
+    "corner_plot": "._plot",
+    "credible_intervals": "._plot",
+    "hpd_levels": "._plot",
+    "SolutionSet": "._solution",
+    "delta_chi2_threshold": "._solution",
+    "solution_set": "._solution",
+}
 
 __all__ = [
     "GridForward",
@@ -27,3 +39,5 @@ __all__ = [
     "sed_model_forward",
     "solution_set",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

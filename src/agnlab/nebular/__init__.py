@@ -19,12 +19,31 @@ ICFRegressor
     Ionisation correction factors learned from model tables.
 """
 
-from ._cube import make_synthetic_cube
-from ._icf import (CLASSICAL_ICFS, ICF_FEATURES, ICFRegressor, classical_icf, compare_icfs, icf_features,
-                   ionization_table)
-from ._forward import DiagnosticSpec, diagnostic_ratio, forward_grid, get_diagnostic, supported_diagnostics
-from ._mc import SPAXEL_FLAG_CODES, MonteCarloResult, monte_carlo_temden
-from ._temden import FLAG_CODES, FLAG_NAMES, TeNeEstimator, flag_summary
+from .._lazy import lazy_exports
+
+# public name -> defining module, imported on first use (keeps the import and the CLI fast)
+_EXPORTS = {
+    "make_synthetic_cube": "._cube",
+    "CLASSICAL_ICFS": "._icf",
+    "ICF_FEATURES": "._icf",
+    "ICFRegressor": "._icf",
+    "classical_icf": "._icf",
+    "compare_icfs": "._icf",
+    "icf_features": "._icf",
+    "ionization_table": "._icf",
+    "DiagnosticSpec": "._forward",
+    "diagnostic_ratio": "._forward",
+    "forward_grid": "._forward",
+    "get_diagnostic": "._forward",
+    "supported_diagnostics": "._forward",
+    "SPAXEL_FLAG_CODES": "._mc",
+    "MonteCarloResult": "._mc",
+    "monte_carlo_temden": "._mc",
+    "FLAG_CODES": "._temden",
+    "FLAG_NAMES": "._temden",
+    "TeNeEstimator": "._temden",
+    "flag_summary": "._temden",
+}
 
 __all__ = [
     "CLASSICAL_ICFS",
@@ -48,3 +67,5 @@ __all__ = [
     "monte_carlo_temden",
     "supported_diagnostics",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

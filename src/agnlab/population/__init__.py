@@ -4,10 +4,26 @@ non-negative ElasticNet mix of tracks that reproduces an observed AGN histogram.
 Selection and crossmatch of the observed sample live in :mod:`agnlab.catalog`.
 """
 
-from ._fit import PopulationFit, jensen_shannon, parameter_distributions, poisson_deviance, reduced_chi2
-from ._histogram import DesignMatrix, angle_weights, color_histogram, design_matrix, histogram_edges
-from ._solver import nonneg_enet, nonneg_enet_path
-from ._tracks import ColorTracks, color_tracks, tracks_from_grid
+from .._lazy import lazy_exports
+
+# public name -> defining module, imported on first use (keeps the import and the CLI fast)
+_EXPORTS = {
+    "PopulationFit": "._fit",
+    "jensen_shannon": "._fit",
+    "parameter_distributions": "._fit",
+    "poisson_deviance": "._fit",
+    "reduced_chi2": "._fit",
+    "DesignMatrix": "._histogram",
+    "angle_weights": "._histogram",
+    "color_histogram": "._histogram",
+    "design_matrix": "._histogram",
+    "histogram_edges": "._histogram",
+    "nonneg_enet": "._solver",
+    "nonneg_enet_path": "._solver",
+    "ColorTracks": "._tracks",
+    "color_tracks": "._tracks",
+    "tracks_from_grid": "._tracks",
+}
 
 __all__ = [
     "ColorTracks",
@@ -26,3 +42,5 @@ __all__ = [
     "reduced_chi2",
     "tracks_from_grid",
 ]
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -17,15 +17,30 @@ RedshiftEstimator, DLAFinder
     Learned (1-D CNN) redshift estimator and DLA finder.
 """
 
-import importlib
+from .._lazy import lazy_exports
 
-from ._continuum import ContinuumModel
-from ._igm import DLAModel, ForestModel, tau_eff_fg08
-from ._instrument import Instrument
-from ._io import ObservedSpectra, SpectraFileError, mask_bad_pixels, read_spectra, read_spectra_fits, \
-    resample_spectra, write_spectra
-from ._simulate import QuasarSimulator, SimulatedSpectra
-from ._template import TemplateRedshift, builtin_templates, read_redrock_templates
+# public name -> defining module, imported on first use (keeps the import and the CLI fast)
+_EXPORTS = {
+    "ContinuumModel": "._continuum",
+    "DLAModel": "._igm",
+    "ForestModel": "._igm",
+    "tau_eff_fg08": "._igm",
+    "Instrument": "._instrument",
+    "ObservedSpectra": "._io",
+    "SpectraFileError": "._io",
+    "mask_bad_pixels": "._io",
+    "read_spectra": "._io",
+    "read_spectra_fits": "._io",
+    "resample_spectra": "._io",
+    "write_spectra": "._io",
+    "QuasarSimulator": "._simulate",
+    "SimulatedSpectra": "._simulate",
+    "TemplateRedshift": "._template",
+    "builtin_templates": "._template",
+    "read_redrock_templates": "._template",
+    "RedshiftEstimator": "._redshift_cnn",
+    "DLAFinder": "._dla",
+}
 
 __all__ = [
     "ContinuumModel", "DLAFinder", "DLAModel", "ForestModel", "Instrument", "ObservedSpectra", "QuasarSimulator",
@@ -34,18 +49,4 @@ __all__ = [
     "tau_eff_fg08", "write_spectra",
 ]
 
-# the learned models need PyTorch: imported on first use, so that simulation,
-# readers and template fitting (and spawned simulation workers) stay light
-_LAZY = {"RedshiftEstimator": "._redshift_cnn", "DLAFinder": "._dla"}
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
