@@ -66,6 +66,16 @@ def _row(name, emu, path, fit_s, m):
             "pred_us_per_sed": 1e6 * m["predict_seconds"] / m["n_models"]}
 
 
+def _settings(emu) -> str:
+    """Short description of a fitted emulator for the table."""
+    if hasattr(emu, "interpolation_"):
+        return emu.interpolation_
+    tm = emu.training_metrics_
+    polish = f" + {tm['lbfgs_steps']} L-BFGS" if tm["lbfgs_steps"] else ""
+    return (f"{emu.activation} {'x'.join(map(str, emu.hidden))}, {emu.n_components_} PCA, "
+            f"{tm['max_epochs']} ep{polish}")
+
+
 def run_grid(label, grid, neural_kw, pca_kw, tmp, seed=0):
     from agnlab.emulate import NeuralEmulator, PCAEmulator, evaluate_emulator
 
@@ -79,14 +89,7 @@ def run_grid(label, grid, neural_kw, pca_kw, tmp, seed=0):
         fit_s = time.perf_counter() - t0
         path = emu.save(Path(tmp) / f"{label}-{type(emu).__name__}.npz")
         m = evaluate_emulator(emu, test.params, test.flux)
-        if hasattr(emu, "interpolation_"):
-            label_emu = f"{name} [{emu.interpolation_}]"
-        else:
-            label_emu = (f"{name} [{emu.activation} {'x'.join(map(str, emu.hidden))}, {emu.n_components_} PCA, "
-                         f"{emu.training_metrics_['max_epochs']} ep"
-                         + (f" + {emu.training_metrics_['lbfgs_steps']} L-BFGS" if emu.training_metrics_['lbfgs_steps']
-                            else "") + "]")
-        r = _row(label_emu, emu, path, fit_s, m)
+        r = _row(f"{name} [{_settings(emu)}]", emu, path, fit_s, m)
         rows.append(r)
         emus[name] = emu
         print(label, r, flush=True)
@@ -123,7 +126,7 @@ def main(argv=None):
             gen_s = time.perf_counter() - t0
             lines.append(f"Built-in grid: {n_models} SEDs x 119 generated in {gen_s:.1f} s.")
             lines.append("")
-            nk_builtin = dict(NEURAL_SETTINGS, **(dict(max_epochs=10) if args.quick else {}))
+            nk_builtin = dict(NEURAL_SETTINGS, **(dict(max_epochs=10, lbfgs_steps=50) if args.quick else {}))
             results["(a) built-in clumpy-like"], emus_a = run_grid("builtin", grid, nk_builtin,
                                                                    dict(n_components=24, rbf_neighbors=32), tmp)
         real_path = ROOT.parent / "shared" / "data" / "torus" / "clumpy_nenkova08_3p.npz"
@@ -211,7 +214,8 @@ def speed_section(emus_a, n_speed):
             "costs up to ~2 s per GB and varies from run to run.",
             f"Peak traced memory of NeuralEmulator.predict on {n_speed:,} SEDs: {peak / 2**20:.0f} MiB "
             f"(the float64 output alone is {n_speed * 119 * 8 / 2**20:.0f} MiB; inference works in chunks of "
-            f"{neural.chunk_size} rows). Process max RSS: "
+            f"{neural.chunk_size} rows, whose torch work arrays, a few MB, tracemalloc does not see). "
+            "Process max RSS: "
             f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.", "",
             "Targets: <= 2 s and <= 0.5 x the reference decoder.", ""]
 
