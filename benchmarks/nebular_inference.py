@@ -1,7 +1,12 @@
 """Benchmark of agnlab.inference (solution sets) and agnlab.nebular ICFRegressor (issue 4, items 3-4).
 
-Run: ``.venv/bin/python benchmarks/nebular_inference.py [--quick]``; writes
-benchmarks/results/inference.md.
+Run: ``.venv/bin/python benchmarks/nebular_inference.py [--quick] [--seeds 0 1 2] [--out-dir DIR]``;
+writes <out-dir>/nebular_inference.md and .json.
+
+Spread over ``--seeds``: (a) the width of the solution region relative to the reference for each
+sampler seed (run times and calls: the first seed); (b) the emulator's RMS error, one emulator
+trained per seed (the fits: first seed); (c) ICF accuracy, per seed a new table, split and
+regressor initialisation.
 
 (a) Te/Ne from [O III] 4363/5007 + [S II] 6731/6716: solution-set search on the
     PyNeb forward model (direct emissivities, and a cubic table of them), run
@@ -18,37 +23,20 @@ benchmarks/results/inference.md.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-
-
-def _pin_threads():
-    from threadpoolctl import threadpool_limits
-
-    import torch
-
-    torch.set_num_threads(2)
-    return threadpool_limits(limits=2)
+from _common import (SHARED_DATA, RunInfo, add_common_args, fmt_spread, md_table, parse_args, pin_threads,
+                     seeds_note, write_results)
+from _common import log as _clog
 
 
 def _log(msg):
-    print(f"[inference bench] {msg}", file=sys.stderr, flush=True)
+    _clog(msg, "nebular_inference")
 
 
-def _md_table(rows, cols, fmt):
-    head = "| " + " | ".join(cols) + " |\n|" + "|".join("---" for _ in cols) + "|\n"
-    body = ""
-    for r in rows:
-        body += "| " + " | ".join(fmt.get(c, "{}").format(r[c]) if r.get(c) is not None else "-"
-                                  for c in cols) + " |\n"
-    return head + body
+_md_table = md_table
 
 
 class _Counted:
@@ -75,7 +63,7 @@ def _tene_direct():
     return f
 
 
-def bench_tene(quick):
+def bench_tene(quick, seeds=(0,)):
     from agnlab.inference import solution_set
     from agnlab.inference._demo import TENE_BOUNDS, tene_forward
     from agnlab.inference._objective import ChiSquare
@@ -98,7 +86,7 @@ def bench_tene(quick):
     for name, f, method, kw in cases:
         _log(f"Te/Ne {name} {method}")
         try:
-            res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, seed=0, maxiter=80,
+            res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, seed=seeds[0], maxiter=80,
                                param_names=["te_k", "log_ne_cm3"], **kw)
         except ImportError as exc:
             rows.append({"model": name, "method": method, "note": f"skipped: {exc}"})
@@ -144,26 +132,39 @@ def bench_tene(quick):
                  "te_range": f"{zin[:, 0].min():.0f}-{zin[:, 0].max():.0f}",
                  "ne_range": f"{zin[:, 1].min():.3f}-{zin[:, 1].max():.3f}", "te_ci": None,
                  "note": "reference region (needs the answer first)"})
-    cover = {}
-    for key in (("PyNeb table (cubic)", "de"), ("PyNeb table (cubic)", "de + fill"),
-                ("PyNeb table (cubic)", "emcee"), ("PyNeb table (cubic)", "dynesty")):
-        if key in results:
-            r = results[key].ranges()
-            cover[key[1]] = [(r["te_k"][1] - r["te_k"][0]) / np.ptp(zin[:, 0]),
-                             (r["log_ne_cm3"][1] - r["log_ne_cm3"][0]) / np.ptp(zin[:, 1])]
+    cover = {}  # sampler -> [[Te width ratio, log Ne width ratio] per seed]
+    for seed in seeds:
+        for name, f, method, kw in cases:
+            label = method + (" + fill" if kw.get("n_fill") else "")
+            if name != "PyNeb table (cubic)" or method == "pymoo" or (name, label) not in results:
+                continue
+            if seed == seeds[0]:
+                res = results[(name, label)]
+            else:
+                _log(f"Te/Ne {name} {label} seed {seed}")
+                res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, seed=seed, maxiter=80,
+                                   param_names=["te_k", "log_ne_cm3"], **kw)
+            r = res.ranges()
+            cover.setdefault(label, []).append([(r["te_k"][1] - r["te_k"][0]) / np.ptp(zin[:, 0]),
+                                                (r["log_ne_cm3"][1] - r["log_ne_cm3"][0]) / np.ptp(zin[:, 1])])
     d_de = results[("PyNeb direct", "de")]
     d_tab = results[("PyNeb table (cubic)", "de")]
     return rows, cover, {"direct_over_table_time": d_de.runtime_s / d_tab.runtime_s,
                          "bf_over_de_calls": grid.shape[0] / d_tab.n_forward_calls}
 
 
-def bench_torus(quick, shared, with_dynesty=False):
+def bench_torus(quick, shared, with_dynesty=False, seeds=(0,)):
     from agnlab.inference import GridForward, sed_forward, solution_set
     from agnlab.inference._demo import SED_WAVE_UM, torus_problem
 
     t0 = time.perf_counter()
-    prob = torus_problem(n_models=3000 if quick else 6000, max_epochs=300 if quick else 800, seed=0)
+    prob = torus_problem(n_models=3000 if quick else 6000, max_epochs=300 if quick else 800, seed=seeds[0])
     t_train = time.perf_counter() - t0
+    emu_rms = [float(np.sqrt(np.mean(prob["emulator_rms_dex"] ** 2)))]
+    for seed in seeds[1:]:  # the emulator's accuracy over training seeds (the fits below use the first)
+        _log(f"torus emulator, seed {seed}")
+        p_s = torus_problem(n_models=3000 if quick else 6000, max_epochs=300 if quick else 800, seed=seed)
+        emu_rms.append(float(np.sqrt(np.mean(p_s["emulator_rms_dex"] ** 2))))
     rows = []
     res_emu = None
     # dynesty evaluates one vector per likelihood call: on this 6-parameter fit that is ~10^5-10^6 single
@@ -197,7 +198,7 @@ def bench_torus(quick, shared, with_dynesty=False):
                  "us_per_call": 1e6 * res_gen.runtime_s / res_gen.n_forward_calls,
                  "n_solutions": res_gen.n_solutions, "red_chi2": res_gen.reduced_chi2,
                  "tv": f"{r['tv'][0]:.0f}-{r['tv'][1]:.0f}", "N0": f"{r['N0'][0]:.1f}-{r['N0'][1]:.1f}", "note": ""})
-    extra = {"train_s": t_train, "emu_rms_dex": float(np.sqrt(np.mean(prob["emulator_rms_dex"] ** 2))),
+    extra = {"train_s": t_train, "emu_rms_dex": emu_rms,
              "speed_ratio": (res_gen.runtime_s / res_gen.n_forward_calls) /
                             (res_emu.runtime_s / res_emu.n_forward_calls) if res_emu else None}
     # real CLUMPY grid (3 parameters) via GridForward
@@ -223,12 +224,31 @@ def bench_torus(quick, shared, with_dynesty=False):
     return rows, extra
 
 
-def bench_icf(quick):
-    from agnlab.nebular._icf import ICFRegressor, compare_icfs, ionization_table
+def bench_icf(quick, seeds=(0,)):
+    """ICF accuracy per seed (new table, split, regressor seed); rows as median (min-max) over seeds."""
+    per_seed, imp_rows, t_gen = [], None, []
+    for seed in seeds:
+        rows, imp, extra = _bench_icf_seed(quick, seed)
+        per_seed.append(rows)
+        imp_rows = imp_rows or imp  # importances: the first seed
+        t_gen.append(extra["gen_s"])
+    rows = []
+    for k, r0 in enumerate(per_seed[0]):
+        vals = [rs[k] for rs in per_seed if k < len(rs) and rs[k]["method"] == r0["method"]]
+        row = {"element": r0["element"], "method": r0["method"]}
+        for c, spec in (("n_valid", ".0f"), ("median_abs_dex", ".4f"), ("p95_abs_dex", ".3f"), ("rmse_dex", ".3f"),
+                        ("bias_dex", "+.3f"), ("out_of_domain", ".0f")):
+            row[c] = fmt_spread([v[c] for v in vals], spec)
+        rows.append(row)
+    return rows, imp_rows, {"n_models": extra["n_models"], "gen_s": t_gen, "per_seed": per_seed}
+
+
+def _bench_icf_seed(quick, seed):
+    from agnlab.nebular import ICFRegressor, compare_icfs, ionization_table
 
     n = 3000 if quick else 10000
     t0 = time.perf_counter()
-    table = ionization_table(n, seed=0)
+    table = ionization_table(n, seed=seed)
     t_gen = time.perf_counter() - t0
     n_tr = int(0.8 * n)
     train, test = table.iloc[:n_tr].reset_index(drop=True), table.iloc[n_tr:].reset_index(drop=True)
@@ -239,7 +259,7 @@ def bench_icf(quick):
         for backend in ("gbm", "ann"):
             _log(f"ICF {el} {backend}")
             t0 = time.perf_counter()
-            reg = ICFRegressor(target=f"log_icf_{el}", backend=backend, random_state=0).fit(train)
+            reg = ICFRegressor(target=f"log_icf_{el}", backend=backend, random_state=seed).fit(train)
             fit_s = time.perf_counter() - t0
             preds[backend] = reg.predict(test)
             if backend == "gbm":
@@ -263,23 +283,16 @@ def main(argv=None) -> int:
 
     warnings.filterwarnings("ignore", category=UserWarning, module="dynesty")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller problems (CI smoke run)")
+    add_common_args(parser)
     parser.add_argument("--with-dynesty", action="store_true", help="also run dynesty on the torus fit (slow)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "inference.md"))
-    args = parser.parse_args(argv)
-    limits = _pin_threads()
-    shared = ROOT.parent / "shared" / "data"
-    t_all = time.perf_counter()
-    tene_rows, cover, tene_extra = bench_tene(args.quick)
-    torus_rows, torus_extra = bench_torus(args.quick, shared, args.with_dynesty)
-    icf_rows, imp_rows, icf_extra = bench_icf(args.quick)
-    total = time.perf_counter() - t_all
-    limits.unregister() if hasattr(limits, "unregister") else None
+    args = parse_args(parser, argv)
+    info = RunInfo(argv)
+    with pin_threads(args.threads):
+        tene_rows, cover, tene_extra = bench_tene(args.quick, args.seeds)
+        torus_rows, torus_extra = bench_torus(args.quick, SHARED_DATA, args.with_dynesty, args.seeds)
+        icf_rows, imp_rows, icf_extra = bench_icf(args.quick, args.seeds)
 
-    md = ["## Inference: solution sets (agnlab.inference) and ICF regressors (agnlab.nebular.ICFRegressor)\n",
-          f"Run {'--quick ' if args.quick else ''}on 2 threads (threadpoolctl + torch.set_num_threads(2)); load "
-          f"average at the end {os.getloadavg()[0]:.1f} (other work on the machine makes absolute times "
-          f"indicative); compare ratios within a table. Total {total:.0f} s.\n",
+    md = [f"{seeds_note(args.seeds)} Run times, forward calls and fits: the first seed.\n",
           "### (a) Te / Ne from [O III] 4363/5007 and [S II] 6731/6716 (68.27 % joint region, 3 % errors)\n",
           "calls = parameter vectors evaluated by the forward model (all stages); batches = calls of the "
           "vectorised model.\n",
@@ -288,11 +301,14 @@ def main(argv=None) -> int:
                     {"time_s": "{:.3f}", "us_per_call": "{:.1f}"}),
           f"\nDE on the direct PyNeb model takes {tene_extra['direct_over_table_time']:.1f}x the time of DE on "
           f"the cubic table; the full-box brute-force scan needs {tene_extra['bf_over_de_calls']:.0f}x the forward calls "
-          "of DE (and still resolves the region poorly). Width of the projected region relative to the zoomed-scan reference (Te, log Ne): "
-          + "; ".join(f"{k}: {v[0]:.2f}, {v[1]:.2f}" for k, v in cover.items()) + ".\n",
+          "of DE (and still resolves the region poorly). Width of the projected region relative to the zoomed-scan "
+          "reference (Te, log Ne; sampler seeds as above): "
+          + "; ".join(f"{k}: {fmt_spread([c[0] for c in v], '.2f')}, {fmt_spread([c[1] for c in v], '.2f')}"
+                      for k, v in cover.items()) + ".\n",
           "### (b) Torus IR SED (15 bands, 6 parameters, free normalisation; 68.27 % joint region)\n",
           f"NeuralEmulator of the built-in clumpy-torus generator trained in {torus_extra['train_s']:.1f} s; "
-          f"its RMS error at the fitted bands is {torus_extra['emu_rms_dex']:.3f} dex (added in quadrature to "
+          f"its RMS error at the fitted bands is {fmt_spread(torus_extra['emu_rms_dex'], '.3f')} dex over training "
+          "seeds (added in quadrature to "
           "the 0.03 dex photometric errors).\n",
           _md_table(torus_rows, ["forward", "method", "calls", "time_s", "us_per_call", "n_solutions", "red_chi2",
                                  "tv", "N0", "note"],
@@ -304,24 +320,20 @@ def main(argv=None) -> int:
                   "generator in the same DE search.\n" if torus_extra["speed_ratio"] else ""),
           "### (c) ICF accuracy: total abundance log10(X/H) recovered on held-out models\n",
           f"Table: {icf_extra['n_models']} models of the approximate ionisation-balance model "
-          f"(agnlab.nebular.ionization_table, {icf_extra['gen_s']:.1f} s), 80/20 split; features x_o2, x_he3, "
+          f"per seed (agnlab.nebular.ionization_table, {fmt_spread(icf_extra['gen_s'], '.1f')} s), 80/20 split; features x_o2, x_he3, "
           "log O++/O+, log S++/S+, log Ar3+/Ar++. Caveat: the regressors are trained on the same model family "
           "they are tested on, while the classical ICFs were calibrated on other photoionisation grids; the "
           "comparison shows the method works, not that the approximate table is a good nebula. Production use "
           "needs a real photoionisation grid (e.g. 3MdB).\n",
           _md_table(icf_rows, ["element", "method", "n_valid", "median_abs_dex", "p95_abs_dex", "rmse_dex",
-                               "bias_dex", "out_of_domain"],
-                    {"median_abs_dex": "{:.4f}", "p95_abs_dex": "{:.3f}", "rmse_dex": "{:.3f}",
-                     "bias_dex": "{:+.3f}"}),
+                               "bias_dex", "out_of_domain"]),
           "\nGBM gain importances (fraction of total split gain):\n",
           _md_table(imp_rows, list(imp_rows[0].keys()), {k: "{:.3f}" for k in imp_rows[0] if k != "element"})]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(md))
-    tmp.replace(out)
-    print("\n".join(md))
-    print(f"wrote {out}")
+    data = {"seeds": args.seeds, "tene": {"rows": tene_rows, "cover": cover, **tene_extra},
+            "torus": {"rows": torus_rows, **torus_extra}, "icf": {"rows": icf_rows, "importances": imp_rows,
+                                                                  **icf_extra}}
+    write_results("nebular_inference", "# Inference: solution sets (agnlab.inference) and ICF regressors "
+                  "(agnlab.nebular.ICFRegressor)", "\n".join(md), data, info, args.out_dir)
     return 0
 
 

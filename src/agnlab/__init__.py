@@ -7,6 +7,7 @@ Workflows live in subpackages (``agnlab.emulate``, ``agnlab.population``,
 
 __version__ = "0.1.0"
 
+from ._domain import OutOfDomainError
 from ._progress import progress
 
-__all__ = ["__version__", "progress"]
+__all__ = ["OutOfDomainError", "__version__", "progress"]

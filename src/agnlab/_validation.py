@@ -100,12 +100,12 @@ def check_is_fitted(estimator, attributes) -> None:
 
 
 def check_random_state(seed) -> np.random.Generator:
-    """Return a ``numpy.random.Generator`` from an int, a Generator, or None (seed 0)."""
+    """Return a ``numpy.random.Generator`` from an int, a Generator (used as is), or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
     if seed is None:
-        seed = 0
-    if isinstance(seed, (int, np.integer)):
+        return np.random.default_rng()
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.default_rng(int(seed))
     raise TypeError(f"random_state/seed must be an int or numpy Generator, got {type(seed).__name__}")
 

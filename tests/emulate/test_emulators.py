@@ -60,7 +60,7 @@ def test_neural_fit_predict_and_metrics(neural, split):
     assert np.all(np.isfinite(pred)) and np.all(pred > 0)
     m = evaluate_emulator(neural, test.params[ok], test.flux[ok])
     assert m["flux"]["median"] < 0.3            # a 40-epoch net: loose, statistical bound
-    tm = neural.training_metrics_
+    tm = neural.training_record_
     assert tm["n_train"] + tm["n_val"] == split[0].n_models and tm["train_seconds"] > 0
 
 

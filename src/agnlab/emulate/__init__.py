@@ -9,18 +9,16 @@ from .._lazy import lazy_exports
 
 # public name -> defining module, imported on first use (keeps the import and the CLI fast)
 _EXPORTS = {
-    "OutOfDomainError": "._base",
+    "OutOfDomainError": ".._domain",
     "color_errors": "._metrics",
     "evaluate_emulator": "._metrics",
     "flux_error_summary": "._metrics",
     "fractional_flux_error": "._metrics",
-    "CoefficientMLP": "._network",
     "NeuralEmulator": "._neural",
     "PCAEmulator": "._pca",
 }
 
 __all__ = [
-    "CoefficientMLP",
     "NeuralEmulator",
     "OutOfDomainError",
     "PCAEmulator",
@@ -41,7 +39,7 @@ def load_emulator(path):
     from ._pca import PCAEmulator
 
     _, meta = load_artifact(path)
-    kinds = {PCAEmulator._kind: PCAEmulator, NeuralEmulator._kind: NeuralEmulator}
+    kinds = {c.artifact_kind(): c for c in (PCAEmulator, NeuralEmulator)}
     cls = kinds.get(meta["_kind"])
     if cls is None:
         raise ArtifactError(f"{path}: holds a {meta['_kind']!r}, not an agnlab emulator")

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._domain import check_on_out_of_domain, domain_flags
+from .._estimator import AgnlabEstimator
 from .._validation import check_array, check_is_fitted
 
-__all__ = ["EmulatorBase", "OutOfDomainError"]
+__all__ = ["EmulatorBase"]
 
 _LN10 = float(np.log(10.0))
-
-
-class OutOfDomainError(ValueError):
-    """Parameters lie outside the domain the emulator was trained on."""
 
 
 def _as_param_array(X, param_names):
@@ -31,10 +29,8 @@ def _as_param_array(X, param_names):
     return X, None
 
 
-class EmulatorBase:
+class EmulatorBase(AgnlabEstimator):
     """Common parts of :class:`PCAEmulator` and :class:`NeuralEmulator` (not used directly)."""
-
-    _kind = "agnlab.emulate.base"
 
     # ------------------------------------------------------------------ validation
     def _validate_fit(self, X, Y, wave_um):
@@ -59,8 +55,7 @@ class EmulatorBase:
                 raise ValueError(f"wave_um has {wave_um.size} values but Y has {Y.shape[1]} columns")
             if np.any(np.diff(wave_um) <= 0):
                 raise ValueError("wave_um must be strictly increasing")
-        if self.on_out_of_domain not in ("raise", "nan"):
-            raise ValueError(f"on_out_of_domain must be 'raise' or 'nan', got {self.on_out_of_domain!r}")
+        check_on_out_of_domain(self.on_out_of_domain)
         return X, Y, names, wave_um
 
     def _set_param_scaling(self, X, names):
@@ -127,18 +122,14 @@ class EmulatorBase:
         tol = 1e-9 * np.maximum(span, 1e-300)
         return np.all((X >= self.param_min_ - tol) & (X <= self.param_max_ + tol), axis=1)
 
-    def _handle_domain(self, X):
-        """Return the in-domain mask; raise on out-of-domain rows when ``on_out_of_domain='raise'``."""
-        ok = self._in_domain(X)
-        if not ok.all() and self.on_out_of_domain == "raise":
-            bad = np.flatnonzero(~ok)
-            row = X[bad[0]]
-            which = [f"{n}={v:g} not in [{a:g}, {b:g}]" for n, v, a, b in
-                     zip(self.param_names_, row, self.param_min_, self.param_max_) if not (a <= v <= b)]
-            raise OutOfDomainError(f"{bad.size} of {X.shape[0]} parameter rows lie outside the training domain "
-                                   f"(first: row {bad[0]}: {', '.join(which)}); pass on_out_of_domain='nan' to "
-                                   "get NaN for them instead")
-        return ok
+    def _domain_flags(self, X) -> np.ndarray:
+        """Per-row flags (``"ok"``/``"out_of_domain"``); raises under ``on_out_of_domain='raise'``."""
+
+        def describe(i):
+            return ", ".join(f"{n}={v:g} not in [{a:g}, {b:g}]" for n, v, a, b in
+                             zip(self.param_names_, X[i], self.param_min_, self.param_max_) if not (a <= v <= b))
+
+        return domain_flags(self._in_domain(X), self.on_out_of_domain, describe=describe)
 
     @property
     def param_ranges_(self) -> dict:
@@ -191,7 +182,6 @@ class EmulatorBase:
         self.explained_variance_ratio_ = np.asarray(arrays["explained_variance_ratio"], dtype=float)
         self.n_components_ = self.components_.shape[0]
         self.wave_um_ = np.asarray(arrays["wave_um"], dtype=float) if "wave_um" in arrays else None
-        self.training_metrics_ = dict(meta.get("training_metrics", {}))
         for p in meta["param_names"]:
             if not isinstance(p, str):
                 raise ValueError("corrupt model file: parameter names must be strings")
@@ -200,8 +190,21 @@ class EmulatorBase:
 
     def _common_meta(self) -> dict:
         return {"param_names": list(self.param_names_), "param_ranges": self.param_ranges_,
-                "n_components": int(self.n_components_), "n_wave": int(self.log_mean_.size),
-                "training_metrics": dict(getattr(self, "training_metrics_", {}) or {})}
+                "n_components": int(self.n_components_), "n_wave": int(self.log_mean_.size)}
+
+    @classmethod
+    def _load_legacy(cls, path, arrays, meta):
+        """Files of agnlab 0.1.0 (hyperparameters under ``hyperparameters``, metrics under ``training_metrics``)."""
+        from ..io import ArtifactError
+
+        try:
+            hp = {k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(meta["hyperparameters"]).items()}
+            est = cls(**hp)
+            est._set_state(arrays, dict(meta))
+            est.training_record_ = dict(meta.get("training_metrics", {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{path}: incomplete or inconsistent {cls.__name__} file ({exc})") from None
+        return est
 
     # ------------------------------------------------------------------ output
     def predict_log10(self, X) -> np.ndarray:
@@ -209,6 +212,10 @@ class EmulatorBase:
         flux = self.predict(X)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.log10(flux)
+
+    @staticmethod
+    def _with_flags(out, flags, return_flags: bool):
+        return (out, flags) if return_flags else out
 
     @property
     def n_wave_(self) -> int:

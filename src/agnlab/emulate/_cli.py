@@ -50,7 +50,7 @@ def _cmd_train(args) -> int:
     emu.fit(train.params, train.flux, wave_um=grid.wave_um)
     if test is not None:
         metrics = evaluate_emulator(emu, test.params, test.flux, wave_um=grid.wave_um)
-        emu.training_metrics_["held_out"] = metrics
+        emu.training_record_["held_out"] = metrics
         print(json.dumps({"held_out": metrics}, indent=1))
     path = emu.save(args.out)
     print(f"wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 
-from ..io import load_artifact, save_artifact
 from ._base import _LN10, EmulatorBase
 
 __all__ = ["PCAEmulator"]
@@ -27,7 +26,7 @@ def _regular_axes(Xs: np.ndarray):
     return axes, flat
 
 
-class PCAEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
+class PCAEmulator(RegressorMixin, EmulatorBase):
     """PCA on log10 flux plus interpolation of the PCA coefficients over the parameters.
 
     The baseline emulator: exact at the grid nodes, linear (or RBF) between them.
@@ -80,7 +79,7 @@ class PCAEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
     (2, 119)
     """
 
-    _kind = "agnlab.emulate.PCAEmulator"
+    _fitted_attributes = ("interpolation_",)
 
     def __init__(self, *, n_components=16, interpolation="auto", regular_method="linear",
                  rbf_kernel="thin_plate_spline", rbf_neighbors=64, log_params="auto", param_names=None,
@@ -107,8 +106,8 @@ class PCAEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
         self.wave_um_ = wave_um
         coef = self._fit_pca(np.log10(Y), self.n_components)
         self._build_interpolator(self._scale_params(X), coef)
-        self.training_metrics_ = {"n_train": int(X.shape[0]),
-                                  "explained_variance": float(self.explained_variance_ratio_.sum())}
+        self.training_record_ = {"n_train": int(X.shape[0]),
+                                 "explained_variance": float(self.explained_variance_ratio_.sum())}
         return self
 
     def _build_interpolator(self, Xs, coef):
@@ -139,10 +138,15 @@ class PCAEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
         else:
             self._interp = interpolate.NearestNDInterpolator(Xs, coef)
 
-    def predict(self, X) -> np.ndarray:
-        """Fluxes (n, n_wave), float64; rows out of the training domain raise or are NaN."""
+    def predict(self, X, *, return_flags: bool = False):
+        """Fluxes (n, n_wave), float64; rows out of the training domain raise or are NaN.
+
+        With ``return_flags=True`` returns ``(fluxes, flags)``, flags (n,) ``"ok"``/``"out_of_domain"``.
+        """
+        self._check_fitted()
         X = self._validate_predict(X)
-        ok = self._handle_domain(X)
+        flags = self._domain_flags(X)
+        ok = flags == "ok"
         out = np.full((X.shape[0], self.n_wave_), np.nan)
         Xs = self._scale_params(X)
         rows = np.flatnonzero(ok)
@@ -153,33 +157,18 @@ class PCAEmulator(EmulatorBase, RegressorMixin, BaseEstimator):
             r = rows[s:s + step]
             coef = self._interp(Xs[r])
             out[r] = np.exp(coef @ basis + mean)
-        return out
+        return self._with_flags(out, flags, return_flags)
 
-    def save(self, path):
-        """Write the emulator to an agnlab ``.npz`` artifact (no pickle); returns the path."""
-        from .._validation import check_is_fitted
+    def _get_state(self):
+        arrays = {**self._common_arrays(), "train_x": self.train_x_, "train_coef": self.train_coef_}
+        return arrays, {**self._common_meta(), "interpolation": self.interpolation_}
 
-        check_is_fitted(self, ["interpolation_"])
-        arrays = self._common_arrays()
-        arrays["train_x"] = self.train_x_
-        arrays["train_coef"] = self.train_coef_
-        meta = self._common_meta()
-        meta["interpolation"] = self.interpolation_
-        meta["hyperparameters"] = {k: v for k, v in self.get_params().items() if k != "param_names"}
-        return save_artifact(path, kind=self._kind, arrays=arrays, metadata=meta)
-
-    @classmethod
-    def load(cls, path) -> "PCAEmulator":
-        """Load an emulator written by :meth:`save` (never executes code)."""
-        arrays, meta = load_artifact(path, kind=cls._kind)
-        hp = dict(meta.get("hyperparameters", {}))
-        hp["interpolation"] = meta["interpolation"]
+    def _set_state(self, arrays, meta):
+        self._restore_common(arrays, meta)
+        if meta["interpolation"] not in _INTERP[1:]:
+            raise ValueError(f"unknown interpolation {meta['interpolation']!r}")
+        saved, self.interpolation = self.interpolation, meta["interpolation"]
         try:
-            emu = cls(**hp)
-            emu._restore_common(arrays, meta)
-            emu._build_interpolator(np.asarray(arrays["train_x"], float), np.asarray(arrays["train_coef"], float))
-        except (KeyError, TypeError) as exc:
-            from ..io import ArtifactError
-
-            raise ArtifactError(f"{path}: incomplete PCAEmulator file ({exc})") from None
-        return emu
+            self._build_interpolator(np.asarray(arrays["train_x"], float), np.asarray(arrays["train_coef"], float))
+        finally:
+            self.interpolation = saved

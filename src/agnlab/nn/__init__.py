@@ -1,6 +1,9 @@
-"""Shared PyTorch pieces: training loop with early stopping, batched inference, safe weights."""
+"""Shared PyTorch pieces: the MLP, the train/validation split, the training loop, batched inference, safe weights."""
 
-from ._train import TrainConfig, fit_module, predict_batched, seed_everything
+from ._mlp import ACTIVATIONS, MLP
+from ._split import train_validation_split
+from ._train import TrainConfig, fit_module, predict_batched
 from ._weights import arrays_to_module, module_to_arrays
 
-__all__ = ["TrainConfig", "arrays_to_module", "fit_module", "module_to_arrays", "predict_batched", "seed_everything"]
+__all__ = ["ACTIVATIONS", "MLP", "TrainConfig", "arrays_to_module", "fit_module", "module_to_arrays",
+           "predict_batched", "train_validation_split"]

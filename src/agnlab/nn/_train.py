@@ -5,16 +5,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import random
 import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from .._estimator import compute_context
 from .._progress import progress as _progress_bar
 
-__all__ = ["TrainConfig", "fit_module", "predict_batched", "seed_everything"]
+__all__ = ["TrainConfig", "fit_module", "predict_batched"]
 
 
 @dataclasses.dataclass
@@ -28,7 +28,7 @@ class TrainConfig:
     patience: int | None = 20
     seed: int = 0
     device: str = "cpu"
-    num_threads: int | None = None
+    num_threads: int | None = None  # None: leave the caller's setting (estimators set it per call)
     lr_patience: int = 8
     lr_factor: float = 0.5
     min_lr: float = 1e-6
@@ -41,13 +41,6 @@ class TrainConfig:
             raise ValueError(f"invalid TrainConfig: {self}")
         if self.schedule not in ("plateau", "cosine"):
             raise ValueError(f"TrainConfig.schedule must be 'plateau' or 'cosine', got {self.schedule!r}")
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and CUDA) random generators."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _as_tensors(data, device) -> tuple:
@@ -94,9 +87,12 @@ def fit_module(module: torch.nn.Module, X_train, Y_train, X_val, Y_val, *, confi
         validation weights, in eval mode.
     """
     cfg = config or TrainConfig()
-    if cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
-    seed_everything(cfg.seed)
+    # threads and torch's global random state (dropout) are set for this call only
+    with compute_context(cfg.num_threads, default_threads=None, torch_rng=np.random.default_rng(cfg.seed)):
+        return _fit(module, X_train, Y_train, X_val, Y_val, cfg, loss_fn, progress, desc)
+
+
+def _fit(module, X_train, Y_train, X_val, Y_val, cfg: TrainConfig, loss_fn, progress, desc) -> dict:
     device = torch.device(cfg.device)
     module.to(device)
     xt, yt = _as_tensors(X_train, device), _as_tensors(Y_train, device)

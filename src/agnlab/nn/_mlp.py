@@ -1,24 +1,24 @@
-"""The PyTorch network of :class:`~agnlab.emulate.NeuralEmulator` (kept apart from the estimator)."""
+"""The package's one multi-layer perceptron (an ``nn.Module``, kept apart from the estimators that train it)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "CoefficientMLP"]
+__all__ = ["ACTIVATIONS", "MLP"]
 
 ACTIVATIONS = {"tanh": nn.Tanh, "silu": nn.SiLU, "gelu": nn.GELU, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
 
 
-class CoefficientMLP(nn.Module):
-    """Multi-layer perceptron from scaled parameters to (scaled) PCA coefficients.
+class MLP(nn.Module):
+    """Fully connected network: ``Linear -> activation`` per hidden layer, then a linear output.
 
     Parameters
     ----------
     n_in : int
-        Number of parameters.
+        Number of input features.
     n_out : int
-        Number of PCA coefficients.
+        Number of outputs.
     hidden : sequence of int
         Widths of the hidden layers.
     activation : str
