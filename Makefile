@@ -23,10 +23,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/agnlab demo --out agnlab-report
+	$(VENV)/bin/agnlab demo --out agnlab-report --overwrite
 	@echo "Report: agnlab-report/index.html"
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
 	$(PY) -m pytest -n 2
 
 test-all: $(STAMP)

@@ -18,9 +18,18 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from _common import (SHARED_DATA, RunInfo, add_common_args, best_time, fmt_spread, md_table, parse_args,
-                     pin_threads, seeds_note, write_results)
-
+from _common import (
+    SHARED_DATA,
+    RunInfo,
+    add_common_args,
+    best_time,
+    fmt_spread,
+    md_table,
+    parse_args,
+    pin_threads,
+    seeds_note,
+    write_results,
+)
 
 # the NeuralEmulator defaults (SiLU 80x4, 32 components, ~60,000 cosine-schedule Adam steps, L-BFGS polish
 # on small grids), with the loss focused on the 1-30 um range that the accuracy targets measure

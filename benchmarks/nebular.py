@@ -36,8 +36,19 @@ import sys
 import time
 
 import numpy as np
-from _common import (RunInfo, add_common_args, fmt_spread, log, md_table, parse_args, peak_rss_mb, pin_threads,
-                     seeds_note, timed, write_results)
+from _common import (
+    RunInfo,
+    add_common_args,
+    fmt_spread,
+    log,
+    md_table,
+    parse_args,
+    peak_rss_mb,
+    pin_threads,
+    seeds_note,
+    timed,
+    write_results,
+)
 
 TEM, DEN = "[OIII] 4363/5007", "[SII] 6731/6716"
 

@@ -27,8 +27,17 @@ import sys
 import time
 
 import numpy as np
-from _common import (SHARED_DATA, RunInfo, add_common_args, fmt_spread, md_table, parse_args, pin_threads,
-                     seeds_note, write_results)
+from _common import (
+    SHARED_DATA,
+    RunInfo,
+    add_common_args,
+    fmt_spread,
+    md_table,
+    parse_args,
+    pin_threads,
+    seeds_note,
+    write_results,
+)
 from _common import log as _clog
 
 
@@ -48,28 +57,13 @@ class _Counted:
         return self.f(theta)
 
 
-def _tene_direct():
-    import pyneb as pn
-
-    o3, s2 = pn.Atom("O", 3), pn.Atom("S", 2)
-
-    def f(theta):
-        theta = np.atleast_2d(theta)
-        te, ne = theta[:, 0], 10 ** theta[:, 1]
-        r1 = o3.getEmissivity(te, ne, wave=4363, product=False) / o3.getEmissivity(te, ne, wave=5007, product=False)
-        r2 = s2.getEmissivity(te, ne, wave=6731, product=False) / s2.getEmissivity(te, ne, wave=6716, product=False)
-        return np.log10(np.stack([r1, r2], axis=1))
-
-    return f
-
-
 def bench_tene(quick, seeds=(0,)):
-    from agnlab.inference import solution_set
-    from agnlab.inference._demo import TENE_BOUNDS, tene_forward
-    from agnlab.inference._objective import ChiSquare
+    from agnlab.inference import ChiSquare, solution_set
+    from agnlab.nebular import TEMDEN_BOUNDS as TENE_BOUNDS
+    from agnlab.nebular import TeNeForward, temden_forward
 
-    table = tene_forward()
-    direct = _tene_direct()
+    table = temden_forward(table_shape=(61, 61))
+    direct = TeNeForward()
     truth = np.array([11000.0, 3.3])
     sig = np.full(2, 0.013)
     obs = table(truth[None])[0] + np.random.default_rng(1).normal(0, sig)
@@ -86,7 +80,7 @@ def bench_tene(quick, seeds=(0,)):
     for name, f, method, kw in cases:
         _log(f"Te/Ne {name} {method}")
         try:
-            res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, seed=seeds[0], maxiter=80,
+            res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, random_state=seeds[0], maxiter=80,
                                param_names=["te_k", "log_ne_cm3"], **kw)
         except ImportError as exc:
             rows.append({"model": name, "method": method, "note": f"skipped: {exc}"})
@@ -142,7 +136,7 @@ def bench_tene(quick, seeds=(0,)):
                 res = results[(name, label)]
             else:
                 _log(f"Te/Ne {name} {label} seed {seed}")
-                res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, seed=seed, maxiter=80,
+                res = solution_set(f, obs, sig, TENE_BOUNDS, method=method, random_state=seed, maxiter=80,
                                    param_names=["te_k", "log_ne_cm3"], **kw)
             r = res.ranges()
             cover.setdefault(label, []).append([(r["te_k"][1] - r["te_k"][0]) / np.ptp(zin[:, 0]),
@@ -154,8 +148,9 @@ def bench_tene(quick, seeds=(0,)):
 
 
 def bench_torus(quick, shared, with_dynesty=False, seeds=(0,)):
+    from agnlab.emulate import TORUS_SED_WAVE_UM as SED_WAVE_UM
+    from agnlab.emulate import torus_sed_problem as torus_problem
     from agnlab.inference import GridForward, sed_forward, solution_set
-    from agnlab.inference._demo import SED_WAVE_UM, torus_problem
 
     t0 = time.perf_counter()
     prob = torus_problem(n_models=3000 if quick else 6000, max_epochs=300 if quick else 800, seed=seeds[0])
@@ -176,7 +171,7 @@ def bench_torus(quick, shared, with_dynesty=False, seeds=(0,)):
         _log(f"torus emulator {method}")
         try:
             res = solution_set(prob["forward"], prob["observed"], prob["sigma"], prob["bounds"], method=method,
-                               offset="profile", seed=0, maxiter=150, param_names=prob["names"], **kw)
+                               offset="profile", random_state=0, maxiter=150, param_names=prob["names"], **kw)
         except ImportError as exc:
             rows.append({"forward": "NeuralEmulator", "method": method, "note": f"skipped: {exc}"})
             continue
@@ -191,7 +186,8 @@ def bench_torus(quick, shared, with_dynesty=False, seeds=(0,)):
     # the same DE search with the generator itself (no emulator)
     _log("torus generator de")
     res_gen = solution_set(prob["exact"], prob["observed"], prob["sigma"], prob["bounds"], method="de",
-                           offset="profile", seed=0, maxiter=150 if not quick else 40, param_names=prob["names"])
+                           offset="profile", random_state=0, maxiter=150 if not quick else 40,
+                           param_names=prob["names"])
     r = res_gen.ranges()
     rows.append({"forward": "built-in generator (exact)", "method": "de" + (" (40 gen)" if quick else ""),
                  "calls": res_gen.n_forward_calls, "time_s": res_gen.runtime_s,
@@ -213,7 +209,7 @@ def bench_torus(quick, shared, with_dynesty=False, seeds=(0,)):
         obs = f(truth)[0] + 3.0 + np.random.default_rng(2).normal(0, sig)
         b = np.array([g.param_ranges[n] for n in g.param_names])
         for method, kw in [("de", {}), ("emcee", {"n_steps": 1000 if quick else 3000})]:
-            res = solution_set(f, obs, sig, b, method=method, offset="profile", seed=0, maxiter=150,
+            res = solution_set(f, obs, sig, b, method=method, offset="profile", random_state=0, maxiter=150,
                                param_names=list(g.param_names), **kw)
             r = res.ranges()
             rows.append({"forward": "real CLUMPY 3-param grid (GridForward)", "method": method,
@@ -293,19 +289,19 @@ def main(argv=None) -> int:
         icf_rows, imp_rows, icf_extra = bench_icf(args.quick, args.seeds)
 
     md = [f"{seeds_note(args.seeds)} Run times, forward calls and fits: the first seed.\n",
-          "### (a) Te / Ne from [O III] 4363/5007 and [S II] 6731/6716 (68.27 % joint region, 3 % errors)\n",
+          "## (a) Te / Ne from [O III] 4363/5007 and [S II] 6731/6716 (68.27 % joint region, 3 % errors)\n",
           "calls = parameter vectors evaluated by the forward model (all stages); batches = calls of the "
           "vectorised model.\n",
           _md_table(tene_rows, ["model", "method", "calls", "batches", "time_s", "us_per_call", "n_solutions",
                                 "te_range", "ne_range", "te_ci", "note"],
                     {"time_s": "{:.3f}", "us_per_call": "{:.1f}"}),
           f"\nDE on the direct PyNeb model takes {tene_extra['direct_over_table_time']:.1f}x the time of DE on "
-          f"the cubic table; the full-box brute-force scan needs {tene_extra['bf_over_de_calls']:.0f}x the forward calls "
-          "of DE (and still resolves the region poorly). Width of the projected region relative to the zoomed-scan "
-          "reference (Te, log Ne; sampler seeds as above): "
+          f"the cubic table; the full-box brute-force scan needs {tene_extra['bf_over_de_calls']:.0f}x the forward "
+          "calls of DE (and still resolves the region poorly). Width of the projected region relative to the "
+          "zoomed-scan reference (Te, log Ne; sampler seeds as above): "
           + "; ".join(f"{k}: {fmt_spread([c[0] for c in v], '.2f')}, {fmt_spread([c[1] for c in v], '.2f')}"
                       for k, v in cover.items()) + ".\n",
-          "### (b) Torus IR SED (15 bands, 6 parameters, free normalisation; 68.27 % joint region)\n",
+          "## (b) Torus IR SED (15 bands, 6 parameters, free normalisation; 68.27 % joint region)\n",
           f"NeuralEmulator of the built-in clumpy-torus generator trained in {torus_extra['train_s']:.1f} s; "
           f"its RMS error at the fitted bands is {fmt_spread(torus_extra['emu_rms_dex'], '.3f')} dex over training "
           "seeds (added in quadrature to "
@@ -318,12 +314,13 @@ def main(argv=None) -> int:
           "on the 2-parameter Te/Ne problem it is in table (a).\n",
           "\n" + (f"Per forward call the emulator is {torus_extra['speed_ratio']:.0f}x faster than the "
                   "generator in the same DE search.\n" if torus_extra["speed_ratio"] else ""),
-          "### (c) ICF accuracy: total abundance log10(X/H) recovered on held-out models\n",
+          "## (c) ICF accuracy: total abundance log10(X/H) recovered on held-out models\n",
           f"Table: {icf_extra['n_models']} models of the approximate ionisation-balance model "
-          f"per seed (agnlab.nebular.ionization_table, {fmt_spread(icf_extra['gen_s'], '.1f')} s), 80/20 split; features x_o2, x_he3, "
-          "log O++/O+, log S++/S+, log Ar3+/Ar++. Caveat: the regressors are trained on the same model family "
-          "they are tested on, while the classical ICFs were calibrated on other photoionisation grids; the "
-          "comparison shows the method works, not that the approximate table is a good nebula. Production use "
+          f"per seed (agnlab.nebular.ionization_table, {fmt_spread(icf_extra['gen_s'], '.1f')} s), 80/20 split; "
+          "features x_o2, x_he3, log O++/O+, log S++/S+, log Ar3+/Ar++. Caveat: the regressors are trained on "
+          "the same model family they are tested on, while the classical ICFs were calibrated on other "
+          "photoionisation grids; the comparison shows the method works, not that the approximate table is a "
+          "good nebula. Production use "
           "needs a real photoionisation grid (e.g. 3MdB).\n",
           _md_table(icf_rows, ["element", "method", "n_valid", "median_abs_dex", "p95_abs_dex", "rmse_dex",
                                "bias_dex", "out_of_domain"]),

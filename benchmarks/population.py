@@ -1,6 +1,11 @@
-"""Benchmark of the population workflow (writes benchmarks/results/population.md).
+"""Benchmark of the population workflow (writes <out-dir>/population.md and .json).
 
-Run: ``.venv/bin/python benchmarks/population.py [--quick] [--sizes 1e4,1e5,1e6] [--xmatch 1e6]``
+Run: ``.venv/bin/python benchmarks/population.py [--quick] [--seeds 0 1 2] [--out-dir DIR] [--sizes 1e4,1e5,1e6]
+[--xmatch 1e6]``
+
+Recovery (1.) is repeated for every seed (a new true mix, observed sample and CV folds; seed s uses
+``default_rng(1 + s)`` for the mix and ``random_state=s``) and reported as median (min-max);
+scale, crossmatch and colours use one seed.
 
 1. Recovery of a known sparse mix of clumpy-torus colour tracks (250,000 sources,
    Poisson noise): JSD per parameter, reduced chi^2.
@@ -17,58 +22,48 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "2")
-
 import numpy as np
 import pandas as pd
+from _common import (
+    RunInfo,
+    add_common_args,
+    fmt_spread,
+    log,
+    parse_args,
+    peak_rss_mb,
+    pin_threads,
+    seeds_note,
+    write_results,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "benchmarks" / "results" / "population.md"
 N_OBS = 250_000
 COLOR_ERROR = 0.05
 
 
-def _pin():
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(2)
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-    except ImportError:
-        pass
-
-
 def _peak_gb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
+    return peak_rss_mb() / 1024
 
 
 def base_tracks(quick):
-    from agnlab.grids import CLUMPY_WAVE_UM, clumpy_like_sed
-    from agnlab.population import color_tracks
+    from agnlab.grids import CLUMPY_PARAM_NAMES, CLUMPY_WAVE_UM, clumpy_like_sed
+    from agnlab.population import QUICK_TRACK_NODES, TRACK_NODES, color_tracks
 
     if quick:
-        vals = {"tv": (10, 40, 160), "N0": (2, 6, 12), "sig": (20, 45, 70), "Y": (10, 50), "q": (0.5, 2.0)}
+        vals = QUICK_TRACK_NODES
         zs = (0.5, 1.0, 2.0)
     else:
-        vals = {"tv": (10, 30, 80, 160, 300), "N0": (1, 4, 8, 12, 15), "sig": (15, 30, 45, 60, 70),
-                "Y": (5, 20, 50, 100), "q": (0, 1, 2, 3)}
+        vals = TRACK_NODES
         zs = (0.5, 1.0, 1.5, 2.0)
     keys = np.array(list(itertools.product(*vals.values())), float)
     angles = np.linspace(0, 90, 10)
     return color_tracks(lambda X: clumpy_like_sed(X, include_agn=True, progress=False), keys, angles_deg=angles,
-                        param_names=["tv", "N0", "sig", "Y", "q", "i"], wave_um=CLUMPY_WAVE_UM, z=zs)
+                        param_names=list(CLUMPY_PARAM_NAMES), wave_um=CLUMPY_WAVE_UM, z=zs)
 
 
 def sample_observed(rng, colors, weights, angle_w, n):
@@ -77,21 +72,21 @@ def sample_observed(rng, colors, weights, angle_w, n):
     return colors[ti, ai].astype(float) + rng.normal(0, COLOR_ERROR, (n, 2))
 
 
-def bench_recovery(quick):
+def bench_recovery(quick, seed=0, tracks=None):
     import warnings
 
     from agnlab.population import PopulationFit, angle_weights, jensen_shannon, parameter_distributions
 
     t0 = time.perf_counter()
-    tr = base_tracks(quick)
+    tr = base_tracks(quick) if tracks is None else tracks
     t_tracks = time.perf_counter() - t0
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(1 + seed)
     true = np.zeros(tr.n_tracks)
     idx = rng.choice(tr.n_tracks, 20, replace=False)
     true[idx] = rng.dirichlet(np.ones(20))
     aw = angle_weights(tr.angles_deg)
     obs = sample_observed(rng, tr.colors, true, aw, N_OBS)
-    fit = PopulationFit(bins=40, color_error=COLOR_ERROR, random_state=0)
+    fit = PopulationFit(bins=40, color_error=COLOR_ERROR, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit.fit(tr.colors, obs, angles_deg=tr.angles_deg)
@@ -99,16 +94,20 @@ def bench_recovery(quick):
     ref = parameter_distributions(tr.params, true, param_names=tr.param_names)
     jsd = {k: jensen_shannon(got[k]["weighted"], ref[k]["weighted"]) for k in got}
     jsd_uniform = {k: jensen_shannon(got[k]["uniform"], ref[k]["weighted"]) for k in got}
-    return {"n_tracks": tr.n_tracks, "track_seconds": t_tracks, "fit_seconds": fit.fit_seconds_, "jsd": jsd,
-            "jsd_uniform": jsd_uniform, "reduced_chi2": fit.reduced_chi2_, "dof": fit.dof_,
+    return {"n_tracks": tr.n_tracks, "track_seconds": t_tracks, "fit_seconds": fit.training_record_["fit_seconds"],
+            "jsd": jsd, "jsd_uniform": jsd_uniform, "reduced_chi2": fit.reduced_chi2_, "dof": fit.dof_,
             "n_nonzero": fit.n_nonzero_, "alpha_ratio": fit.alpha_ratio_, "l1_ratio": fit.l1_ratio_}
 
 
-def scale_worker(n_tracks, quick):
+def scale_worker(n_tracks, quick, threads=2):
     """One scale point (run in a subprocess): tracks by jittering base tracks, fit with CV."""
+    with pin_threads(threads):
+        return _scale_worker(n_tracks, quick)
+
+
+def _scale_worker(n_tracks, quick):
     import warnings
 
-    _pin()
     from agnlab.population import PopulationFit, angle_weights
 
     tr = base_tracks(quick)
@@ -128,9 +127,10 @@ def scale_worker(n_tracks, quick):
         fit.fit(colors, obs, angles_deg=tr.angles_deg)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    return {"n_tracks": n_tracks, "fit_seconds": secs, "cpu_seconds": cpu, "peak_gb": _peak_gb(), "nnz": int(fit.design_.matrix.nnz),
-            "reduced_chi2": fit.reduced_chi2_, "n_nonzero": fit.n_nonzero_,
-            "cv_fits": int(fit.cv_deviance_.size * fit.cv), "track_mb": colors.nbytes / 1e6}
+    return {"n_tracks": n_tracks, "fit_seconds": secs, "cpu_seconds": cpu, "peak_gb": _peak_gb(),
+            "nnz": fit.training_record_["design_nnz"], "reduced_chi2": fit.reduced_chi2_, "n_nonzero": fit.n_nonzero_,
+            "cv_fits": int(np.size(fit.training_record_["cv"]["mean_deviance"]) * fit.cv),
+            "track_mb": colors.nbytes / 1e6}
 
 
 def bench_crossmatch(n, quick):
@@ -195,50 +195,80 @@ def bench_colors():
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--quick", action="store_true")
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap)
     ap.add_argument("--sizes", default="1e4,1e5,1e6")
     ap.add_argument("--xmatch", type=float, default=1e6)
-    ap.add_argument("--out", default=str(OUT), help="markdown output file")
-    ap.add_argument("--only-crossmatch", action="store_true", help="run only the crossmatch part")
+    ap.add_argument("--only-crossmatch", action="store_true",
+                    help="run only the crossmatch part (writes population_crossmatch.md)")
     ap.add_argument("--worker", type=float, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = parse_args(ap, argv)
     if args.worker:
-        print("RESULT " + json.dumps(scale_worker(int(args.worker), args.quick)), flush=True)
-        return
-    _pin()
-    lines = ["# population benchmark", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, shared with other agents while measuring "
-             "(timings are indicative; ratios are from the same run). Threads pinned to 2.", ""]
+        print("RESULT " + json.dumps(scale_worker(int(args.worker), args.quick, args.threads)), flush=True)
+        return 0
+    info = RunInfo(argv)
+    with pin_threads(args.threads):
+        return _run(args, info)
+
+
+def _crossmatch_lines(xm):
+    lines = ["## Crossmatch (1.5 arcsec, nearest neighbour)", "",
+             f"{xm['n']:,} x {xm['n']:,} sources (70 % with a counterpart at 0.7 arcsec rms).", "",
+             "| method | seconds | pairs | identical to astropy | speed-up vs astropy |", "|---|---|---|---|---|",
+             f"| astropy match_coordinates_sky | {xm['seconds_astropy']:.2f} | {xm['pairs_astropy']:,} | - | 1.0 |",
+             f"| agnlab.catalog.crossmatch (k-d tree, bounded) | {xm['seconds']:.2f} | {xm['pairs']:,} | "
+             f"{xm['identical']} (max sep diff {xm['max_dsep_arcsec']:.1e} arcsec) | "
+             f"{xm['seconds_astropy'] / xm['seconds']:.1f}x |"]
+    if "lsdb_seconds" in xm:
+        lines.append(f"| agnlab.catalog.crossmatch_hats (LSDB/HATS on disk) | {xm['lsdb_seconds']:.2f} "
+                     f"(+ {xm['lsdb_write_seconds']:.1f} s writing HATS) | {xm['lsdb_pairs']:,} | "
+                     f"{xm['lsdb_identical']} | {xm['seconds_astropy'] / xm['lsdb_seconds']:.1f}x |")
+    return lines
+
+
+def _run(args, info):
+    if args.quick:  # smoke run: small scale points and crossmatch
+        args.sizes = "2e3" if args.sizes == "1e4,1e5,1e6" else args.sizes
+        args.xmatch = min(args.xmatch, 2e4)
     if args.only_crossmatch:
         xm = bench_crossmatch(int(args.xmatch), args.quick)
-        Path(args.out).write_text(json.dumps(xm, indent=1) + "\n")
-        print(xm)
-        return
-    print("colours ...", flush=True)
+        write_results("population_crossmatch", "# population benchmark: crossmatch only",
+                      "\n".join(_crossmatch_lines(xm)), {"crossmatch": xm}, info, args.out_dir)
+        return 0
+    log("colours", "population")
     col = bench_colors()
-    print("recovery ...", flush=True)
-    rec = bench_recovery(args.quick)
-    lines += ["## Recovery of a known sparse mix", "",
-              f"{rec['n_tracks']} clumpy-like torus + disk colour tracks (10 viewing angles, 4 redshifts), 20 "
-              f"tracks mixed, {N_OBS:,} sources with {COLOR_ERROR} mag colour noise (multinomial/Poisson), "
-              f"40x40 bins, CV 3 folds x 4 l1_ratios x 8 alphas. Tracks: {rec['track_seconds']:.1f} s, fit "
-              f"{rec['fit_seconds']:.1f} s; chosen alpha/alpha_max {rec['alpha_ratio']:.2g}, l1_ratio "
-              f"{rec['l1_ratio']}, {rec['n_nonzero']} non-zero weights.", "",
-              "| parameter | JSD weighted vs true (bits) | JSD uniform grid vs true | target |", "|---|---|---|---|"]
+    tracks = base_tracks(args.quick)
+    recs = []
+    for seed in args.seeds:
+        log(f"recovery, seed {seed}", "population")
+        recs.append(bench_recovery(args.quick, seed, tracks))
+        print(json.dumps(recs[-1], indent=1), flush=True)
+    rec = recs[0]
+
+    def sp(key, spec, sub=None):
+        return fmt_spread([r[key] if sub is None else r[key][sub] for r in recs], spec)
+
+    lines = ["## Recovery of a known sparse mix", "",
+             f"{rec['n_tracks']} clumpy-like torus + disk colour tracks (10 viewing angles, 4 redshifts), 20 "
+             f"tracks mixed, {N_OBS:,} sources with {COLOR_ERROR} mag colour noise (multinomial/Poisson), "
+             f"40x40 bins, CV 3 folds x 4 l1_ratios x 8 alphas. {seeds_note(args.seeds)} Per seed a new true mix, "
+             f"observed sample and CV folds. Fit {sp('fit_seconds', '.1f')} s; chosen alpha/alpha_max "
+             f"{sp('alpha_ratio', '.2g')}, l1_ratio {sp('l1_ratio', '.2g')}, {sp('n_nonzero', '.0f')} non-zero "
+             "weights.", "",
+             "| parameter | JSD weighted vs true (bits) | JSD uniform grid vs true | target |", "|---|---|---|---|"]
     for k in rec["jsd"]:
-        lines.append(f"| {k} | {rec['jsd'][k]:.4f} | {rec['jsd_uniform'][k]:.3f} | <= 0.05 |")
-    lines += ["", f"Reduced chi^2 of the histogram residuals: **{rec['reduced_chi2']:.3f}** (dof {rec['dof']}; "
+        lines.append(f"| {k} | {sp('jsd', '.4f', k)} | {sp('jsd_uniform', '.3f', k)} | <= 0.05 |")
+    lines += ["", f"Reduced chi^2 of the histogram residuals: **{sp('reduced_chi2', '.3f')}** (dof {rec['dof']}; "
               "target <= 1.5).", ""]
-    print(json.dumps(rec, indent=1), flush=True)
     rows = []
     for s in args.sizes.split(","):
         if not s.strip():
             continue
         n = int(float(s))
-        print(f"scale {n} ...", flush=True)
-        cmd = [sys.executable, __file__, "--worker", str(n)] + (["--quick"] if args.quick else [])
+        log(f"scale {n}", "population")
+        cmd = [sys.executable, __file__, "--worker", str(n), "--threads", str(args.threads), "--out-dir",
+               str(args.out_dir)] + (["--quick"] if args.quick else [])
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -268,32 +298,19 @@ def main():
                          f"{r['cv_fits']} | {r['reduced_chi2']:.2f} | {r['n_nonzero']} |")
     lines += ["", "Targets: 10^6 tracks in <= 900 s and <= 12 GB on 2 cores. CPU time (user + sys of the fit, "
               "all threads) is less sensitive to the shared machine than wall time.", ""]
-    print("crossmatch ...", flush=True)
+    log("crossmatch", "population")
     xm = bench_crossmatch(int(args.xmatch), args.quick)
     print(xm, flush=True)
-    lines += ["## Crossmatch (1.5 arcsec, nearest neighbour)", "",
-              f"{xm['n']:,} x {xm['n']:,} sources (70 % with a counterpart at 0.7 arcsec rms).", "",
-              "| method | seconds | pairs | identical to astropy | speed-up vs astropy |", "|---|---|---|---|---|",
-              f"| astropy match_coordinates_sky | {xm['seconds_astropy']:.2f} | {xm['pairs_astropy']:,} | - | 1.0 |",
-              f"| agnlab.catalog.crossmatch (k-d tree, bounded) | {xm['seconds']:.2f} | {xm['pairs']:,} | "
-              f"{xm['identical']} (max sep diff {xm['max_dsep_arcsec']:.1e} arcsec) | "
-              f"{xm['seconds_astropy'] / xm['seconds']:.1f}x |"]
-    if "lsdb_seconds" in xm:
-        lines.append(f"| agnlab.catalog.crossmatch_hats (LSDB/HATS on disk) | {xm['lsdb_seconds']:.2f} "
-                     f"(+ {xm['lsdb_write_seconds']:.1f} s writing HATS) | {xm['lsdb_pairs']:,} | "
-                     f"{xm['lsdb_identical']} | {xm['seconds_astropy'] / xm['lsdb_seconds']:.1f}x |")
+    lines += _crossmatch_lines(xm)
     lines += ["", "## Colours: speclite vs precomputed response matrices", "",
               "| redshift | max abs colour difference (mag), 200 SEDs | target |", "|---|---|---|"]
     for k, v in col.items():
         lines.append(f"| {k} | {v:.2e} | <= 1e-3 |")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    from agnlab.io import atomic_path
-
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_results("population", "# population benchmark", "\n".join(lines),
+                  {"seeds": args.seeds, "recovery": recs, "scale": rows, "crossmatch": xm, "colours": col},
+                  info, args.out_dir)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,40 +1,44 @@
 """Benchmark of the `spectra` workflow's learned models (redshift CNN, DLA finder) vs baselines.
 
-Run: ``.venv/bin/python benchmarks/spectra.py [--n-train 12000] [--n-test 3000]``.
+Run: ``.venv/bin/python benchmarks/spectra.py [--quick] [--seeds 0 1 2] [--out-dir DIR] [--n-train 12000]
+[--n-test 3000]``.
 
 1. Simulates a training set (seed 1; DLA incidence raised to ``--train-dla-rate`` per unit z so the
-   DLA finder sees enough absorbers) and a held-out test set (seed 2, default incidence 0.2,
-   magnitudes 18-20.5), rebinning on the fly in chunks (the raw 24,001-pixel spectra are not kept,
-   except ``--n-template`` test spectra for the template baseline).
+   DLA finder sees enough absorbers) and one held-out test set per ``--seeds`` entry s (simulator
+   seed 2 + s, default incidence 0.2, magnitudes 18-20.5), rebinning on the fly in chunks (the raw
+   24,001-pixel spectra are not kept, except ``--n-template`` spectra of the first test set for the
+   template baseline). The headline metrics are median (min-max) over the test sets; the models are
+   trained once; detailed tables and timings use the first test set.
 2. Trains :class:`~agnlab.spectra.RedshiftEstimator` and :class:`~agnlab.spectra.DLAFinder` (timed).
 3. Measures on the test set: redshift median |dv|, NMAD, catastrophic rate (CNN beside the template
    chi^2 baseline when available); DLA ROC AUC, completeness/purity, localisation; all per magnitude;
    inference throughput (spectra/s, rebinning included).
-4. Writes ``benchmarks/results/spectra.md`` (and ``spectra.json``).
+4. Writes ``<out-dir>/spectra.md`` (and ``spectra.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+from _common import RunInfo, add_common_args, fmt_spread, md_table, parse_args, pin_threads, seeds_note, write_results
+from _common import timed as _timed
 
-from agnlab.spectra._dla import DLAFinder, dla_metrics  # noqa: E402
-from agnlab.spectra._ml_eval import dla_table, redshift_table  # noqa: E402
-from agnlab.spectra._mlcommon import truth_dlas  # noqa: E402
-from agnlab.spectra._redshift_cnn import RedshiftEstimator, redshift_metrics  # noqa: E402
-from agnlab.spectra._simulate import QuasarSimulator  # noqa: E402
-
-RESULTS = Path(__file__).resolve().parent / "results"
+from agnlab.spectra import (
+    DLAFinder,
+    QuasarSimulator,
+    RedshiftEstimator,
+    dla_metrics,
+    dla_table,
+    redshift_metrics,
+    redshift_table,
+    truth_dlas,
+)
 
 
 def build_set(n, *, seed, dla_rate, zest, dla, chunk=250, keep_raw=0, n_jobs=1, desc=""):
@@ -105,39 +109,20 @@ def get_set(name, n, cache_dir, **kw):
 
 
 def timed(fn, n, repeats=3):
-    """Run ``fn`` ``repeats`` times; best wall-clock and best CPU throughput (items/s) and the last result."""
-    best_w = best_c = 0.0
-    out = None
-    for _ in range(repeats):
-        t, c = time.perf_counter(), time.process_time()
-        out = fn()
-        best_w = max(best_w, n / (time.perf_counter() - t))
-        best_c = max(best_c, n / max(time.process_time() - c, 1e-9))
-    return out, round(best_w, 1), round(best_c, 1)
-
-
-def md_table(rows, cols=None) -> str:
-    if not rows:
-        return ""
-    cols = cols or list(rows[0].keys())
-    def esc(v):
-        return str(v).replace("|", "\\|")
-
-    out = ["| " + " | ".join(esc(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-    for r in rows:
-        out.append("| " + " | ".join(esc(r.get(c, "")) for c in cols) + " |")
-    return "\n".join(out)
+    """Run ``fn`` ``repeats`` times; the last result, best wall-clock and best CPU throughput (items/s)."""
+    out, w, c = _timed(fn, repeats)
+    return out, round(n / w, 1), round(n / c, 1)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap)
     ap.add_argument("--n-train", type=int, default=12000)
     ap.add_argument("--n-test", type=int, default=3000)
     ap.add_argument("--n-template", type=int, default=300, help="test spectra for the template baseline")
     ap.add_argument("--train-dla-rate", type=float, default=1.0)
     ap.add_argument("--z-epochs", type=int, default=30)
     ap.add_argument("--dla-epochs", type=int, default=30)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--infer-threads", type=int, default=1,
                     help="torch threads while timing inference (1: per-core rate; cores scale it by data parallelism)")
     ap.add_argument("--templates", nargs="*", default=["builtin"],
@@ -146,29 +131,35 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", default=None, help="folder caching the simulated, preprocessed sets")
     ap.add_argument("--stage", choices=["all", "data", "redshift", "dla"], default="all")
     ap.add_argument("--model-dir", default=None, help="save/reuse trained models here")
-    ap.add_argument("--out", default=str(RESULTS / "spectra.md"))
-    ap.add_argument("--note", default="", help="extra sentence for the results file (e.g. machine load)")
-    args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    with threadpool_limits(args.threads):
-        return _run(args)
+    args = parse_args(ap, argv)
+    if args.quick:  # smoke run
+        args.n_train, args.n_test, args.n_template = min(args.n_train, 300), min(args.n_test, 100), \
+            min(args.n_template, 20)
+        args.z_epochs, args.dla_epochs = min(args.z_epochs, 2), min(args.dla_epochs, 2)
+    info = RunInfo(argv)
+    with pin_threads(args.threads):
+        return _run(args, info)
 
 
-def _run(args) -> int:
-    zest = RedshiftEstimator(max_epochs=args.z_epochs, num_threads=args.threads, progress=True)
-    dla = DLAFinder(max_epochs=args.dla_epochs, num_threads=args.threads, progress=True)
+def _run(args, info) -> int:
+    zest = RedshiftEstimator(max_epochs=args.z_epochs, n_jobs=args.threads, progress=True)
+    dla = DLAFinder(max_epochs=args.dla_epochs, n_jobs=args.threads, progress=True)
     print("simulating the training set ...", file=sys.stderr)
     train = get_set("train", args.n_train, args.cache, seed=1, dla_rate=args.train_dla_rate, zest=zest, dla=dla,
                     n_jobs=args.sim_jobs)
-    print("simulating the test set ...", file=sys.stderr)
-    test = get_set("test", args.n_test, args.cache, seed=2, dla_rate=0.2, zest=zest, dla=dla,
-                   keep_raw=args.n_template, n_jobs=args.sim_jobs)
+    tests = []
+    for k, seed in enumerate(args.seeds):
+        print(f"simulating the test set for seed {seed} (simulator seed {2 + seed}) ...", file=sys.stderr)
+        tests.append(get_set(f"test-s{2 + seed}", args.n_test, args.cache, seed=2 + seed, dla_rate=0.2, zest=zest,
+                             dla=dla, keep_raw=args.n_template if k == 0 else 0, n_jobs=args.sim_jobs))
+    test = tests[0]
     if args.stage == "data":
         return 0
     mdir = Path(args.model_dir) if args.model_dir else None
     tt = train["truth"]
     ok = ~train["empty"]
     res = {"n_train": int(len(tt)), "n_test": int(len(test["truth"])), "train_dla_rate": args.train_dla_rate,
+           "seeds": args.seeds,
            "sim_spectra_per_s": round(test["sim_rate"], 1), "threads": args.threads,
            "infer_threads": args.infer_threads}
     zt = test["truth"]["z_qso"].to_numpy()
@@ -178,22 +169,22 @@ def _run(args) -> int:
         zpath = mdir / "redshift.npz" if mdir else None
         if zpath is not None and zpath.exists():
             zest = RedshiftEstimator.load(zpath)
-            zest.num_threads = args.threads
-            res["z_train_s"] = round(zest.history_["train_seconds"], 1)
-            res["z_epochs"] = zest.history_["epochs"]
+            zest.n_jobs = args.threads
+            res["z_train_s"] = round(zest.training_record_["train_seconds"], 1)
+            res["z_epochs"] = zest.training_record_["epochs"]
         else:
             t, c = time.perf_counter(), time.process_time()
             zest.fit_preprocessed(train["Xz"][ok], tt["z_qso"].to_numpy()[ok])
             res["z_train_s"] = round(time.perf_counter() - t, 1)
             res["z_train_cpu_s"] = round(time.process_time() - c, 1)
-            res["z_epochs"] = zest.history_["epochs"]
+            res["z_epochs"] = zest.training_record_["epochs"]
             if zpath is not None:
                 zpath.parent.mkdir(parents=True, exist_ok=True)
                 zest.save(zpath)
         zest.progress = False
         zest.predict_preprocessed(test["Xz"][:16])  # warm-up (builds the fused inference network)
         torch.set_num_threads(args.infer_threads)
-        zest.num_threads = args.infer_threads
+        zest.n_jobs = args.infer_threads
         pz, res["z_infer_net_per_s"], res["z_infer_net_per_cpu_s"] = timed(
             lambda: zest.predict_preprocessed(test["Xz"], test["empty"]), len(test["Xz"]))
         res["redshift"] = redshift_metrics(zt, pz["z_pred"])
@@ -208,7 +199,7 @@ def _run(args) -> int:
             torch.set_num_threads(args.threads)
             res["redshift_cnn_subset"] = redshift_metrics(zt[:k], pr["z_pred"])
             try:
-                from agnlab.spectra._template import TemplateRedshift
+                from agnlab.spectra import TemplateRedshift
             except ImportError:
                 TemplateRedshift = None
             for tpl in (args.templates if TemplateRedshift is not None else []):
@@ -228,23 +219,23 @@ def _run(args) -> int:
         dpath = mdir / "dla.npz" if mdir else None
         if dpath is not None and dpath.exists():
             dla = DLAFinder.load(dpath)
-            dla.num_threads = args.threads
-            res["dla_train_s"] = round(dla.history_["train_seconds"], 1)
-            res["dla_epochs"] = dla.history_["epochs"]
+            dla.n_jobs = args.threads
+            res["dla_train_s"] = round(dla.training_record_["train_seconds"], 1)
+            res["dla_epochs"] = dla.training_record_["epochs"]
         else:
             t, c = time.perf_counter(), time.process_time()
             dla.fit_preprocessed(train["Xd"][ok], train["i0"][ok], tt["z_qso"].to_numpy()[ok],
                                  [train["dlas"][i] for i in np.nonzero(ok)[0]])
             res["dla_train_s"] = round(time.perf_counter() - t, 1)
             res["dla_train_cpu_s"] = round(time.process_time() - c, 1)
-            res["dla_epochs"] = dla.history_["epochs"]
+            res["dla_epochs"] = dla.training_record_["epochs"]
             if dpath is not None:
                 dpath.parent.mkdir(parents=True, exist_ok=True)
                 dla.save(dpath)
         dla.progress = False
         dla.detect_preprocessed(test["Xd"][:16], test["i0"][:16], zt[:16])  # warm-up
         torch.set_num_threads(args.infer_threads)
-        dla.num_threads = args.infer_threads
+        dla.n_jobs = args.infer_threads
         (dl, sp), res["dla_infer_net_per_s"], res["dla_infer_net_per_cpu_s"] = timed(
             lambda: dla.detect_preprocessed(test["Xd"], test["i0"], zt, test["empty"], threshold=0.02), len(zt))
         m = dla_metrics(test["dlas"], dl, zt, spectrum_scores=sp["score"].to_numpy(), threshold=dla.threshold)
@@ -264,43 +255,60 @@ def _run(args) -> int:
                                     threshold=dla.threshold)[0]
                     row["mag"] = f"all, first {k}, search at {name}"
                     res["dla_rows"].append(row)
-    res["note"] = args.note
-    try:
-        res["load_average_1min"] = round(os.getloadavg()[0], 2)
-    except OSError:
-        pass
-    write_results(res, args.out)
+    # headline metrics on every test set (the first is the one above)
+    res["per_seed"] = []
+    for seed, t in zip(args.seeds, tests):
+        entry = {"seed": seed, "test_simulator_seed": 2 + seed}
+        zt_s = t["truth"]["z_qso"].to_numpy()
+        if "redshift" in res:
+            entry["redshift"] = redshift_metrics(zt_s, zest.predict_preprocessed(t["Xz"], t["empty"])["z_pred"])
+        if "dla" in res:
+            dl_s, sp_s = dla.detect_preprocessed(t["Xd"], t["i0"], zt_s, t["empty"], threshold=0.02)
+            m = dla_metrics(t["dlas"], dl_s, zt_s, spectrum_scores=sp_s["score"].to_numpy(), threshold=dla.threshold)
+            entry["dla"] = {k: v for k, v in m.items() if k not in ("roc", "pr", "matched")}
+        res["per_seed"].append(entry)
+    _write(res, args, info)
     return 0
+
+
+def _rates(res, key) -> str:
+    """``"<per s>; <per CPU-second>"`` of a throughput measured as ``<key>_per_s`` / ``<key>_per_cpu_s``."""
+    return f"{_fmt(res.get(key + '_per_s'), 5)}; {_fmt(res.get(key + '_per_cpu_s'), 5)}"
 
 
 def _fmt(v, nd=3):
     return "n/a" if v is None else (f"{v:.{nd}g}" if isinstance(v, float) else str(v))
 
 
-def write_results(res, out):
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lines = ["# spectra: redshift CNN and DLA finder", "",
-             f"Held-out simulated 4MOST-like spectra (seed 2, {res['n_test']} spectra, mag 18-20.5, z 2-4, DLA "
+def _sp(res, part, key, spec=".4g", scale=1.0):
+    """median (min-max) of ``res["per_seed"][*][part][key]`` over the test sets."""
+    return fmt_spread([e[part][key] for e in res["per_seed"] if part in e], spec, scale)
+
+
+def _write(res, args, info):
+    seeds = res["seeds"]
+    lines = [f"Held-out simulated 4MOST-like spectra ({len(seeds)} test sets of {res['n_test']} spectra, simulator "
+             f"seeds {', '.join(str(2 + s) for s in seeds)}; mag 18-20.5, z 2-4, DLA "
              f"incidence 0.2 per unit z). Training: {res['n_train']} spectra (seed 1, DLA incidence "
-             f"{res['train_dla_rate']} per unit z). Inference timed with {res.get('infer_threads', 1)} torch thread "
-             "(best of 3 runs; one core's rate -- batches are independent, so 2 cores give up to twice as much). "
-             "The 2-core machine was shared with other agents while measuring: wall-clock times are pessimistic "
-             "and throughputs lower bounds; rates per CPU-second are less sensitive to the sharing.", ""]
+             f"{res['train_dla_rate']} per unit z), trained once. {seeds_note(seeds)} Tables by magnitude, the "
+             f"template baseline and timings: the first test set. Inference timed with "
+             f"{res.get('infer_threads', 1)} torch thread "
+             "(best of 3 runs; one core's rate -- batches are independent, so 2 cores give up to twice as much); "
+             "rates per CPU-second are less sensitive to other load on the machine than wall-clock rates.", ""]
     if "redshift" in res:
-        r = res["redshift"]
         lines += ["## Redshift", "",
-                  md_table([{"metric": "median |dv| (km/s)", "target": "<= 300", "CNN": _fmt(r["median_abs_dv_kms"], 4)},
-                            {"metric": "catastrophic |dv| > 3000 km/s", "target": "<= 1 %",
-                             "CNN": f"{100 * r['catastrophic_frac']:.2f} %"},
-                            {"metric": "NMAD dv (km/s)", "target": "", "CNN": _fmt(r["nmad_dv_kms"], 4)},
+                  md_table([{"metric": "median |dv| (km/s)", "target": "<= 300",
+                             "CNN": _sp(res, "redshift", "median_abs_dv_kms")},
+                            {"metric": "catastrophic |dv| > 3000 km/s (%)", "target": "<= 1 %",
+                             "CNN": _sp(res, "redshift", "catastrophic_frac", ".2f", 100)},
+                            {"metric": "NMAD dv (km/s)", "target": "", "CNN": _sp(res, "redshift", "nmad_dv_kms")},
                             {"metric": "training time (s)", "target": "<= 1200",
                              "CNN": f"{_fmt(res.get('z_train_s'))} ({res.get('z_epochs')} epochs)"},
                             {"metric": "inference, network only: spectra/s wall; per CPU-second", "target": ">= 1000",
-                             "CNN": f"{_fmt(res.get('z_infer_net_per_s'), 5)}; {_fmt(res.get('z_infer_net_per_cpu_s'), 5)}"},
+                             "CNN": _rates(res, "z_infer_net")},
                             {"metric": "inference incl. rebinning 24k-pixel spectra: spectra/s wall; per CPU-second",
                              "target": ">= 1000",
-                             "CNN": f"{_fmt(res.get('z_infer_full_per_s'), 5)}; {_fmt(res.get('z_infer_full_per_cpu_s'), 5)}"}]),
+                             "CNN": _rates(res, "z_infer_full")}]),
                   "",
                   "By magnitude (and the template chi^2 baseline on a subset, same spectra):", "",
                   md_table(res["redshift_rows"]), ""]
@@ -314,33 +322,31 @@ def write_results(res, out):
                   "Truth: DLAs with log NHI >= 20.3 whose Ly-alpha lies between the quasar's rest Ly-beta and "
                   "Ly-alpha (the searched stretch) and above 3610 A. Sight-line ROC uses the maximum presence "
                   "probability per spectrum; absorbers are matched within |dz| <= 0.02.", "",
-                  md_table([{"metric": "ROC AUC (sight lines)", "target": ">= 0.99", "value": _fmt(d["roc_auc"], 4)},
-                            {"metric": f"completeness / purity at threshold {d['threshold']}", "target": ">= 95 % / >= 95 %",
-                             "value": f"{100 * d['completeness']:.1f} % / {100 * d['purity']:.1f} %"},
-                            {"metric": "best completeness with purity >= 95 %", "target": ">= 95 %",
-                             "value": f"{100 * d['completeness_at_purity']:.1f} % (threshold {_fmt(d['best_threshold'])})"},
-                            {"metric": "median |dz_dla|", "target": "<= 0.003", "value": _fmt(d["median_abs_dz"], 3)},
+                  md_table([{"metric": "ROC AUC (sight lines)", "target": ">= 0.99",
+                             "value": _sp(res, "dla", "roc_auc")},
+                            {"metric": f"completeness / purity at threshold {d['threshold']} (%)",
+                             "target": ">= 95 % / >= 95 %",
+                             "value": f"{_sp(res, 'dla', 'completeness', '.1f', 100)} / "
+                                      f"{_sp(res, 'dla', 'purity', '.1f', 100)}"},
+                            {"metric": "best completeness with purity >= 95 % (%)", "target": ">= 95 %",
+                             "value": f"{_sp(res, 'dla', 'completeness_at_purity', '.1f', 100)} (threshold "
+                                      f"{_sp(res, 'dla', 'best_threshold', '.3g')})"},
+                            {"metric": "median |dz_dla|", "target": "<= 0.003",
+                             "value": _sp(res, "dla", "median_abs_dz", ".3g")},
                             {"metric": "sigma(log NHI) (std; NMAD)", "target": "<= 0.2 dex",
-                             "value": f"{d['sigma_log_nhi']:.3f}; {d['nmad_log_nhi']:.3f}"},
+                             "value": f"{_sp(res, 'dla', 'sigma_log_nhi', '.3f')}; "
+                                      f"{_sp(res, 'dla', 'nmad_log_nhi', '.3f')}"},
                             {"metric": "training time (s)", "target": "<= 1200",
                              "value": f"{_fmt(res.get('dla_train_s'))} ({res.get('dla_epochs')} epochs)"},
                             {"metric": "inference, network only: spectra/s wall; per CPU-second", "target": ">= 1000",
-                             "value": f"{_fmt(res.get('dla_infer_net_per_s'), 5)}; {_fmt(res.get('dla_infer_net_per_cpu_s'), 5)}"},
+                             "value": _rates(res, "dla_infer_net")},
                             {"metric": "inference incl. rebinning: spectra/s wall; per CPU-second", "target": ">= 1000",
-                             "value": f"{_fmt(res.get('dla_infer_full_per_s'), 5)}; {_fmt(res.get('dla_infer_full_per_cpu_s'), 5)}"}]),
+                             "value": _rates(res, "dla_infer_full")}]),
                   "",
-                  f"{d['n_true']} true DLAs in {d['n_spectra']} test spectra. By magnitude:", "",
+                  f"{d['n_true']} true DLAs in the first test set's {d['n_spectra']} spectra. By magnitude:", "",
                   md_table(res["dla_rows"]), ""]
     lines += [f"Simulation speed while building the test set: {res['sim_spectra_per_s']} spectra/s.", ""]
-    if res.get("load_average_1min") is not None:
-        lines += [f"Machine load average (1 min) at the end of this run: {res['load_average_1min']} on 2 cores.", ""]
-    if res.get("note"):
-        lines += [res["note"], ""]
-    out.write_text("\n".join(lines))
-    with open(out.with_suffix(".json"), "w") as fh:
-        json.dump(res, fh, indent=1, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o))
-    print("\n".join(lines))
-    print(f"wrote {out}", file=sys.stderr)
+    write_results("spectra", "# spectra: redshift CNN and DLA finder", "\n".join(lines), res, info, args.out_dir)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,11 @@
 """Benchmark: quasar spectra simulation speed, memory, forest transmission, continuum, template redshifts.
 
-Run: ``.venv/bin/python benchmarks/spectra_sim.py [--n 10000] [--quick]``.
-Writes ``benchmarks/results/spectra_sim.md``.
+Run: ``.venv/bin/python benchmarks/spectra_sim.py [--n 10000] [--quick] [--seeds 0 1 2] [--out-dir DIR]``.
+Writes ``<out-dir>/spectra_sim.md`` and ``.json``.
+
+Accuracy parts (forest transmission vs FG08, continuum vs DR16Q, template redshifts) are repeated
+per seed (simulator seeds 101 + s, 12345 + s; continuum draws seeded s) and reported as median
+(min-max); the speed part uses one seed.
 """
 
 from __future__ import annotations
@@ -11,25 +15,32 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
-from threadpoolctl import threadpool_limits  # noqa: E402
+from _common import (  # noqa: E402
+    SHARED_DATA,
+    RunInfo,
+    add_common_args,
+    fmt_spread,
+    md_table,
+    parse_args,
+    peak_rss_mb,
+    pin_threads,
+    seeds_note,
+    write_results,
+)
 
 from agnlab.spectra import QuasarSimulator, TemplateRedshift, tau_eff_fg08  # noqa: E402
 
 C_KMS = 299792.458
 LYA = 1215.67
 REFERENCE_S_PER_SPECTRUM = 20 * 3600 / 10000  # reference study: 10,000 spectra in ~20 h
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-
-
-def rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+SHARED = SHARED_DATA
+rss_mb = peak_rss_mb
 
 
 def forest_stats(wave, trans, zq, acc, z_bins, half=0.1):
@@ -65,17 +76,16 @@ def run_speed(n, n_jobs, chunk=256, seed=0, backend="threads"):
                 n_abs_mean=n_abs / n, acc=acc)
 
 
-def run_fg08(n, n_jobs):
-    sim = QuasarSimulator(seed=101, z_range=(2.15, 4.3), dla_rate_per_dz=0.0, noise=False)
+def run_fg08(n, n_jobs, seed=0):
+    sim = QuasarSimulator(seed=101 + seed, z_range=(2.15, 4.3), dla_rate_per_dz=0.0, noise=False)
     acc = {}
     for part in sim.iter_chunks(n, chunk_size=256, n_jobs=n_jobs):
         forest_stats(part.wave_aa, part.transmission, part.truth["z_qso"].to_numpy(), acc, (2.0, 2.5, 3.0, 3.5, 4.0))
     return acc
 
 
-def continuum_check():
-    from agnlab.spectra import ContinuumModel, read_redrock_templates
-    from agnlab.spectra._simulate import _log_lum_rel
+def continuum_check(seed=0):
+    from agnlab.spectra import ContinuumModel, read_redrock_templates, relative_log_luminosity
 
     path = SHARED / "qso" / "rrtemplate-QSO-HIZ-v1.1.fits"
     if not path.exists():
@@ -83,11 +93,12 @@ def continuum_check():
     wave, eig = read_redrock_templates(path)
     ref = eig[0] / np.interp(1450.0, wave, eig[0])
     sel = (wave > 1100) & (wave < 3000) & ~((wave > 1215.67) & (wave < 1216.9))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     n = 1000
     z, mag = rng.uniform(2, 4, n), rng.uniform(18, 20.5, n)
     m = ContinuumModel()
-    p = m.sample_params([np.random.default_rng(i) for i in range(n)], _log_lum_rel(z, mag))
+    p = m.sample_params([np.random.default_rng([seed, i]) if seed else np.random.default_rng(i) for i in range(n)],
+                        relative_log_luminosity(z, mag))
     spec = m.evaluate_rest(p, wave[sel])
     spec /= np.array([np.interp(1450.0, wave[sel], s) for s in spec])[:, None]
     rel = spec.mean(0) / ref[sel] - 1
@@ -95,8 +106,8 @@ def continuum_check():
                 at=float(wave[sel][np.argmax(np.abs(rel))]))
 
 
-def template_bench(n):
-    test = QuasarSimulator(seed=12345).simulate(n, chunk_size=64)
+def template_bench(n, seed=0):
+    test = QuasarSimulator(seed=12345 + seed).simulate(n, chunk_size=64)
     z = test.truth["z_qso"].to_numpy()
     mag = test.truth["mag"].to_numpy()
     rows = []
@@ -121,35 +132,25 @@ def template_bench(n):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap, threads=1)
     ap.add_argument("--n", type=int, default=10000)
     ap.add_argument("--n-fg", type=int, default=2000)
     ap.add_argument("--n-template", type=int, default=1000)
-    ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args(argv)
+    args = parse_args(ap, argv)
     if args.quick:
         args.n, args.n_fg, args.n_template = 512, 256, 64
-    try:
-        import torch
-
-        torch.set_num_threads(2)
-    except ImportError:
-        pass
-    load = os.getloadavg()[0]
-    with threadpool_limits(limits=1):
+    info = RunInfo(argv)
+    with pin_threads(args.threads):
         r1 = run_speed(max(256, args.n // 10), n_jobs=1)
         rss1 = rss_mb()
         rt = run_speed(max(512, args.n // 5), n_jobs=2, backend="threads")
         r2 = run_speed(args.n, n_jobs=2, backend="processes")
         rss = rss_mb()
-        fg = run_fg08(args.n_fg, n_jobs=2)
-        cont = continuum_check()
-        tmpl = template_bench(args.n_template)
-    load_end = os.getloadavg()[0]
-    lines = ["# Spectra simulation benchmark (`benchmarks/spectra_sim.py`)", ""]
-    lines += [f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; BLAS pinned to 1 thread; "
-              f"load average {load:.1f} at start / {load_end:.1f} at end "
-              f"({'shared with other jobs while measuring' if max(load, load_end) > 1.5 else 'idle'}).", ""]
+        fgs = [run_fg08(args.n_fg, n_jobs=2, seed=seed) for seed in args.seeds]
+        conts = [continuum_check(seed) for seed in args.seeds]
+        tmpls = [template_bench(args.n_template, seed) for seed in args.seeds]
+    lines = [f"Workers use {args.threads} BLAS thread(s) each. {seeds_note(args.seeds)}", ""]
     lines += ["## Speed and memory (default 4MOST-like instrument, 24,001 pixels, z 2-4, mag 18-20.5)", "",
               "| run | spectra | wall s | spectra/s (wall) | x reference (20 h / 10,000) | CPU ms / spectrum |",
               "|---|---|---|---|---|---|"]
@@ -167,31 +168,46 @@ def main(argv=None):
               f"(`iter_chunks` / `simulate_to_file`), so memory does not grow with n.", ""]
     lines += ["## Mean Lyman-alpha forest transmission vs Faucher-Giguere et al. (2008)", "",
               f"Noise-free transmission in the Ly-alpha forest (rest 1041-1185 A), absorber redshift z +- 0.1, "
-              f"{args.n_fg} spectra without DLAs (seed 101):", "",
-              "| z | pixels | <F> simulated | exp(-tau_eff) FG08 | ratio - 1 |", "|---|---|---|---|---|"]
-    for z0, (s, e, c) in sorted(fg.items()):
-        if c:
-            lines.append(f"| {z0:.1f} | {c} | {s / c:.4f} | {e / c:.4f} | {s / e - 1:+.2%} |")
+              f"{args.n_fg} spectra without DLAs per seed (simulator seed 101 + seed):", "",
+              "| z | pixels | <F> simulated | exp(-tau_eff) FG08 | ratio - 1 (%) |", "|---|---|---|---|---|"]
+    for z0 in sorted(fgs[0]):
+        vals = [fg[z0] for fg in fgs if fg[z0][2]]
+        if vals:
+            lines.append(f"| {z0:.1f} | {fmt_spread([c for _, _, c in vals], '.0f')} | "
+                         f"{fmt_spread([s / c for s, _, c in vals], '.4f')} | "
+                         f"{fmt_spread([e / c for _, e, c in vals], '.4f')} | "
+                         f"{fmt_spread([s / e - 1 for s, e, _ in vals], '+.2f', 100)} |")
     lines += ["", "With DLAs (0.2 per unit z) in the main run: " + ", ".join(
         f"z={z0:.0f}: {s / e - 1:+.2%}" for z0, (s, e, c) in sorted(r2["acc"].items()) if c), ""]
-    if cont:
+    if conts[0]:
         lines += ["## Continuum vs the SDSS DR16Q mean quasar (redrock QSO-HIZ eigenspectrum 0)", "",
                   f"Mean of 1,000 simulated continua normalised at 1450 A, rest 1100-3000 A: max |deviation| "
-                  f"{cont['max_abs']:.1%} (at {cont['at']:.0f} A), rms {cont['rms']:.1%} (issue limit: 10 %).", ""]
+                  f"{fmt_spread([c['max_abs'] for c in conts], '.1f', 100)} % (at "
+                  f"{fmt_spread([c['at'] for c in conts], '.0f')} A), rms "
+                  f"{fmt_spread([c['rms'] for c in conts], '.1f', 100)} % (issue limit: 10 %).", ""]
     lines += ["## Template chi-square redshift baseline (`TemplateRedshift`)", "",
-              f"{args.n_template} held-out simulated spectra (seed 12345), coarse grid 69 km/s + fine 10 km/s, "
-              "mean-IGM-corrected templates, 1 thread.", "",
-              "| templates | median abs dv (km/s) | catastrophic (>3000 km/s) | med 18-19 | med 19-20 | med 20-20.5 | "
-              "cat 20-20.5 | spectra/s |", "|---|---|---|---|---|---|---|---|"]
-    for r in tmpl:
-        lines.append(f"| {r['templates']} | {r['median_abs_dv']:.0f} | {r['cat_rate']:.2%} | {r['med_18_19.0']:.0f} | "
-                     f"{r['med_19_20.0']:.0f} | {r['med_20_20.5']:.0f} | {r['cat_20_20.5']:.2%} | {r['rate']:.1f} |")
-    out = Path(__file__).resolve().parent / "results" / "spectra_sim.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    print(f"wrote {out}")
+              f"{args.n_template} held-out simulated spectra per seed (simulator seed 12345 + seed), coarse grid "
+              f"69 km/s + fine 10 km/s, mean-IGM-corrected templates, {args.threads} thread(s).", ""]
+    trows = []
+    for k, r in enumerate(tmpls[0]):
+        rs = [t[k] for t in tmpls]
+
+        def sp(key, spec=".0f", scale=1.0):
+            return fmt_spread([x[key] for x in rs], spec, scale)
+
+        trows.append({"templates": r["templates"], "median abs dv (km/s)": sp("median_abs_dv"),
+                      "catastrophic (>3000 km/s) %": sp("cat_rate", ".2f", 100), "med 18-19": sp("med_18_19.0"),
+                      "med 19-20": sp("med_19_20.0"), "med 20-20.5": sp("med_20_20.5"),
+                      "cat 20-20.5 %": sp("cat_20_20.5", ".2f", 100), "spectra/s": sp("rate", ".1f")})
+    lines += [md_table(trows)]
+    data = {"seeds": args.seeds, "speed": {"serial": r1, "threads": rt, "processes": r2, "rss_mb": [rss1, rss]},
+            "fg08": [{str(k): v for k, v in fg.items()} for fg in fgs], "continuum": conts, "templates": tmpls}
+    for r in (r1, rt, r2):
+        r["acc"] = {str(k): v for k, v in r["acc"].items()}
+    write_results("spectra_sim", "# Spectra simulation benchmark (`benchmarks/spectra_sim.py`)", "\n".join(lines),
+                  data, info, args.out_dir)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

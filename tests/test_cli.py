@@ -15,8 +15,10 @@ def test_help_and_version(capsys):
 
 
 def test_demo_rejects_unknown_workflow(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--only", "nope"]) == 2
-    assert "unknown workflow" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["demo", "--out", str(tmp_path / "r"), "--only", "nope"])
+    assert info.value.code == 2
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
 def test_help_does_not_import_heavy_dependencies():
@@ -37,3 +39,20 @@ def test_lazy_public_names_resolve():
         assert set(pkg.__all__) <= set(dir(pkg))
         with pytest.raises(AttributeError, match="no_such_name"):
             pkg.no_such_name
+
+
+def test_info_shows_kind_parameters_and_creating_command(tmp_path, capsys):
+    import json
+
+    model = tmp_path / "m.npz"
+    assert main(["emulate", "train", "builtin", "--kind", "pca", "--n-models", "300", "--test-fraction", "0",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(model)]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["kind"] == "agnlab.emulate.PCAEmulator"
+    assert info["command"].startswith("agnlab emulate train builtin")
+    assert len(info["param_ranges"]) == 6 and info["training_record"]["n_train"] == 300
+    (tmp_path / "bad.npz").write_text("garbage")
+    assert main(["info", str(tmp_path / "bad.npz")]) == 2
+    assert "not an agnlab model file" in capsys.readouterr().err

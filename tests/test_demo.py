@@ -2,7 +2,8 @@
 
 import json
 
-from agnlab.cli import WORKFLOWS, _plugin, main
+from agnlab.cli import main
+from agnlab.registry import WORKFLOWS
 
 
 def test_quick_demo_writes_report_with_every_section(tmp_path):
@@ -10,7 +11,7 @@ def test_quick_demo_writes_report_with_every_section(tmp_path):
     assert main(["demo", "--quick", "--out", str(out)]) == 0
     html = (out / "index.html").read_text()
     metrics = json.loads((out / "metrics.json").read_text())["sections"]
-    expected = [name for name, pkg in WORKFLOWS.items() if _plugin(pkg, "_demo") is not None]
+    expected = [wf.name for wf in WORKFLOWS if wf.demo is not None]
     assert expected, "no workflow provides a demo"
     for name in expected:
         assert f'id="{name}"' in html

@@ -13,5 +13,6 @@ def test_notebook_runs(path, tmp_path):
     from agnlab.report.notebooks import execute_notebook
 
     nb = execute_notebook(path, timeout_s=300, cwd=tmp_path)
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [o for c in nb.cells if c.cell_type == "code"
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors

@@ -5,8 +5,14 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from agnlab._validation import (MissingColumnError, check_array, check_columns, check_is_fitted,
-                                check_random_state, from_dict)
+from agnlab.validation import (
+    MissingColumnError,
+    check_array,
+    check_columns,
+    check_is_fitted,
+    check_random_state,
+    from_dict,
+)
 
 
 def test_check_array_names_the_problem():

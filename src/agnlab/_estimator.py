@@ -28,8 +28,8 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._validation import check_is_fitted, check_random_state
 from .parallel import resolve_n_jobs
+from .validation import check_is_fitted, check_random_state
 
 __all__ = ["AgnlabEstimator", "compute_context", "resolve_n_jobs", "torch_seed"]
 

@@ -3,55 +3,32 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
+import zipfile
+import zlib
 from pathlib import Path
 
 from . import __version__
 
-__all__ = ["main", "WORKFLOWS"]
-
-#: CLI name -> subpackage. Each subpackage's ``_cli.register(subparsers)`` adds its verbs
-#: and its ``_demo.run_demo(report, seed=..., quick=...)`` adds a report section.
-WORKFLOWS = {
-    "emulate": "emulate",
-    "population": "population",
-    "nebular": "nebular",
-    "infer": "inference",
-    "spectra": "spectra",
-}
-
-
-def _plugin(package: str, module: str):
-    """Import ``agnlab.<package>.<module>``; None if that workflow does not provide it."""
-    name = f"agnlab.{package}.{module}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (name, f"agnlab.{package}"):
-            return None
-        raise
+__all__ = ["build_parser", "main", "run_demo"]
 
 
 def run_demo(outdir="agnlab-report", *, seed: int = 0, quick: bool = False, only=None) -> Path:
-    """Run every available workflow's demo on built-in data and write the HTML report.
+    """Run every registered workflow's demo on built-in data and write the HTML report.
 
     Returns the path of ``index.html``; ``metrics.json`` lies beside it.
     """
+    from .registry import WORKFLOWS, get_workflow, hook
     from .report import Report
 
+    chosen = [get_workflow(n) for n in only] if only else list(WORKFLOWS)
     report = Report("agnlab demo report")
-    names = list(WORKFLOWS) if not only else list(only)
-    unknown = [n for n in names if n not in WORKFLOWS]
-    if unknown:
-        raise ValueError(f"unknown workflow(s) {unknown}; choose from {list(WORKFLOWS)}")
-    for name in names:
-        demo = _plugin(WORKFLOWS[name], "_demo")
-        if demo is None:
+    for wf in chosen:
+        if wf.demo is None:
             continue
-        print(f"[agnlab demo] {name} ...", file=sys.stderr, flush=True)
-        demo.run_demo(report, seed=seed, quick=quick)
+        print(f"[agnlab demo] {wf.name} ...", file=sys.stderr, flush=True)
+        hook(wf, wf.demo, "run_demo")(report, seed=seed, quick=quick)
     return report.write(outdir)
 
 
@@ -61,22 +38,55 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def describe_artifact(path) -> dict:
+    """What an agnlab model file holds: kind, versions, creation, hyperparameters, domain and training record."""
+    from .io import load_artifact
+
+    arrays, meta = load_artifact(path)
+    state = meta.get("estimator_state", {})
+    out = {"file": str(path), "kind": meta["_kind"], "agnlab_version": meta["_agnlab_version"],
+           "created_utc": meta["_created_utc"]}
+    if meta.get("_command"):
+        out["command"] = meta["_command"]
+    if "params" in meta:
+        out["params"] = meta["params"]
+    for key in ("param_names", "param_ranges", "n_wave", "z_range", "feature_names", "classes"):
+        if key in state:
+            out[key] = state[key]
+    out["training_record"] = meta.get("training_record", meta.get("training_metrics", {}))
+    out["arrays"] = {k: f"{v.dtype}{list(v.shape)}" for k, v in arrays.items()}
+    return out
+
+
+def _cmd_info(args) -> int:
+    import json
+
+    print(json.dumps(describe_artifact(args.input), indent=1, default=str))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .cli_common import add_common, add_output
+    from .registry import WORKFLOWS, hook
+
     parser = argparse.ArgumentParser(
         prog="agnlab",
         description="Machine learning for AGN and survey astronomy. Run 'agnlab demo' for a tour.")
     parser.add_argument("--version", action="version", version=f"agnlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<workflow>")
     demo = sub.add_parser("demo", help="run every workflow on built-in data and write an HTML report")
-    demo.add_argument("--out", default="agnlab-report", help="report folder (default: agnlab-report)")
-    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_output(demo, help="report folder", directory=True, default="agnlab-report")
+    add_common(demo, n_jobs=False)
     demo.add_argument("--quick", action="store_true", help="smaller data and shorter training (for CI)")
-    demo.add_argument("--only", nargs="+", metavar="WORKFLOW", help=f"subset of {list(WORKFLOWS)}")
+    demo.add_argument("--only", nargs="+", metavar="WORKFLOW", choices=[w.name for w in WORKFLOWS],
+                      help=f"run only these workflows ({', '.join(w.name for w in WORKFLOWS)})")
     demo.set_defaults(func=_cmd_demo)
-    for package in WORKFLOWS.values():
-        plugin = _plugin(package, "_cli")
-        if plugin is not None:
-            plugin.register(sub)
+    info = sub.add_parser("info", help="show what an agnlab model file holds (kind, parameters, ranges, metrics)")
+    info.add_argument("input", metavar="FILE", help="a model file written by agnlab (.npz)")
+    info.set_defaults(func=_cmd_info)
+    for wf in WORKFLOWS:
+        for module in wf.cli:
+            hook(wf, module, "register")(sub)
     return parser
 
 
@@ -87,9 +97,17 @@ def main(argv=None) -> int:
     if func is None:
         parser.print_help()
         return 0 if args.command is None else 2
+    import shlex
+
+    from .cli_common import apply_runtime_options, check_outputs
+    from .io._artifact import CREATION_COMMAND
+
+    CREATION_COMMAND.set(shlex.join(["agnlab", *(sys.argv[1:] if argv is None else argv)]))
     try:
+        check_outputs(args)
+        apply_runtime_options(args)
         return int(func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+    except (ValueError, KeyError, OSError, TypeError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         if os.environ.get("AGNLAB_DEBUG"):
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

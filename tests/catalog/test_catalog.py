@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agnlab._validation import MissingColumnError
 from agnlab.catalog import (
     ASSEF_PRESETS,
     assef_cut,
@@ -21,6 +20,7 @@ from agnlab.catalog import (
     select_wise_agn,
     validate_positions,
 )
+from agnlab.validation import MissingColumnError
 
 
 @pytest.fixture(scope="module")

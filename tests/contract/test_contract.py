@@ -19,11 +19,15 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.utils.estimator_checks import (check_get_params_invariance, check_no_attributes_set_in_init,
-                                            check_parameters_default_constructible, check_set_params)
+from sklearn.utils.estimator_checks import (
+    check_get_params_invariance,
+    check_no_attributes_set_in_init,
+    check_parameters_default_constructible,
+    check_set_params,
+)
 
 import agnlab
-from agnlab._estimator import AgnlabEstimator
+from agnlab import AgnlabEstimator
 from agnlab.io import ArtifactError, save_artifact
 
 HERE = Path(__file__).resolve().parent

@@ -25,7 +25,7 @@ def _run(argv):
 
 def test_train_predict_evaluate(grid_file, tmp_path, capsys):
     model = tmp_path / "pca.npz"
-    assert _run(["emulate", "train", str(grid_file), "--out", str(model), "--model", "pca",
+    assert _run(["emulate", "train", str(grid_file), "--out", str(model), "--kind", "pca",
                  "--n-components", "8"]) == 0
     assert model.exists()
     nn_model = tmp_path / "nn.npz"
@@ -57,7 +57,7 @@ def test_train_predict_evaluate(grid_file, tmp_path, capsys):
 
 def test_predict_missing_column(grid_file, tmp_path):
     model = tmp_path / "pca.npz"
-    _run(["emulate", "train", str(grid_file), "--out", str(model), "--model", "pca", "--n-components", "4"])
+    _run(["emulate", "train", str(grid_file), "--out", str(model), "--kind", "pca", "--n-components", "4"])
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"tv": [20.0], "N0": [5.0]}).to_csv(bad, index=False)
     with pytest.raises(KeyError, match="missing column"):
@@ -66,8 +66,10 @@ def test_predict_missing_column(grid_file, tmp_path):
 
 
 def test_demo_section_quick():
-    from agnlab.emulate._demo import run_demo
+    from agnlab.registry import demo_function
     from agnlab.report import Report
+
+    run_demo = demo_function("emulate")
 
     report = Report("t")
     run_demo(report, seed=0, quick=True)

@@ -5,8 +5,15 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from agnlab.emulate import (NeuralEmulator, OutOfDomainError, PCAEmulator, evaluate_emulator, flux_error_summary,
-                            fractional_flux_error, load_emulator)
+from agnlab.emulate import (
+    NeuralEmulator,
+    OutOfDomainError,
+    PCAEmulator,
+    evaluate_emulator,
+    flux_error_summary,
+    fractional_flux_error,
+    load_emulator,
+)
 from agnlab.grids import clumpy_like_grid, clumpy_like_regular_grid
 from agnlab.io import ArtifactError
 

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from agnlab.grids import ModelGrid
-from agnlab.grids import (CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, CLUMPY_WAVE_UM, clumpy_like_grid,
-                                      clumpy_like_regular_grid, clumpy_like_sed)
+from agnlab.grids import (
+    CLUMPY_PARAM_NAMES,
+    CLUMPY_PARAM_RANGES,
+    CLUMPY_WAVE_UM,
+    ModelGrid,
+    clumpy_like_grid,
+    clumpy_like_regular_grid,
+    clumpy_like_sed,
+)
 
 BASE = np.array([40.0, 5.0, 30.0, 20.0, 1.5, 45.0])
 

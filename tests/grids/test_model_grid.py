@@ -2,7 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from agnlab.grids import CLUMPY_PARAMS, ModelGrid, iter_clumpy_hdf5, load_grid, save_grid
+from agnlab.grids import CLUMPY_PARAM_NAMES, ModelGrid, iter_clumpy_hdf5, load_grid, save_grid
 
 
 def _grid(rng, n=12, n_wave=7):
@@ -69,7 +69,7 @@ def _write_clumpy_h5(path, rng, n=30, drop=None):
     wave = np.logspace(-2, 3, 9)[::-1]  # CLUMPY files store frequency order
     with h5py.File(path, "w") as h5:
         h5["wave"] = wave
-        for k in CLUMPY_PARAMS:
+        for k in CLUMPY_PARAM_NAMES:
             if k != drop:
                 h5[k] = rng.uniform(1, 5, n)
         h5["flux_tor"] = rng.uniform(1, 2, (n, 9))
@@ -82,7 +82,7 @@ def test_clumpy_hdf5_chunked_and_subset(tmp_path, rng):
     path = tmp_path / "clumpy.hdf5"
     _write_clumpy_h5(path, rng)
     full = load_grid(path, chunk_rows=7)
-    assert full.param_names == CLUMPY_PARAMS and full.n_models == 30
+    assert full.param_names == CLUMPY_PARAM_NAMES and full.n_models == 30
     assert np.all(np.diff(full.wave_um) > 0)
     with h5py.File(path) as h5:
         raw = np.asarray(h5["flux_toragn"])[:, ::-1]

@@ -30,11 +30,11 @@ def test_neural_emulator_sed_fit_contains_truth(emulator, seed, rng):
     sigma = np.full(WAVE_UM.size, 0.08)          # photometry (~10 %) + emulator error (~0.05 dex)
     obs = exact(truth)[0] + 2.0 + rng.normal(0, 0.03, WAVE_UM.size)
     f = sed_forward(emu.predict, wave_model, WAVE_UM)
-    res = solution_set(f, obs, sigma, bounds, param_names=names, offset="profile", seed=seed, maxiter=80,
+    res = solution_set(f, obs, sigma, bounds, param_names=names, offset="profile", random_state=seed, maxiter=80,
                        confidence=0.9973)
     assert res.reduced_chi2 < 2.0
     # the true parameters belong to the solution set
-    from agnlab.inference._objective import ChiSquare
+    from agnlab.inference import ChiSquare
 
     chi2_truth = ChiSquare(f, obs, sigma, bounds, offset="profile", archive=False)(truth)[0]
     assert chi2_truth <= res.chi2_threshold
@@ -54,14 +54,14 @@ def test_emulator_out_of_domain_vectors_are_never_solutions(emulator, seed):
     wide[1] = [0.1, 25.0]                       # N0 beyond the trained 1 - 15
     f = sed_forward(emu.predict, wave_model, WAVE_UM)
     obs = f(np.array([[40.0, 14.0, 30.0, 20.0, 1.5, 60.0]]))[0]
-    res = solution_set(f, obs, 0.05, wide, param_names=names, offset="profile", seed=seed, maxiter=20,
+    res = solution_set(f, obs, 0.05, wide, param_names=names, offset="profile", random_state=seed, maxiter=20,
                        polish=False)
     assert res.n_invalid > 0
     assert np.all(res.solutions[:, 1] >= 1.0 - 1e-9) and np.all(res.solutions[:, 1] <= 15.0 + 1e-9)
 
 
 def test_fit_sed_uses_emulator_names_domain_and_flux_errors(seed):
-    from agnlab.inference import fit_sed
+    from agnlab.emulate import fit_sed
 
     grid = clumpy.clumpy_like_grid(600, seed=1, progress=False)
     emu = emulate.NeuralEmulator(hidden=(16,), n_components=6, max_epochs=30, patience=10, batch_size=512,
@@ -70,7 +70,7 @@ def test_fit_sed_uses_emulator_names_domain_and_flux_errors(seed):
     emu.fit(grid.params, grid.flux, wave_um=grid.wave_um)
     f = sed_forward(emu.predict, grid.wave_um, WAVE_UM)
     flux = 10 ** (f(grid.params[:1])[0] + 4.0)
-    res = fit_sed(emu, WAVE_UM, flux, 0.1 * flux, bounds={"i": (30.0, 80.0)}, seed=seed, maxiter=15)
+    res = fit_sed(emu, WAVE_UM, flux, 0.1 * flux, bounds={"i": (30.0, 80.0)}, random_state=seed, maxiter=15)
     assert res.param_names == list(grid.param_names)
     np.testing.assert_allclose(res.bounds[:, 0][:5], emu.param_min_[:5], rtol=1e-12)
     assert res.bounds[5].tolist() == [30.0, 80.0]

@@ -26,7 +26,7 @@ def test_delta_chi2_threshold_values():
 
 def test_de_finds_minimum_and_region_of_linear_model(linear_problem, seed):
     p = linear_problem
-    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], seed=seed, maxiter=80,
+    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=seed, maxiter=80,
                        n_fill=20000, param_names=["a", "b"])
     assert isinstance(res, SolutionSet)
     np.testing.assert_allclose(res.best_theta, p["mean"], atol=1e-5)
@@ -48,7 +48,7 @@ def test_de_finds_minimum_and_region_of_linear_model(linear_problem, seed):
 
 def test_emcee_posterior_matches_analytic_gaussian(linear_problem, seed):
     p = linear_problem
-    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], method="emcee", seed=seed,
+    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], method="emcee", random_state=seed,
                        maxiter=60, n_steps=1500)
     assert res.samples is not None and res.samples.shape[1] == 2
     sd = np.sqrt(np.diag(p["cov"]))
@@ -64,8 +64,8 @@ def test_emcee_posterior_matches_analytic_gaussian(linear_problem, seed):
 
 def test_same_seed_same_result(linear_problem):
     p = linear_problem
-    r1 = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], seed=3, maxiter=30)
-    r2 = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], seed=3, maxiter=30)
+    r1 = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=3, maxiter=30)
+    r2 = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=3, maxiter=30)
     np.testing.assert_array_equal(r1.solutions, r2.solutions)
     assert r1.n_forward_calls == r2.n_forward_calls
 
@@ -80,7 +80,7 @@ def test_out_of_bounds_never_evaluated_and_out_of_domain_excluded(seed):
         return out
 
     bounds = np.array([[0.0, 1.0], [0.0, 1.0]])
-    res = solution_set(forward, [1.5, 0.1], [0.2, 0.2], bounds, method="emcee", seed=seed, maxiter=30,
+    res = solution_set(forward, [1.5, 0.1], [0.2, 0.2], bounds, method="emcee", random_state=seed, maxiter=30,
                        n_steps=300)
     allx = np.concatenate(seen)
     assert np.all((allx >= bounds[:, 0]) & (allx <= bounds[:, 1]))
@@ -125,7 +125,7 @@ def test_tene_pyneb_forward_de_recovers_truth(tene_forward, seed):
     obs = tene_forward(truth)[0]
     sigma = np.full(2, 0.01)                       # 0.01 dex ~ 2.3 % on each ratio
     rows0, calls0 = tene_forward.n_rows, tene_forward.n_calls
-    res = solution_set(tene_forward, obs, sigma, [[5000.0, 25000.0], [0.0, 5.0]], seed=seed, maxiter=60,
+    res = solution_set(tene_forward, obs, sigma, [[5000.0, 25000.0], [0.0, 5.0]], random_state=seed, maxiter=60,
                        param_names=["te_k", "log_ne_cm3"])
     # every parameter vector handed to PyNeb is counted, and so is every call
     assert res.n_forward_calls == tene_forward.n_rows - rows0
@@ -143,7 +143,7 @@ def test_tene_emcee_credible_interval_covers_truth(tene_grid_forward, rng, seed)
     sigma = np.full(2, 0.01)
     obs = tene_grid_forward(truth)[0] + rng.normal(0, sigma)
     res = solution_set(tene_grid_forward, obs, sigma, [[5000.0, 25000.0], [0.0, 5.0]], method="emcee",
-                       seed=seed, maxiter=40, n_steps=800, param_names=tene_grid_forward.param_names)
+                       random_state=seed, maxiter=40, n_steps=800, param_names=tene_grid_forward.param_names)
     ci = res.credible_intervals(0.9973)
     assert ci.loc["te_k", "lo"] < truth[0, 0] < ci.loc["te_k", "hi"]
     assert ci.loc["log_ne_cm3", "lo"] < truth[0, 1] < ci.loc["log_ne_cm3", "hi"]
@@ -164,7 +164,7 @@ def test_corner_plot_and_credible_intervals(rng):
 
 def test_solution_set_plots_and_tables(linear_problem, seed):
     p = linear_problem
-    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], seed=seed, maxiter=30)
+    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=seed, maxiter=30)
     fig = res.plot_corner()
     assert len(fig.axes) == 4
     df = res.to_dataframe()
@@ -176,7 +176,7 @@ def test_solution_set_plots_and_tables(linear_problem, seed):
 def test_dynesty_backend(linear_problem, seed):
     pytest.importorskip("dynesty")
     p = linear_problem
-    res = solution_set(p["forward"], p["obs"], p["sigma"], [[-1, 1], [-1, 1]], method="dynesty", seed=seed,
+    res = solution_set(p["forward"], p["obs"], p["sigma"], [[-1, 1], [-1, 1]], method="dynesty", random_state=seed,
                        nlive=150, dlogz=0.5)
     sd = np.sqrt(np.diag(p["cov"]))
     np.testing.assert_allclose(res.samples.mean(axis=0), p["mean"], atol=0.3 * sd.max())
@@ -187,7 +187,7 @@ def test_dynesty_backend(linear_problem, seed):
 def test_pymoo_backend(linear_problem, seed):
     pytest.importorskip("pymoo")
     p = linear_problem
-    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], method="pymoo", seed=seed, maxiter=60)
+    res = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], method="pymoo", random_state=seed, maxiter=60)
     np.testing.assert_allclose(res.best_theta, p["mean"], atol=0.02)
     assert res.n_solutions > 10
 
@@ -195,9 +195,20 @@ def test_pymoo_backend(linear_problem, seed):
 def test_offset_profiling_recovers_normalisation(linear_problem, seed):
     p = linear_problem
     obs = p["forward"](p["truth"][None])[0] + 2.5       # unknown additive offset (log normalisation)
-    res = solution_set(p["forward"], obs, p["sigma"], p["bounds"], offset="profile", seed=seed, maxiter=60)
+    res = solution_set(p["forward"], obs, p["sigma"], p["bounds"], offset="profile", random_state=seed, maxiter=60)
     # the offset is degenerate with a*(1,1) direction only through the model; check the fit is exact
     assert res.best_chi2 == pytest.approx(0.0, abs=1e-6)
     pred = p["forward"](res.best_theta[None])[0] + res.best_offset
     np.testing.assert_allclose(pred, obs, atol=1e-4)
     assert res.dof == 4 - 2 - 1
+
+
+def test_deprecated_seed_and_progress_bar_spellings(linear_problem):
+    """``seed``/``progress_bar`` still work (same numbers as ``random_state``/``progress``) but warn."""
+    p = linear_problem
+    ref = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=5, maxiter=10, progress=False)
+    with pytest.warns(DeprecationWarning, match="random_state"):
+        old = solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], seed=5, maxiter=10)
+    with pytest.warns(DeprecationWarning, match="progress"):
+        solution_set(p["forward"], p["obs"], p["sigma"], p["bounds"], random_state=5, maxiter=10, progress_bar=False)
+    np.testing.assert_allclose(old.best_theta, ref.best_theta, rtol=0, atol=0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
@@ -11,14 +10,12 @@ import pytest
 
 pytest.importorskip("pyneb")
 
+from agnlab.cli import build_parser  # noqa: E402
 from agnlab.nebular import diagnostic_ratio, make_synthetic_cube  # noqa: E402
-from agnlab.nebular._cli import register  # noqa: E402
 
 
 def run(argv):
-    parser = argparse.ArgumentParser(prog="agnlab")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -42,26 +39,26 @@ def test_temden_ratio_columns(model, tmp_path, capsys):
                        "rn": diagnostic_ratio("[SII] 6731/6716", te, ne)})
     df.loc[2] = [np.nan, 1.0]
     df.to_csv(tmp_path / "in.csv", index=False)
-    assert run(["nebular", "temden", "--model", str(model), "--input", str(tmp_path / "in.csv"),
-                "--tem-col", "rt", "--den-col", "rn", "--output", str(tmp_path / "out.csv")]) == 0
+    assert run(["nebular", "temden", str(tmp_path / "in.csv"), "--model", str(model),
+                "--tem-col", "rt", "--den-col", "rn", "--out", str(tmp_path / "out.csv")]) == 0
     res = pd.read_csv(tmp_path / "out.csv")
     np.testing.assert_allclose(res["te_k"][:2], te, rtol=1e-4, atol=0)
-    assert list(res["temden_flag_name"]) == ["ok", "ok", "nonfinite_input"]
+    assert list(res["temden_flag"]) == ["ok", "ok", "nonfinite_input"]
     with pytest.raises(KeyError, match="nope"):
-        run(["nebular", "temden", "--model", str(model), "--input", str(tmp_path / "in.csv"),
-             "--tem-col", "rt", "--den-col", "nope", "--output", str(tmp_path / "o.csv")])
+        run(["nebular", "temden", str(tmp_path / "in.csv"), "--model", str(model),
+             "--tem-col", "rt", "--den-col", "nope", "--out", str(tmp_path / "o.csv")])
 
 
 def test_temden_line_columns_and_mc(model, tmp_path, capsys):
     cube = make_synthetic_cube((8, 6), seed=0)
     pd.DataFrame({k: v.ravel() for k, v in cube["fluxes"].items()}).to_parquet(tmp_path / "lines.parquet")
-    assert run(["nebular", "temden", "--model", str(model), "--input", str(tmp_path / "lines.parquet"),
-                "--output", str(tmp_path / "o.parquet")]) == 0
+    assert run(["nebular", "temden", str(tmp_path / "lines.parquet"), "--model", str(model),
+                "--out", str(tmp_path / "o.parquet")]) == 0
     assert len(pd.read_parquet(tmp_path / "o.parquet")) == 48
     capsys.readouterr()
     np.savez(tmp_path / "cube.npz", **cube["fluxes"], **{k + "_err": v for k, v in cube["errors"].items()})
     assert run(["nebular", "mc", "--model", str(model), "--cube", str(tmp_path / "cube.npz"),
-                "--n-draws", "20", "--output", str(tmp_path / "maps")]) == 0
+                "--n-draws", "20", "--out", str(tmp_path / "maps.npz")]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["n_spaxels"] == 48
     with np.load(tmp_path / "maps.npz") as z:
@@ -70,7 +67,7 @@ def test_temden_line_columns_and_mc(model, tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", **cube["fluxes"])
     with pytest.raises(KeyError, match="_err"):
         run(["nebular", "mc", "--model", str(model), "--cube", str(tmp_path / "bad.npz"),
-             "--output", str(tmp_path / "m2")])
+             "--out", str(tmp_path / "m2.npz")])
 
 
 def test_icf_verb(tmp_path, capsys):
@@ -81,3 +78,19 @@ def test_icf_verb(tmp_path, capsys):
     assert any(row["method"] == "ICFRegressor" for row in info["comparison"])
     with pytest.raises(ValueError, match="--target"):
         run(["nebular", "icf", "--generate", "50"])
+
+
+def test_options_that_conflict_with_a_saved_model_are_errors(model, tmp_path, capsys):
+    from agnlab.cli import main
+
+    pd.DataFrame({"rt": [0.01], "rn": [1.0]}).to_csv(tmp_path / "in.csv", index=False)
+    assert main(["nebular", "temden", str(tmp_path / "in.csv"), "--model", str(model), "--tem-diag",
+                 "[NII] 5755/6584", "--tem-col", "rt", "--den-col", "rn", "--out", str(tmp_path / "o.csv")]) == 2
+    assert "do not also give --tem-diag" in capsys.readouterr().err
+    assert not (tmp_path / "o.csv").exists()
+    icf = tmp_path / "icf.npz"
+    assert main(["nebular", "icf", "--generate", "120", "--target", "log_icf_N", "--out", str(icf)]) == 0
+    capsys.readouterr()
+    assert main(["nebular", "icf", "--model", str(icf), "--target", "log_icf_O", "--predict", str(tmp_path / "in.csv"),
+                 "--predictions-out", str(tmp_path / "p.csv")]) == 2
+    assert "--target would be ignored" in capsys.readouterr().err

@@ -10,7 +10,7 @@ pytest.importorskip("pyneb")
 
 
 def test_run_demo_quick(tmp_path, seed):
-    from agnlab.nebular._demo import run_demo
+    from agnlab.nebular import run_demo
     from agnlab.report import Report
 
     report = Report("test")
@@ -23,3 +23,6 @@ def test_run_demo_quick(tmp_path, seed):
     assert metrics["te_median_abs_error_k"] < 800.0
     assert metrics["log_ne_median_abs_error_dex"] < 0.25
     assert metrics["solution_set_case1_n_forward_calls"] > 0
+    # the Te/Ne posterior (emcee over temden_forward's table) recovers the truth (11,000 K, log Ne 3.3)
+    assert metrics["tene_n_forward_calls"] > 0
+    assert abs(metrics["tene_te_k_median"] - 11000.0) < 3 * max(metrics["tene_te_k_plus"], 100.0)

@@ -7,8 +7,16 @@ import pytest
 
 pn = pytest.importorskip("pyneb")
 
-from agnlab.nebular import diagnostic_ratio, forward_grid, get_diagnostic, supported_diagnostics  # noqa: E402
-from agnlab.nebular._forward import PRIMARY_DIAGNOSTICS  # noqa: E402
+from agnlab.nebular import (  # noqa: E402
+    PRIMARY_DIAGNOSTICS,
+    TEMDEN_BOUNDS,
+    TeNeForward,
+    diagnostic_ratio,
+    forward_grid,
+    get_diagnostic,
+    supported_diagnostics,
+    temden_forward,
+)
 
 
 def test_ratio_matches_pyneb_emissivities():
@@ -77,3 +85,24 @@ def test_forward_grid_is_cached():
     assert not g1.flags.writeable
     np.testing.assert_allclose(g1[2, 1], diagnostic_ratio("[SII] 6731/6716", 10 ** u[2], 10 ** v[1]),
                                rtol=1e-12, atol=0)
+
+
+def test_temden_forward_direct_and_table():
+    """The public Te/Ne forward problem: PyNeb emissivity ratios (log10), direct or tabulated (cubic)."""
+    theta = np.array([[9000.0, 2.0], [15000.0, 3.5]])
+    o3, s2 = pn.Atom("O", 3), pn.Atom("S", 2)
+    te, ne = theta[:, 0], 10 ** theta[:, 1]
+    want = np.log10(np.stack([
+        o3.getEmissivity(te, ne, wave=4363, product=False) / o3.getEmissivity(te, ne, wave=5007, product=False),
+        s2.getEmissivity(te, ne, wave=6731, product=False) / s2.getEmissivity(te, ne, wave=6716, product=False)],
+        axis=1))
+    direct = temden_forward()
+    assert isinstance(direct, TeNeForward) and direct.param_names == ["te_k", "log_ne_cm3"]
+    np.testing.assert_allclose(direct(theta), want, rtol=1e-12, atol=0)
+    assert (direct.n_calls, direct.n_rows) == (1, 2)
+    table = temden_forward(table_shape=(41, 51))
+    np.testing.assert_allclose(table(theta), want, rtol=0, atol=2e-3)   # dex, cubic table of 41 x 51 nodes
+    assert np.isnan(table([[30000.0, 2.0]])).all()                      # outside TEMDEN_BOUNDS: NaN
+    np.testing.assert_array_equal(TEMDEN_BOUNDS, [[5000.0, 25000.0], [0.0, 5.0]])
+    with pytest.raises(ValueError, match="table_shape"):
+        temden_forward(table_shape=(2, 3))

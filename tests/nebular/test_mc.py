@@ -7,9 +7,13 @@ import pytest
 
 pytest.importorskip("pyneb")
 
-from agnlab.nebular import make_synthetic_cube, monte_carlo_temden  # noqa: E402
-from agnlab.nebular._forward import line_emissivities  # noqa: E402
-from agnlab.nebular._mc import SPAXEL_FLAG_CODES, _percentiles_sorted  # noqa: E402
+from agnlab.nebular import (  # noqa: E402
+    FLAG_NAMES,
+    SPAXEL_FLAG_CODES,
+    line_emissivities,
+    make_synthetic_cube,
+    monte_carlo_temden,
+)
 
 
 def exact_cube(est, te, ne):
@@ -44,6 +48,11 @@ def test_cube_with_nan_spaxels(est_small, seed):
     assert set(SPAXEL_FLAG_CODES) == {0, 1, 2, 3, 4}
     arrays = res.to_arrays()
     assert arrays["valid_fraction"].shape == (14, 12)
+    # string flags: the nominal inversion and the dominant failure of each spaxel
+    assert set(np.unique(res.nominal_flags)) <= set(FLAG_NAMES) | {"none"}
+    assert np.all(res.nominal_flags[nan_mask] == "none")
+    assert set(np.unique(res.dominant_flag)) <= set(FLAG_NAMES[1:]) | {"none"}
+    assert arrays["dominant_flag"].dtype.kind == "U"      # saved without pickle
 
 
 def test_zero_errors_reproduce_nominal(est_small):
@@ -112,15 +121,3 @@ def test_array_input_and_bad_inputs(est_small, seed):
         assert res.spaxel_flags[0, 0] == 2
     with pytest.raises(TypeError):
         monte_carlo_temden(object(), cube["fluxes"], cube["errors"])
-
-
-def test_percentiles_match_numpy(rng):
-    a = rng.normal(size=(50, 31))
-    a[rng.random(a.shape) < 0.3] = np.nan
-    a[0] = np.nan
-    k = np.isfinite(a).sum(axis=1)
-    s = np.sort(a, axis=1)
-    got = _percentiles_sorted(s, k, (5.0, 50.0, 84.0))
-    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
-        want = np.nanpercentile(a, [5.0, 50.0, 84.0], axis=1)
-    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)

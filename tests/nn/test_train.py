@@ -19,8 +19,10 @@ def test_fit_learns_and_is_reproducible(rng, seed):
     x, y = _data(rng)
     cfg = TrainConfig(lr=1e-2, batch_size=64, max_epochs=60, patience=10, seed=seed)
     net1, net2 = _net(), _net()
-    torch.manual_seed(seed); net1 = _net()
-    torch.manual_seed(seed); net2 = _net()
+    torch.manual_seed(seed)
+    net1 = _net()
+    torch.manual_seed(seed)
+    net2 = _net()
     r1 = fit_module(net1, x[:300], y[:300], x[300:], y[300:], config=cfg, progress=False)
     r2 = fit_module(net2, x[:300], y[:300], x[300:], y[300:], config=cfg, progress=False)
     assert r1["best_val_loss"] < 0.05 * float(np.var(y))  # learns > 95 % of the variance

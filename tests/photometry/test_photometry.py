@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 
 from agnlab.grids import CLUMPY_WAVE_UM, clumpy_like_grid
-from agnlab.photometry import (VEGA_AB_OFFSETS, accretion_disk_fnu, available_bands, redshift_sed, response_matrix,
-                               synthetic_colors, synthetic_mags)
+from agnlab.photometry import (
+    VEGA_AB_OFFSETS,
+    accretion_disk_fnu,
+    available_bands,
+    redshift_sed,
+    response_matrix,
+    synthetic_colors,
+    synthetic_mags,
+)
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 import pytest
 
 
 def _run(argv):
-    from agnlab.population._cli import register
+    from agnlab.cli import build_parser
 
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 
@@ -37,13 +33,13 @@ def test_cli_select_crossmatch_fit(tmp_path):
                  "--n-alphas", "3", "--cv", "2", "--color-error", "0.05", "--report", str(tmp_path / "rep")]) == 0
     from agnlab.population import PopulationFit
 
-    arrays, meta = PopulationFit.load_result(out)
-    assert arrays["weights"].shape == (120,) and (arrays["weights"] >= 0).all()
+    fit = PopulationFit.load(out)
+    assert fit.weights_.shape == (120,) and (fit.weights_ >= 0).all()
     assert (tmp_path / "rep" / "index.html").exists()
 
 
 def test_cli_select_missing_column(tmp_path):
-    from agnlab._validation import MissingColumnError
+    from agnlab.validation import MissingColumnError
 
     bad = tmp_path / "bad.csv"
     pd.DataFrame({"ra": [1.0], "dec": [2.0], "w1mag": [14.0]}).to_csv(bad, index=False)
@@ -52,8 +48,10 @@ def test_cli_select_missing_column(tmp_path):
 
 
 def test_demo_section(seed):
-    from agnlab.population._demo import run_demo
+    from agnlab.registry import demo_function
     from agnlab.report import Report
+
+    run_demo = demo_function("population")
 
     report = Report("test")
     run_demo(report, seed=seed, quick=True)

@@ -113,7 +113,8 @@ def test_population_fit_recovers_sparse_mix(rng):
         assert jensen_shannon(got[name]["weighted"], ref[name]["weighted"]) <= 0.05
     assert fit.model_histogram().shape == (30, 30)
     assert fit.residuals_.shape == (30, 30)
-    assert fit.cv_deviance_.shape == (2, 6)
+    assert np.shape(fit.training_record_["cv"]["mean_deviance"]) == (2, 6)
+    assert fit.training_record_["n_tracks"] == tracks.shape[0] and fit.training_record_["fit_seconds"] > 0
 
 
 def test_population_fit_bad_input(rng):
@@ -135,8 +136,8 @@ def test_population_fit_bad_input(rng):
     tr[0] = 99.0
     with pytest.warns(UserWarning, match="non-finite"):
         fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tr, bad)
-    assert fit.dropped_["non_finite"] == 7
-    assert fit.dropped_["empty_tracks"] >= 1
+    assert fit.training_record_["dropped"]["non_finite"] == 7
+    assert fit.training_record_["dropped"]["empty_tracks"] >= 1
     assert fit.weights_[0] == 0
 
 
@@ -145,9 +146,66 @@ def test_population_fit_save_roundtrip(rng, tmp_path):
     obs = _sample(rng, tracks, np.ones(60), np.full(tracks.shape[1], 1 / tracks.shape[1]), 3000)
     fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tracks, obs)
     path = fit.save(tmp_path / "fit.npz")
-    arrays, meta = PopulationFit.load_result(path)
-    np.testing.assert_allclose(arrays["weights"], fit.weights_, rtol=0, atol=0)
-    np.testing.assert_allclose(meta["reduced_chi2"], fit.reduced_chi2_, rtol=1e-12)
+    loaded = PopulationFit.load(path)
+    assert loaded.get_params() == fit.get_params()
+    np.testing.assert_allclose(loaded.weights_, fit.weights_, rtol=0, atol=0)
+    np.testing.assert_allclose(loaded.residuals_, fit.residuals_, rtol=0, atol=0)
+    np.testing.assert_allclose(loaded.reduced_chi2_, fit.reduced_chi2_, rtol=1e-12)
+    assert loaded.training_record_["dropped"] == fit.training_record_["dropped"]
+
+
+def test_population_fit_reads_legacy_files(rng, tmp_path):
+    """Files of the older ``population_fit`` layout load into a PopulationFit."""
+    from agnlab.io import save_artifact
+
+    tracks, _, _ = _toy_tracks(rng, n_tracks=60)
+    obs = _sample(rng, tracks, np.ones(60), np.full(tracks.shape[1], 1 / tracks.shape[1]), 3000)
+    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tracks, obs)
+    rec = fit.training_record_
+    arrays = {"weights": fit.weights_, "edges_x": fit.edges_[0], "edges_y": fit.edges_[1],
+              "observed_hist": fit.observed_hist_, "model_hist": fit.model_hist_,
+              "cv_deviance": np.array(rec["cv"]["mean_deviance"]), "cv_l1_ratios": np.array(rec["cv"]["l1_ratios"]),
+              "cv_alpha_ratios": np.array(rec["cv"]["alpha_ratios"])}
+    meta = {"alpha": fit.alpha_, "l1_ratio": fit.l1_ratio_, "alpha_ratio": fit.alpha_ratio_,
+            "reduced_chi2": fit.reduced_chi2_, "chi2": fit.chi2_, "dof": fit.dof_, "n_nonzero": fit.n_nonzero_,
+            "dropped": rec["dropped"], "params": {"bins": 12, "n_alphas": 3, "cv": 2, "l1_ratios": [1.0],
+                                                  "random_state": 0}}
+    path = save_artifact(tmp_path / "old.npz", kind="population_fit", arrays=arrays, metadata=meta)
+    old = PopulationFit.load(path)
+    assert old.l1_ratios == (1.0,) and old.bins == 12
+    np.testing.assert_allclose(old.weights_, fit.weights_, rtol=0, atol=0)
+    np.testing.assert_allclose(old.reduced_chi2_, fit.reduced_chi2_, rtol=1e-12)
+    assert old.training_record_["dropped"] == rec["dropped"]
+
+
+def test_population_fit_tables_by_column_name_and_color_tracks(rng):
+    """Observed tables are read by column name (any order); a ColorTracks brings its angles."""
+    import pandas as pd
+
+    from agnlab.population import ColorTracks
+
+    tracks, params, angles = _toy_tracks(rng, n_tracks=60)
+    obs = _sample(rng, tracks, np.ones(60), angle_weights(angles), 3000)
+    kw = dict(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), random_state=0)
+    ref = PopulationFit(**kw).fit(tracks, obs, angles_deg=angles)
+    table = pd.DataFrame({"w2_w3": obs[:, 1], "other": 0.0, "w1_w2": obs[:, 0]})   # not in colour order
+    ct = ColorTracks(tracks, params, ["a", "b", "c"], angles)
+    got = PopulationFit(**kw).fit(ct, table)
+    np.testing.assert_allclose(got.weights_, ref.weights_, rtol=0, atol=0)
+    named = PopulationFit(color_columns=("c1", "c2"), **kw).fit(tracks, table.rename(
+        columns={"w1_w2": "c1", "w2_w3": "c2"}), angles_deg=angles)
+    np.testing.assert_allclose(named.weights_, ref.weights_, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['w1_w2'\]"):
+        PopulationFit(**kw).fit(tracks, table.drop(columns="w1_w2"))
+
+
+def test_population_fit_is_documented_as_not_a_pipeline_step(rng):
+    """The docstring says why PopulationFit is not a Pipeline step; the (X, y) call is refused clearly."""
+    assert "Not a Pipeline step" in PopulationFit.__doc__ and "track library" in PopulationFit.__doc__
+    tracks, _, _ = _toy_tracks(rng, n_tracks=20)
+    obs = _sample(rng, tracks, np.ones(20), np.full(tracks.shape[1], 1 / tracks.shape[1]), 500)
+    with pytest.raises(ValueError, match="observed_colors|track_colors"):   # (X, y) = (observations, None)
+        PopulationFit().fit(obs, None)
 
 
 def test_jensen_shannon_bounds():
@@ -156,11 +214,11 @@ def test_jensen_shannon_bounds():
 
 
 def test_color_tracks_from_sed_function():
-    from agnlab.grids import CLUMPY_WAVE_UM, clumpy_like_sed
+    from agnlab.grids import CLUMPY_PARAM_NAMES, CLUMPY_WAVE_UM, clumpy_like_sed
 
     params = np.array([[40.0, 5.0, 30.0, 20.0, 1.5], [100.0, 10.0, 60.0, 50.0, 1.0]])
     tr = color_tracks(lambda X: clumpy_like_sed(X, include_agn=True), params, angles_deg=[0, 45, 90],
-                      param_names=["tv", "N0", "sig", "Y", "q", "i"], wave_um=CLUMPY_WAVE_UM, z=[0.0, 1.0])
+                      param_names=list(CLUMPY_PARAM_NAMES), wave_um=CLUMPY_WAVE_UM, z=[0.0, 1.0])
     assert tr.colors.shape == (4, 3, 2)
     assert tr.param_names == ["tv", "N0", "sig", "Y", "q", "z"]
     np.testing.assert_allclose(tr.params[2:, 5], 1.0, atol=0)

@@ -12,7 +12,8 @@ def test_report_writes_html_and_metrics(tmp_path):
     sec = rep.section("emulate", "Emulate", intro="intro <b>text</b> & more")
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
-    sec.figure(fig, "a figure").table([{"a": 1.23456, "b": "x"}], "tab").metrics({"err": np.float64(0.5), "nan": float("nan")})
+    sec.figure(fig, "a figure").table([{"a": 1.23456, "b": "x"}], "tab").metrics(
+        {"err": np.float64(0.5), "nan": float("nan")})
     index = rep.write(tmp_path / "out")
     html = index.read_text()
     assert "data:image/png;base64," in html and "intro &lt;b&gt;text&lt;/b&gt; &amp; more" in html

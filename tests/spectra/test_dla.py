@@ -7,10 +7,9 @@ import pandas as pd
 import pytest
 from sklearn.exceptions import NotFittedError
 
+from agnlab.constants import LYA_AA
 from agnlab.io import ArtifactError
-from agnlab.spectra._dla import DLAFinder, DLANet, dla_metrics, dla_search_range
-from agnlab.spectra._mlcommon import LYA_AA, truth_dlas
-from agnlab.spectra._simulate import QuasarSimulator
+from agnlab.spectra import DLAFinder, DLANet, QuasarSimulator, dla_metrics, dla_search_range, truth_dlas
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,7 +20,7 @@ def _data(seed: int, n: int, rate: float):
 @functools.lru_cache(maxsize=None)
 def _fitted():
     train = _data(20, 300, 2.0)
-    est = DLAFinder(max_epochs=6, patience=6, channels=(8, 16, 24, 32), seed=0, progress=False)
+    est = DLAFinder(max_epochs=6, patience=6, channels=(8, 16, 24, 32), random_state=0, progress=False)
     return est.fit(train.wave_aa, train.flux, train.ivar, train.truth)
 
 
@@ -88,7 +87,7 @@ def test_learns_to_find_dlas():
     assert m["n_true"] > 10
     assert m["roc_auc"] > 0.8
     assert set(dl.columns) == {"spec_index", "z_dla", "log_nhi", "confidence"}
-    assert est.history_["n_dla_train"] > 100
+    assert est.training_record_["n_dla_train"] > 100
 
 
 def test_save_load_roundtrip_and_bad_inputs(tmp_path):
@@ -120,7 +119,7 @@ def test_save_load_roundtrip_and_bad_inputs(tmp_path):
     with pytest.raises(ArtifactError):
         DLAFinder.load(tmp_path / "trunc.npz")
     with pytest.raises(ArtifactError, match="expected"):
-        from agnlab.spectra._redshift_cnn import RedshiftEstimator
+        from agnlab.spectra import RedshiftEstimator
         RedshiftEstimator.load(tmp_path / "dla.npz")
 
 

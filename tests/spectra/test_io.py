@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from agnlab.spectra import (QuasarSimulator, SpectraFileError, mask_bad_pixels, read_spectra, read_spectra_fits,
-                            resample_spectra, write_spectra)
+from agnlab.spectra import (
+    QuasarSimulator,
+    SpectraFileError,
+    mask_bad_pixels,
+    read_spectra,
+    read_spectra_fits,
+    resample_spectra,
+    write_spectra,
+)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from agnlab.spectra._rebin import LogRebinner, clean_spectra, log_wave_grid, rebin_log
+from agnlab.spectra import LogRebinner, clean_spectra, log_wave_grid, rebin_log
 
 
 def test_log_grid_is_uniform_in_log10():

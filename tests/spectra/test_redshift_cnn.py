@@ -8,9 +8,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 
 from agnlab.io import ArtifactError, save_artifact
-from agnlab.spectra._mlcommon import SpectraWarning
-from agnlab.spectra._redshift_cnn import RedshiftEstimator, RedshiftNet, redshift_metrics
-from agnlab.spectra._simulate import QuasarSimulator
+from agnlab.spectra import QuasarSimulator, RedshiftEstimator, RedshiftNet, SpectraWarning, redshift_metrics
 
 
 @functools.lru_cache(maxsize=None)
@@ -21,8 +19,8 @@ def _data(seed: int, n: int):
 @functools.lru_cache(maxsize=None)
 def _fitted():
     train = _data(10, 400)
-    est = RedshiftEstimator(max_epochs=8, patience=8, channels=(8, 16, 24, 32, 32), hidden=64, seed=0,
-                            progress=False)
+    est = RedshiftEstimator(max_epochs=8, patience=8, channels=(8, 16, 24, 32, 32), hidden=64,
+                            random_state=0, progress=False)
     return est.fit(train.wave_aa, train.flux, train.ivar, train.truth)
 
 
@@ -42,7 +40,7 @@ def test_learns_redshifts_far_better_than_guessing(seed):
     assert m["median_abs_dv_kms"] < 0.2 * guess["median_abs_dv_kms"]
     assert set(pred.columns) >= {"z_pred", "confidence", "out_of_range", "flag"}
     assert pred["z_pred"].between(1.9, 4.1).all()
-    assert est.history_["n_train"] + est.history_["n_val"] == 400
+    assert est.training_record_["n_train"] + est.training_record_["n_val"] == 400
 
 
 def test_metrics_definition():
@@ -142,3 +140,21 @@ def test_truth_validation():
         warnings.simplefilter("ignore")
         with pytest.raises(KeyError, match="z_qso"):
             est.fit(test.wave_aa, test.flux[:20], test.ivar[:20], test.truth[["mag"]].iloc[:20])
+
+
+def test_reads_files_written_before_the_shared_contract(tmp_path):
+    """Old layout: seed/val_fraction/num_threads hyperparameters, z_range and history at the top level."""
+    est = _fitted()
+    arrays, state = est._get_state()
+    params = est.get_params()
+    old_params = {("seed" if k == "random_state" else "val_fraction" if k == "validation_fraction" else
+                   "num_threads" if k == "n_jobs" else k): v for k, v in params.items()}
+    meta = {"params": old_params, "z_range": list(est.z_range_), "history": {"n_train": 7},
+            "n_bins": int(est.bin_edges_.size - 1)}
+    path = save_artifact(tmp_path / "old.npz", kind=RedshiftEstimator.artifact_kind(), arrays=arrays, metadata=meta)
+    old = RedshiftEstimator.load(path)
+    assert old.get_params() == params and old.training_record_ == {"n_train": 7}
+    test = _data(11, 100)
+    a = est.predict(test.wave_aa, test.flux[:5], test.ivar[:5])
+    b = old.predict(test.wave_aa, test.flux[:5], test.ivar[:5])
+    np.testing.assert_allclose(a["z_pred"], b["z_pred"], rtol=0, atol=1e-12)

@@ -5,10 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agnlab.spectra import ContinuumModel, ForestModel, Instrument, QuasarSimulator, SimulatedSpectra, tau_eff_fg08
-from agnlab.spectra._igm import _rest_equivalent_width_aa, add_line_tau, add_lyman_continuum_tau
-from agnlab.spectra._physics import SIGMA_LL_CM2
-from agnlab.spectra._voigt import voigt_hjerting, voigt_hjerting_exact
+from agnlab.spectra import (
+    SIGMA_LL_CM2,
+    ContinuumModel,
+    ForestModel,
+    Instrument,
+    QuasarSimulator,
+    SimulatedSpectra,
+    add_line_tau,
+    add_lyman_continuum_tau,
+    rest_equivalent_width_aa,
+    tau_eff_fg08,
+    voigt_hjerting,
+    voigt_hjerting_exact,
+)
 
 LYA = 1215.67
 
@@ -84,7 +94,7 @@ def test_line_tau_equivalent_width_matches_curve_of_growth():
         add_line_tau(tau, wave, np.array([0]), np.array([z]), np.array([log_n]), np.array([b]), max_transitions=1,
                      eps=1e-5)
         ew_obs = np.sum(1 - np.exp(-tau[0])) * 0.05
-        ew_rest = float(_rest_equivalent_width_aa(log_n, b))
+        ew_rest = float(rest_equivalent_width_aa(log_n, b))
         np.testing.assert_allclose(ew_obs / (1 + z), ew_rest, rtol=0.02)
 
 
@@ -212,7 +222,7 @@ def test_bad_calls():
 
 
 def _redrock_mean(shared_data):
-    from agnlab.spectra._template import read_redrock_templates
+    from agnlab.spectra import read_redrock_templates
 
     wave, eig = read_redrock_templates(shared_data / "qso" / "rrtemplate-QSO-HIZ-v1.1.fits")
     return wave, eig[0] / np.interp(1450.0, wave, eig[0])
@@ -228,7 +238,7 @@ def _centroid(w, f, lam, half):
 
 
 def test_mean_continuum_follows_sdss_mean_quasar(shared_data):
-    from agnlab.spectra._simulate import _log_lum_rel
+    from agnlab.spectra import relative_log_luminosity
 
     wave, ref = _redrock_mean(shared_data)
     sel = (wave > 1100) & (wave < 3000)
@@ -240,7 +250,7 @@ def test_mean_continuum_follows_sdss_mean_quasar(shared_data):
     rng = np.random.default_rng(0)
     z, mag = rng.uniform(2.0, 4.0, n), rng.uniform(18.0, 20.5, n)
     m = ContinuumModel()
-    p = m.sample_params([np.random.default_rng(i) for i in range(n)], _log_lum_rel(z, mag))
+    p = m.sample_params([np.random.default_rng(i) for i in range(n)], relative_log_luminosity(z, mag))
     spec = m.evaluate_rest(p, w)
     spec /= np.array([np.interp(1450.0, w, s) for s in spec])[:, None]
     mean = spec.mean(axis=0)
@@ -265,7 +275,7 @@ def test_simulated_continuum_equals_model_on_grid():
 
 
 def test_pca_template_family(shared_data):
-    from agnlab.spectra._template import read_redrock_templates
+    from agnlab.spectra import read_redrock_templates
 
     t = read_redrock_templates(shared_data / "qso" / "rrtemplate-QSO-HIZ-v1.1.fits")
     s = QuasarSimulator(seed=1, templates=t, noise=False).simulate(3)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from sklearn.exceptions import NotFittedError
 
-from agnlab.spectra import QuasarSimulator, TemplateRedshift, read_redrock_templates
-from agnlab.spectra._template import builtin_templates
+from agnlab.spectra import QuasarSimulator, TemplateRedshift, builtin_templates, read_redrock_templates
 
 C_KMS = 299792.458
 

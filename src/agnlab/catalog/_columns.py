@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._validation import MissingColumnError
+from ..validation import MissingColumnError
 
 __all__ = [
     "ALLWISE_COLUMNS",
@@ -58,7 +58,7 @@ def _lower_columns(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def require_columns(df: pd.DataFrame, required, *, name: str = "table") -> None:
-    """Raise :class:`~agnlab._validation.MissingColumnError` listing missing columns with suggestions."""
+    """Raise :class:`~agnlab.validation.MissingColumnError` listing missing columns with suggestions."""
     have = [str(c) for c in df.columns]
     missing = [c for c in required if c not in have]
     if not missing:
@@ -192,7 +192,8 @@ def validate_positions(table, *, on_invalid: str = "drop", name: str = "catalogu
     }
     valid = ~(nan | bad_ra | bad_dec)
     good = valid.sum()
-    if good > 1000 and np.nanmax(np.abs(ra[valid])) <= 2 * np.pi + 1e-9 and np.nanmax(np.abs(dec[valid])) <= np.pi / 2 + 1e-9:
+    if (good > 1000 and np.nanmax(np.abs(ra[valid])) <= 2 * np.pi + 1e-9
+            and np.nanmax(np.abs(dec[valid])) <= np.pi / 2 + 1e-9):
         warnings.warn(f"{name}: all ra/dec lie within [0, 2pi] x [-pi/2, pi/2]; are they radians? "
                       "agnlab expects degrees", stacklevel=2)
     if on_invalid == "raise" and not valid.all():

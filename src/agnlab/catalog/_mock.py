@@ -26,7 +26,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .._validation import check_random_state
+from ..validation import check_random_state
 from ._sky import _icrs_to_galactic_matrix, unit_vectors
 
 __all__ = ["MockCatalog", "make_mock_catalog"]
@@ -78,11 +78,10 @@ def _galaxy_seds(n, rng, star_forming):
 
 def _agn_pool(n_pool, rng):
     """Torus + disk SEDs (clumpy-like generator) with a random host fraction, on the generator's grid."""
-    from ..grids import CLUMPY_PARAM_RANGES, CLUMPY_WAVE_UM, clumpy_like_sed
+    from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, CLUMPY_WAVE_UM, clumpy_like_sed
 
-    names = ("tv", "N0", "sig", "Y", "q", "i")
     cols = []
-    for name in names:
+    for name in CLUMPY_PARAM_NAMES:
         lo, hi = CLUMPY_PARAM_RANGES[name]
         if name == "i":  # isotropic orientations: uniform in cos(i)
             cols.append(np.rad2deg(np.arccos(rng.uniform(0.0, 1.0, n_pool))))
@@ -324,6 +323,8 @@ def _place(table, k, z, z_nodes, rng, cls, params, w2_range):
     df["true_class"] = cls
     df["true_z"] = z if cls != "STAR" else np.nan
     if params is not None:
-        for jn, name in enumerate(("tv", "N0", "sig", "Y", "q", "i")):
+        from ..grids import CLUMPY_PARAM_NAMES
+
+        for jn, name in enumerate(CLUMPY_PARAM_NAMES):
             df[f"true_{name}"] = params[:, jn]
     return df

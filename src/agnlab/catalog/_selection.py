@@ -132,7 +132,8 @@ def select_wise_agn(table, *, alpha=None, beta=None, gamma=None, preset="default
     ok = np.ones(n, bool)
     for b in bands:
         ok &= np.isfinite(mags[b])
-    step("photometry", ok, "; ".join(f"{c}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for c, d in pcounts.items()))
+    step("photometry", ok,
+         "; ".join(f"{c}: " + ", ".join(f"{k}={v}" for k, v in d.items()) for c, d in pcounts.items()))
     if snr_min is not None:
         keep = np.ones(n, bool)
         used = []

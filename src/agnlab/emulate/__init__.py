@@ -16,17 +16,29 @@ _EXPORTS = {
     "fractional_flux_error": "._metrics",
     "NeuralEmulator": "._neural",
     "PCAEmulator": "._pca",
+    "fit_sed": "._sed_fit",
+    "load_sed_model": "._sed_fit",
+    "sed_model_forward": "._sed_fit",
+    "TORUS_SED_TRUTH": "._sed_demo",
+    "TORUS_SED_WAVE_UM": "._sed_demo",
+    "torus_sed_problem": "._sed_demo",
 }
 
 __all__ = [
     "NeuralEmulator",
     "OutOfDomainError",
     "PCAEmulator",
+    "TORUS_SED_TRUTH",
+    "TORUS_SED_WAVE_UM",
     "color_errors",
     "evaluate_emulator",
+    "fit_sed",
     "flux_error_summary",
     "fractional_flux_error",
     "load_emulator",
+    "load_sed_model",
+    "sed_model_forward",
+    "torus_sed_problem",
 ]
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

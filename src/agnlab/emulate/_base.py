@@ -6,7 +6,7 @@ import numpy as np
 
 from .._domain import check_on_out_of_domain, domain_flags
 from .._estimator import AgnlabEstimator
-from .._validation import check_array, check_is_fitted
+from ..validation import check_array, check_is_fitted
 
 __all__ = ["EmulatorBase"]
 

@@ -39,14 +39,15 @@ def _cmd_train(args) -> int:
     grid = _load_any_grid(args.grid, n_models=args.n_models, seed=args.seed)
     train, test = grid.split(args.test_fraction, seed=args.seed) if args.test_fraction > 0 else (grid, None)
     size = {} if args.n_components is None else {"n_components": args.n_components}
-    if args.model == "pca":
+    if args.kind == "pca":
         emu = PCAEmulator(param_names=grid.param_names, **size)
     else:
         hidden = tuple(int(h) for h in args.hidden.split(",") if h.strip())
         emu = NeuralEmulator(hidden=hidden, activation=args.activation,
                              max_epochs=args.max_epochs, lbfgs_steps=args.lbfgs_steps,
                              focus_wave_um=None if args.focus_wave_um is None else tuple(args.focus_wave_um),
-                             param_names=grid.param_names, random_state=args.seed, progress=None, **size)
+                             param_names=grid.param_names, random_state=args.seed, n_jobs=args.n_jobs,
+                             progress=args.progress, **size)
     emu.fit(train.params, train.flux, wave_um=grid.wave_um)
     if test is not None:
         metrics = evaluate_emulator(emu, test.params, test.flux, wave_um=grid.wave_um)
@@ -64,10 +65,11 @@ def _cmd_predict(args) -> int:
     from ..io import atomic_path, read_table, write_table
     from . import load_emulator
 
-    emu = load_emulator(args.model)
-    emu.on_out_of_domain = args.on_out_of_domain
+    emu = load_emulator(args.model).set_params(on_out_of_domain=args.on_out_of_domain)
+    if args.n_jobs is not None and "n_jobs" in emu.get_params():
+        emu.set_params(n_jobs=args.n_jobs)
     table = read_table(args.params)
-    from .._validation import check_columns
+    from ..validation import check_columns
 
     check_columns(table, emu.param_names_, name=str(args.params))
     params = table[list(emu.param_names_)]
@@ -96,7 +98,7 @@ def _cmd_evaluate(args) -> int:
     grid = _load_any_grid(args.grid, n_models=args.n_models, seed=args.seed)
     if args.test_fraction > 0:
         _, grid = grid.split(args.test_fraction, seed=args.seed)
-    emu.on_out_of_domain = "nan"
+    emu.set_params(on_out_of_domain="nan")
     report = Report(f"agnlab emulate evaluate: {Path(args.model).name}")
     metrics = add_accuracy_section(report, emu, grid, key="emulate", title=f"Accuracy on {args.grid}")
     index = report.write(args.out)
@@ -107,39 +109,46 @@ def _cmd_evaluate(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``emulate`` and its verbs to the top-level ``agnlab`` parser."""
+    from ..cli_common import add_common, add_input, add_output
+
     p = subparsers.add_parser("emulate", help="emulators of model-spectrum grids (PCA, neural)")
     verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
 
     t = verbs.add_parser("train", help="fit an emulator to a grid and save it")
-    t.add_argument("grid", help="grid file (.npz or CLUMPY .hdf5) or 'builtin' (clumpy-like generator)")
-    t.add_argument("--out", required=True, help="model file to write (.npz)")
-    t.add_argument("--model", choices=("neural", "pca"), default="neural")
+    add_input(t, "grid", help="grid file (.npz or CLUMPY .hdf5)", builtin=True)
+    add_output(t, help="model file to write", suffixes=(".npz",))
+    t.add_argument("--kind", choices=("neural", "pca"), default="neural", help="emulator kind (default: neural)")
     t.add_argument("--n-components", type=int, default=None, help="PCA components (default: the model's)")
-    t.add_argument("--hidden", default="80,80,80,80", help="hidden layer widths, comma-separated (neural)")
-    t.add_argument("--activation", default="silu", help="silu, tanh, gelu, relu or leaky_relu (neural)")
+    t.add_argument("--hidden", default="80,80,80,80",
+                   help="hidden layer widths, comma-separated (neural; default: 80,80,80,80)")
+    t.add_argument("--activation", default="silu",
+                   help="silu, tanh, gelu, relu or leaky_relu (neural; default: silu)")
     t.add_argument("--max-epochs", type=int, default=None, help="Adam epochs (default: about 60,000 steps)")
     t.add_argument("--lbfgs-steps", type=_lbfgs_steps, default="auto",
-                   help="L-BFGS polish iterations, or 'auto' (4000 for grids up to 5000 training models)")
+                   help="L-BFGS polish iterations, or 'auto' (default: 4000 for grids up to 5000 training models)")
     t.add_argument("--focus-wave-um", type=float, nargs=2, metavar=("LO", "HI"), default=None,
-                   help="wavelength range [um] weighted 10x in the training loss (e.g. 1 30)")
-    t.add_argument("--test-fraction", type=float, default=0.2, help="held out and evaluated (0: none)")
-    t.add_argument("--n-models", type=int, default=100_000, help="models of the built-in grid")
-    t.add_argument("--seed", type=int, default=0)
+                   help="wavelength range [um] weighted 10x in the training loss (e.g. 1 30; default: none)")
+    t.add_argument("--test-fraction", type=float, default=0.2,
+                   help="fraction held out and evaluated (0: none; default: 0.2)")
+    t.add_argument("--n-models", type=int, default=100_000, help="models of the built-in grid (default: 100000)")
+    add_common(t)
     t.set_defaults(func=_cmd_train)
 
     pr = verbs.add_parser("predict", help="predict SEDs for a table of parameters")
-    pr.add_argument("model", help="emulator file written by 'train'")
-    pr.add_argument("params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter")
-    pr.add_argument("--out", required=True, help="output (.csv, .parquet or .npz)")
-    pr.add_argument("--on-out-of-domain", choices=("raise", "nan"), default="raise")
+    add_input(pr, "model", help="emulator file written by 'train'")
+    add_input(pr, "params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter")
+    add_output(pr, help="output table", suffixes=(".csv", ".parquet", ".npz"))
+    pr.add_argument("--on-out-of-domain", choices=("raise", "nan"), default="raise",
+                    help="parameters outside the trained ranges: stop with an error, or write NaN (default: raise)")
+    add_common(pr, seed=False)
     pr.set_defaults(func=_cmd_predict)
 
     e = verbs.add_parser("evaluate", help="accuracy of an emulator on a grid (HTML figures + metrics.json)")
-    e.add_argument("model")
-    e.add_argument("grid", help="grid file or 'builtin'")
-    e.add_argument("--out", default="emulate-evaluation", help="report folder")
+    add_input(e, "model", help="emulator file written by 'train'")
+    add_input(e, "grid", help="grid file", builtin=True)
+    add_output(e, help="report folder", directory=True, default="emulate-evaluation")
     e.add_argument("--test-fraction", type=float, default=0.0,
-                   help="evaluate only the held-out part of this split (use train's value and seed)")
-    e.add_argument("--n-models", type=int, default=100_000)
-    e.add_argument("--seed", type=int, default=0)
+                   help="evaluate only the held-out part of this split (use train's value and seed; default: 0)")
+    e.add_argument("--n-models", type=int, default=100_000, help="models of the built-in grid (default: 100000)")
+    add_common(e, n_jobs=False)
     e.set_defaults(func=_cmd_evaluate)

@@ -49,11 +49,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array, check_random_state
-from ._load import CLUMPY_PARAMS
+from ..validation import check_array, check_random_state
+from ._load import CLUMPY_PARAM_NAMES
 
 __all__ = [
-    "CLUMPY_PARAM_NAMES",
     "CLUMPY_PARAM_RANGES",
     "CLUMPY_REGULAR_VALUES",
     "CLUMPY_WAVE_UM",
@@ -75,9 +74,6 @@ CLUMPY_WAVE_UM = np.array([
     162.9, 200.0, 204.3, 303.9, 452.0, 672.3, 1000.0,
 ])
 CLUMPY_WAVE_UM.setflags(write=False)
-
-#: Parameter order of every array produced here (the CLUMPY HDF5 order).
-CLUMPY_PARAM_NAMES = CLUMPY_PARAMS
 
 #: Domain of the generator (the CLUMPY parameter ranges).
 CLUMPY_PARAM_RANGES = {
@@ -337,7 +333,7 @@ def clumpy_like_grid(n_models: int = 100_000, *, seed=0, ranges: dict | None = N
     >>> grid.flux.shape
     (1000, 119)
     """
-    from . import ModelGrid
+    from ._model_grid import ModelGrid
 
     n_models = int(n_models)
     if n_models < 1:
@@ -377,7 +373,7 @@ def clumpy_like_regular_grid(values: dict | None = None, *, include_agn: bool = 
     >>> g.flux.shape
     (4, 119)
     """
-    from . import ModelGrid
+    from ._model_grid import ModelGrid
 
     nodes = {k: tuple(v) for k, v in CLUMPY_REGULAR_VALUES.items()}
     if values is not None:

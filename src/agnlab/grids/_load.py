@@ -12,11 +12,12 @@ from .._progress import progress
 from ..io import atomic_path
 from ._model_grid import ModelGrid
 
-__all__ = ["load_grid", "save_grid", "iter_clumpy_hdf5", "CLUMPY_PARAMS"]
+__all__ = ["load_grid", "save_grid", "iter_clumpy_hdf5", "CLUMPY_PARAM_NAMES"]
 
-#: CLUMPY parameter columns in file order: optical depth, clouds on the equator,
-#: angular width [deg], radial thickness Ro/Rd, radial power law, viewing angle [deg].
-CLUMPY_PARAMS = ("tv", "N0", "sig", "Y", "q", "i")
+#: The CLUMPY parameter names, in file order (the one definition in agnlab): optical depth per
+#: cloud, clouds on the equator, angular width [deg], radial thickness Ro/Rd, radial power law,
+#: viewing angle [deg]. Every array of CLUMPY(-like) parameters uses this column order.
+CLUMPY_PARAM_NAMES = ("tv", "N0", "sig", "Y", "q", "i")
 _FLUX_KEYS = ("flux", "fnu", "flux_toragn", "flux_tor")
 
 
@@ -108,18 +109,18 @@ def _open_clumpy(path, flux_key: str):
     except OSError as exc:
         raise ValueError(f"{path}: cannot open as HDF5 (corrupt, truncated or wrong type: {exc})") from None
     with h5:
-        missing = [k for k in ("wave", *CLUMPY_PARAMS, flux_key) if k not in h5]
+        missing = [k for k in ("wave", *CLUMPY_PARAM_NAMES, flux_key) if k not in h5]
         if missing:
             raise KeyError(f"{path}: missing dataset(s) {missing} in CLUMPY HDF5; found {sorted(h5.keys())}")
         n = h5[flux_key].shape[0]
-        for k in CLUMPY_PARAMS:
+        for k in CLUMPY_PARAM_NAMES:
             if h5[k].shape != (n,):
                 raise ValueError(f"{path}: dataset {k!r} has shape {h5[k].shape}, expected ({n},)")
         yield h5
 
 
 def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 200_000):
-    """Yield ``(params, flux)`` chunks of a CLUMPY HDF5 file (params in :data:`CLUMPY_PARAMS` order).
+    """Yield ``(params, flux)`` chunks of a CLUMPY HDF5 file (params in :data:`CLUMPY_PARAM_NAMES` order).
 
     Lets grids larger than memory stream through a fit or an evaluation.
     """
@@ -127,7 +128,7 @@ def iter_clumpy_hdf5(path, *, flux_key: str = "flux_toragn", chunk_rows: int = 2
         n = h5[flux_key].shape[0]
         for start in range(0, n, chunk_rows):
             sl = slice(start, min(n, start + chunk_rows))
-            params = np.column_stack([np.asarray(h5[k][sl], dtype=float) for k in CLUMPY_PARAMS])
+            params = np.column_stack([np.asarray(h5[k][sl], dtype=float) for k in CLUMPY_PARAM_NAMES])
             yield params, np.asarray(h5[flux_key][sl], dtype=float)
 
 
@@ -138,18 +139,18 @@ def _load_clumpy_hdf5(path: Path, flux_key, chunk_rows, rows) -> ModelGrid:
         n, n_wave = fds.shape
         idx = np.unique(np.arange(n)[rows]) if rows is not None else None  # file order, no repeats
         count = n if idx is None else idx.size
-        params = np.empty((count, len(CLUMPY_PARAMS)))
+        params = np.empty((count, len(CLUMPY_PARAM_NAMES)))
         flux = np.empty((count, n_wave))
         for start in progress(range(0, count, chunk_rows), desc="reading grid", unit="chunk"):
             stop = min(count, start + chunk_rows)
             sl = slice(start, stop) if idx is None else idx[start:stop]
             flux[start:stop] = fds[sl]
-            for j, k in enumerate(CLUMPY_PARAMS):
+            for j, k in enumerate(CLUMPY_PARAM_NAMES):
                 params[start:stop, j] = h5[k][sl]
         wave = np.asarray(h5["wave"], dtype=float)
         meta = {"source": str(path), "flux_key": flux_key}
     wave, flux = _sorted_axis(wave, flux)
-    return ModelGrid(params, CLUMPY_PARAMS, wave, flux, meta)
+    return ModelGrid(params, CLUMPY_PARAM_NAMES, wave, flux, meta)
 
 
 def save_grid(grid: ModelGrid, path) -> Path:

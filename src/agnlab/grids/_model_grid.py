@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_array, check_random_state
+from ..validation import check_array, check_random_state
 
 __all__ = ["ModelGrid"]
 

@@ -7,6 +7,10 @@ the number of forward-model evaluations and the run time, and posterior
 samples when a sampler is used. ``forward`` is any vectorised callable
 theta (n, n_params) -> predictions (n, n_obs): a ``NeuralEmulator.predict``,
 a line-ratio model, or a :class:`GridForward` over a tabulated grid.
+
+A shared layer: it imports no workflow. Fitting an SED with a saved emulator
+(``fit_sed``, ``load_sed_model``, ``sed_model_forward``) lives in
+:mod:`agnlab.emulate`; the Te/Ne line-ratio forward model in :mod:`agnlab.nebular`.
 """
 
 from .._lazy import lazy_exports
@@ -15,9 +19,7 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     "GridForward": "._grid",
     "sed_forward": "._grid",
-    "fit_sed": "._sed",
-    "load_sed_model": "._sed",
-    "sed_model_forward": "._sed",
+    "ChiSquare": "._objective",
     "corner_plot": "._plot",
     "credible_intervals": "._plot",
     "hpd_levels": "._plot",
@@ -27,16 +29,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ChiSquare",
     "GridForward",
     "SolutionSet",
     "corner_plot",
     "credible_intervals",
     "delta_chi2_threshold",
-    "fit_sed",
     "hpd_levels",
-    "load_sed_model",
     "sed_forward",
-    "sed_model_forward",
     "solution_set",
 ]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array
+from ..validation import check_array
 
 __all__ = ["GridForward", "sed_forward"]
 

@@ -39,18 +39,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from typing import Any
 
 import numpy as np
 from scipy import stats
 
-from .._progress import progress
-from .._validation import check_array, check_random_state
+from .._progress import progress as _bar
+from ..validation import check_array, check_random_state
 from ._objective import ChiSquare
 
 __all__ = ["SolutionSet", "solution_set", "delta_chi2_threshold"]
 
 _METHODS = ("de", "emcee", "dynesty", "pymoo")
+_UNSET = object()   # marks a deprecated keyword that was not passed
 
 
 def delta_chi2_threshold(confidence: float, n_params: int) -> float:
@@ -234,12 +236,12 @@ def _as_bounds(bounds, n_params=None) -> np.ndarray:
 
 def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_names=None,
                  confidence: float = 0.6827, delta_chi2: float | None = None, offset=None,
-                 seed=0, popsize: int = 32, maxiter: int = 200, tol: float = 1e-6,
+                 random_state=0, popsize: int = 32, maxiter: int = 200, tol: float = 1e-6,
                  polish: bool = True, n_walkers: int | None = None, n_steps: int = 1500,
                  burn: int | None = None, thin: int = 1, de_maxiter: int | None = None,
                  nlive: int = 400, dlogz: float = 0.1, n_fill: int = 0,
                  chunk_size: int = 65536, max_archive: int = 5_000_000,
-                 progress_bar: bool | None = None) -> SolutionSet:
+                 progress: bool | None = None, seed=_UNSET, progress_bar=_UNSET) -> SolutionSet:
     """Find every parameter vector consistent with the data.
 
     Parameters
@@ -265,7 +267,7 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
     offset : {None, "profile"}
         Profile an additive offset common to all observables (the log
         normalisation of an SED fitted in log flux).
-    seed : int or numpy Generator
+    random_state : int, numpy Generator or None
         All randomness (DE, walkers, nested sampling) derives from it.
     popsize, maxiter, tol, polish : DE settings (population = popsize *
         n_params vectors per generation).
@@ -283,8 +285,10 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
         Largest batch handed to ``forward``.
     max_archive : int
         Stop archiving beyond this many points (memory bound).
-    progress_bar : bool, optional
+    progress : bool, optional
         Force the progress bar on/off (default: on for a terminal).
+    seed, progress_bar
+        Deprecated spellings of ``random_state`` and ``progress`` (a ``DeprecationWarning``).
 
     Returns
     -------
@@ -295,11 +299,18 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
     >>> import numpy as np
     >>> from agnlab.inference import solution_set
     >>> f = lambda th: np.stack([th[:, 0] + th[:, 1], th[:, 0] - th[:, 1]], axis=1)
-    >>> res = solution_set(f, [1.0, 0.0], [0.1, 0.1], [[-2, 2], [-2, 2]], seed=0, maxiter=50)
+    >>> res = solution_set(f, [1.0, 0.0], [0.1, 0.1], [[-2, 2], [-2, 2]], random_state=0, maxiter=50)
     >>> np.allclose(res.best_theta, [0.5, 0.5], atol=1e-3)
     True
     """
     t0 = time.perf_counter()
+    if seed is not _UNSET:
+        warnings.warn("solution_set(seed=...) is deprecated; use random_state=...", DeprecationWarning, stacklevel=2)
+        random_state = seed
+    if progress_bar is not _UNSET:
+        warnings.warn("solution_set(progress_bar=...) is deprecated; use progress=...", DeprecationWarning,
+                      stacklevel=2)
+        progress = progress_bar
     if method not in _METHODS:
         raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
     b = _as_bounds(bounds)
@@ -320,11 +331,11 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
         if not delta > 0:
             raise ValueError(f"delta_chi2 must be > 0, got {delta_chi2}")
         conf = None
-    rng = check_random_state(seed)
+    rng = check_random_state(random_state)
     obj = ChiSquare(forward, obs, sig, b, offset=offset, chunk_size=chunk_size)
     info: dict[str, Any] = {}
     samples = log_prob = None
-    show = None if progress_bar is None else (not progress_bar)
+    show = None if progress is None else (not progress)
 
     if method in ("de", "emcee"):
         n_gen = maxiter if method == "de" else (de_maxiter if de_maxiter is not None else max(maxiter // 2, 10))
@@ -387,7 +398,7 @@ def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, di
         except (TypeError, ValueError) as exc:  # scipy would hide these behind a RuntimeError
             raise _ForwardError(exc) from exc
 
-    bar = progress(total=maxiter, desc="differential evolution", disable=disable)
+    bar = _bar(total=maxiter, desc="differential evolution", disable=disable)
 
     def callback(intermediate_result):
         bar.update(1)
@@ -406,8 +417,6 @@ def _run_de(obj, b, rng, *, popsize, maxiter, tol, polish, max_archive, info, di
     info["de_message"] = str(res.message)
     if polish and np.isfinite(res.fun):
         from scipy.optimize import minimize
-
-        import warnings
 
         with warnings.catch_warnings(), np.errstate(invalid="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)   # inf chi^2 next to a domain edge
@@ -441,8 +450,7 @@ def _run_emcee(obj, b, rng, delta, *, n_walkers, n_steps, burn, thin, info, disa
     sampler = emcee.EnsembleSampler(n_walkers, n_params, obj.log_prob, vectorize=True)
     # emcee draws from its own RandomState; seed it from ``rng`` for reproducibility
     sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
-    for _ in progress(sampler.sample(p0, iterations=n_steps), total=n_steps, desc="emcee",
-                      disable=disable):
+    for _ in _bar(sampler.sample(p0, iterations=n_steps), total=n_steps, desc="emcee", disable=disable):
         pass
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     lp = sampler.get_log_prob(discard=burn, thin=thin, flat=True)

@@ -6,6 +6,7 @@ object arrays, and the metadata is plain JSON.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as _dt
 import json
 import zipfile
@@ -20,6 +21,9 @@ __all__ = ["ArtifactError", "save_artifact", "load_artifact"]
 
 _META_KEY = "__agnlab_metadata__"
 FORMAT_VERSION = 1
+
+#: the command line that is running (set by ``agnlab.cli.main``), recorded in every artifact it writes
+CREATION_COMMAND: contextvars.ContextVar[str | None] = contextvars.ContextVar("agnlab_command", default=None)
 
 
 class ArtifactError(ValueError):
@@ -59,6 +63,7 @@ def save_artifact(path, *, kind: str, arrays: dict, metadata: dict | None = None
         "kind": kind,
         "agnlab_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": CREATION_COMMAND.get(),
         "metadata": to_jsonable(metadata or {}),
     }
     try:
@@ -121,4 +126,5 @@ def load_artifact(path, *, kind: str | None = None):
     out["_kind"] = meta["kind"]
     out["_agnlab_version"] = meta.get("agnlab_version")
     out["_created_utc"] = meta.get("created_utc")
+    out["_command"] = meta.get("command")
     return arrays, out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_random_state
+from ..validation import check_random_state
 from ._forward import get_diagnostic, line_emissivities
 
 __all__ = ["make_synthetic_cube"]

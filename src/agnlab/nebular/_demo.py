@@ -87,8 +87,7 @@ def degeneracy_figure(est, *, seed=0, quick=True):
     """Solution sets for two observations: a low-density one and one beyond the turnover.
 
     Uses :func:`agnlab.inference.solution_set` on the estimator's forward
-    surrogate when that package is available; the ratio-plane panel alone
-    otherwise.
+    surrogate (:meth:`TeNeEstimator.forward`).
 
     Returns
     -------
@@ -101,20 +100,15 @@ def degeneracy_figure(est, *, seed=0, quick=True):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    try:
-        from ..inference import solution_set
-    except ImportError:  # pragma: no cover - the inference package ships with agnlab
-        solution_set = None
+    from ..inference import solution_set
+
     cases = [("low density: Ne only bounded above", 10000.0, 1.0, 0.02),
              ("beyond the [S II] turnover: a ridge of solutions", 10000.0, 5.9, 0.01)]
-    n_cols = 1 + (len(cases) if solution_set is not None else 0)
+    n_cols = 1 + len(cases)
     fig, axes = plt.subplots(1, n_cols, figsize=(4.6 * n_cols, 4.2))
     axes = np.atleast_1d(axes)
     _ratio_plane(axes[0], est)
     info = {}
-    if solution_set is None:
-        fig.tight_layout()
-        return fig, info
     log_bounds = [[np.log10(est.te_range_k_[0]), np.log10(est.te_range_k_[1])], [-1.0, 6.5]]
 
     def forward(theta):
@@ -125,9 +119,9 @@ def degeneracy_figure(est, *, seed=0, quick=True):
         obs = forward(np.array([[np.log10(te), ln]]))[0]
         sigma = np.full(2, rel / np.log(10.0))
         t0 = time.perf_counter()
-        sol = solution_set(forward, obs, sigma, log_bounds, param_names=["log Te", "log Ne"], seed=seed,
+        sol = solution_set(forward, obs, sigma, log_bounds, param_names=["log Te", "log Ne"], random_state=seed,
                            maxiter=60 if quick else 150, n_fill=4000 if quick else 20000,
-                           progress_bar=False)
+                           progress=False)
         dt = time.perf_counter() - t0
         info[f"case{k + 1}"] = {"seconds": dt, "n_forward_calls": int(sol.n_forward_calls),
                                 "n_solutions": int(sol.n_solutions)}
@@ -158,6 +152,7 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
         Smaller cube, fewer draws, coarser tables (< 60 s on one core).
     """
     from . import TeNeEstimator, flag_summary, make_synthetic_cube, monte_carlo_temden
+    from ._solution_demo import tene_posterior_demo
 
     sec = report.section(
         "nebular", "Nebular diagnostics: Te and Ne from line ratios, Monte Carlo over an IFU cube",
@@ -165,7 +160,8 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
                "and inverts ratio pairs by an inverted table polished with Newton steps on a bicubic "
                "surrogate. Line-flux errors of a synthetic IFU cube are propagated by Monte Carlo; "
                "spaxels without data are kept and flagged. The degeneracy plot shows every (Te, Ne) "
-               "consistent with two observations."))
+               "consistent with two observations, and an emcee posterior of Te and Ne from the two ratios "
+               "(agnlab.inference.solution_set over agnlab.nebular.temden_forward)."))
     t0 = time.perf_counter()
     if quick:
         est = TeNeEstimator(grid_shape=(120, 140), n_inverse=(256, 256)).fit()
@@ -186,7 +182,7 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     sec.figure(fig, "Degeneracies: left, the ratio plane (density lines crowd near the low-density limit "
                     "and the [S II] ratio turns over near log Ne ~ 5.5); middle/right, solution sets from "
                     "agnlab.inference.solution_set on the forward surrogate.")
-    dom = flag_summary(res.dominant_flag[res.dominant_flag >= 0])
+    dom = flag_summary(res.dominant_flag[res.dominant_flag != "none"])
     sec.table([{"spaxel flag": k, "count": v} for k, v in res.summary()["spaxel_flags"].items()]
               + [{"spaxel flag": f"dominant draw flag: {k}", "count": v} for k, v in dom.items()],
               "Spaxel flags and the most frequent reason for failed draws")
@@ -205,4 +201,5 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     for k, v in deg.items():
         for kk, vv in v.items():
             metrics[f"solution_set_{k}_{kk}"] = vv
+    metrics.update(tene_posterior_demo(sec, seed=seed, quick=quick))
     sec.metrics(metrics)

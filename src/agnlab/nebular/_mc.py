@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 
-from .._validation import check_is_fitted
-from ._temden import FLAG_OK, TeNeEstimator
+from ..parallel import chunked_map
+from ._temden import TeNeEstimator
+from ._temden_flags import FLAG_NAMES, FLAG_OK, flag_names
 
 __all__ = ["MonteCarloResult", "monte_carlo_temden", "SPAXEL_FLAG_CODES", "stack_cube"]
 
@@ -43,13 +44,13 @@ class MonteCarloResult:
         Fraction of draws with a valid inversion (0 for no-data spaxels).
     spaxel_flags : ndarray of int8
         See :data:`SPAXEL_FLAG_CODES`.
-    dominant_flag : ndarray of int8
-        Most frequent inversion flag among the failed draws (-1 if none failed);
-        codes as in :data:`agnlab.nebular.FLAG_CODES`.
+    dominant_flag : ndarray of str
+        Most frequent inversion flag among the failed draws (``"none"`` if no
+        draw failed); names as in :data:`agnlab.nebular.FLAG_NAMES`.
     te_k_nominal, log_ne_nominal : ndarray
         Inversion of the measured (unperturbed) fluxes.
-    nominal_flags : ndarray of int8
-        Inversion flags of the nominal fluxes (-1 where no data).
+    nominal_flags : ndarray of str
+        Inversion flags of the nominal fluxes (``"none"`` where the spaxel has no data).
     n_draws : int
     seed : int or None
     seconds : float
@@ -138,7 +139,22 @@ def stack_cube(lines, maps, *, name="fluxes"):
 
 
 def _percentiles_sorted(a, k, qs):
-    """Percentiles (numpy 'linear') of rows of ``a`` sorted with NaN last; k valid per row."""
+    """Percentiles (numpy 'linear') of rows of ``a`` sorted with NaN last; k valid per row.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> rng = np.random.default_rng(0)
+    >>> a = rng.normal(size=(50, 31))
+    >>> a[rng.random(a.shape) < 0.3] = np.nan
+    >>> a[0] = np.nan
+    >>> got = _percentiles_sorted(np.sort(a, axis=1), np.isfinite(a).sum(axis=1), (5.0, 50.0, 84.0))
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     want = np.nanpercentile(a, [5.0, 50.0, 84.0], axis=1)
+    >>> bool(np.allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True))
+    True
+    """
     m = a.shape[0]
     rows = np.arange(m)
     out = np.full((len(qs), m), np.nan)
@@ -207,7 +223,7 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
     t0 = time.perf_counter()
     if not isinstance(estimator, TeNeEstimator):
         raise TypeError(f"estimator must be a TeNeEstimator, got {type(estimator).__name__}")
-    check_is_fitted(estimator, ["_sur"])
+    estimator._check_fitted()
     n_draws = int(n_draws)
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}")
@@ -250,7 +266,7 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
     flag_nom = np.full(n_sp, -1, dtype=np.int8)
     if work_idx.size:
         Xn = ratios({k: F[work_idx, j] for j, k in enumerate(lines)})
-        out, fl = estimator.predict_with_flags(Xn, n_jobs=n_jobs, progress=False)
+        out, fl = estimator._invert(Xn, n_jobs=n_jobs, progress=False)
         te_nom[work_idx], ne_nom[work_idx], flag_nom[work_idx] = out[:, 0], out[:, 1], fl
 
     nq = len(qs)
@@ -279,7 +295,7 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
             cols[k] = d
         X = ratios(cols).reshape(m * n_draws, 2)
         del noise, cols
-        out, fl = estimator.predict_with_flags(X, n_jobs=1, progress=False)
+        out, fl = estimator._invert(X, n_jobs=1, progress=False)
         del X
         te = out[:, 0].reshape(m, n_draws)
         ne = out[:, 1].reshape(m, n_draws)
@@ -290,7 +306,7 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
         # dominant failure flag
         bad = ~valid
         if bad.any():
-            counts = np.stack([(fl == c).sum(axis=1) for c in range(1, 10)], axis=1)
+            counts = np.stack([(fl == c).sum(axis=1) for c in range(1, len(FLAG_NAMES))], axis=1)
             dom = np.where(counts.max(axis=1) > 0, counts.argmax(axis=1) + 1, -1)
             dominant[idx] = dom
         te.sort(axis=1)
@@ -300,21 +316,7 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
         te_pct[:, idx], te_med[idx] = te_q[:nq], te_q[nq]
         ne_pct[:, idx], ne_med[idx] = ne_q[:nq], ne_q[nq]
 
-    from .._progress import progress as _progress
-
-    jobs = max(1, int(n_jobs))
-    with _progress(total=len(chunks), desc="Monte Carlo Te/Ne", disable=None if progress is None else not progress,
-                   unit="chunk") as bar:
-        if jobs == 1 or len(chunks) <= 1:
-            for item in enumerate(chunks):
-                work(item)
-                bar.update(1)
-        else:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for _ in pool.map(work, enumerate(chunks)):
-                    bar.update(1)
+    chunked_map(work, list(enumerate(chunks)), n_jobs=n_jobs, progress=progress, desc="Monte Carlo Te/Ne")
 
     worked = spaxel_flags == SPAXEL_OK
     none_valid = worked & (vfrac == 0)
@@ -330,11 +332,14 @@ def monte_carlo_temden(estimator, fluxes, errors, *, n_draws=150, percentiles=(1
     def shape(a):
         return a.reshape(a.shape[:-1] + spatial)
 
+    def names(codes):
+        return np.where(codes < 0, "none", flag_names(np.maximum(codes, 0)))
+
     return MonteCarloResult(
         te_k=shape(te_med), log_ne=shape(ne_med), te_k_percentiles=shape(te_pct),
         log_ne_percentiles=shape(ne_pct), percentiles=qs, valid_fraction=shape(vfrac),
-        spaxel_flags=shape(spaxel_flags), dominant_flag=shape(dominant), te_k_nominal=shape(te_nom),
-        log_ne_nominal=shape(ne_nom), nominal_flags=shape(flag_nom), n_draws=n_draws, seed=seed,
+        spaxel_flags=shape(spaxel_flags), dominant_flag=shape(names(dominant)), te_k_nominal=shape(te_nom),
+        log_ne_nominal=shape(ne_nom), nominal_flags=shape(names(flag_nom)), n_draws=n_draws, seed=seed,
         seconds=time.perf_counter() - t0,
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_random_state
+from ..validation import check_random_state
 
 __all__ = ["train_validation_split"]
 

@@ -19,7 +19,7 @@ __all__ = ["TrainConfig", "fit_module", "predict_batched"]
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Optimisation settings for :func:`fit_module` (build from a dict with ``agnlab._validation.from_dict``)."""
+    """Optimisation settings for :func:`fit_module` (build from a dict with ``agnlab.validation.from_dict``)."""
 
     lr: float = 1e-3
     weight_decay: float = 0.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validation import check_array
+from ..validation import check_array
 from ._filters import VEGA_AB_OFFSETS, resolve_band, response_matrix
 
 __all__ = ["redshift_sed", "synthetic_colors", "synthetic_mags"]

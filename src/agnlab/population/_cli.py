@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 __all__ = ["register"]
 
 
@@ -69,7 +68,8 @@ def _observed_colors(table):
     if {"w1_w2", "w2_w3"} <= cols:
         return table[["w1_w2", "w2_w3"]].to_numpy(float)
     clean, _ = clean_photometry(table, bands=("w1", "w2", "w3"))
-    return np.column_stack([(clean["w1mpro"] - clean["w2mpro"]).to_numpy(), (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
+    return np.column_stack([(clean["w1mpro"] - clean["w2mpro"]).to_numpy(),
+                            (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
 
 
 def _cmd_fit(args) -> int:
@@ -88,14 +88,15 @@ def _cmd_fit(args) -> int:
                          f"found {sorted(arrays)}")
     obs = _observed_colors(read_table(args.observed))
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
-                        random_state=args.seed, progress=True)
+                        random_state=args.seed, progress=args.progress)
     fit.fit(arrays["colors"], obs, angles_deg=arrays.get("angles_deg"))
     path = fit.save(args.out)
     print(f"reduced chi2 {fit.reduced_chi2_:.3f}, {fit.n_nonzero_} non-zero weights, alpha/alpha_max "
-          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_}; dropped {fit.dropped_}; wrote {path}")
+          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_}; dropped {fit.training_record_['dropped']}; "
+          f"wrote {path}")
     if args.report:
         from ..report import Report
-        from ._plot import plot_fit_histograms, plot_parameter_distributions
+        from . import plot_fit_histograms, plot_parameter_distributions
 
         rep = Report("agnlab population fit")
         sec = rep.section("population_fit", "Population fit")
@@ -109,20 +110,16 @@ def _cmd_fit(args) -> int:
     return 0
 
 
-#: Parameter nodes of the built-in track grid (5 x 5 x 5 x 4 x 4 = 2,000 tracks per redshift).
-_TRACK_NODES = {"tv": (10, 30, 80, 160, 300), "N0": (1, 4, 8, 12, 15), "sig": (15, 30, 45, 60, 70),
-                "Y": (5, 20, 50, 100), "q": (0, 1, 2, 3)}
-
-
 def _cmd_tracks(args) -> int:
     import itertools
 
     import numpy as np
 
+    from ..grids import CLUMPY_PARAM_NAMES
     from ..io import save_artifact
-    from . import color_tracks
+    from . import TRACK_NODES, color_tracks
 
-    names = ["tv", "N0", "sig", "Y", "q", "i"]
+    names = list(CLUMPY_PARAM_NAMES)
     if args.emulator:
         from ..emulate import load_emulator
 
@@ -139,13 +136,13 @@ def _cmd_tracks(args) -> int:
             return clumpy_like_sed(X, include_agn=not args.torus_only, progress=False)
 
         wave = CLUMPY_WAVE_UM
-        params = np.array(list(itertools.product(*(_TRACK_NODES[n] for n in names[:-1]))), float)
+        params = np.array(list(itertools.product(*(TRACK_NODES[n] for n in names[:-1]))), float)
         if args.n_tracks < params.shape[0]:  # a random subset of the regular grid
             keep = np.sort(np.random.default_rng(args.seed).choice(params.shape[0], args.n_tracks, replace=False))
             params = params[keep]
     angles = np.linspace(0.0, 90.0, args.n_angles)
     tracks = color_tracks(model, params, angles_deg=angles, angle_name=args.angle_name, param_names=names,
-                          wave_um=wave, z=args.z, progress=True)
+                          wave_um=wave, z=args.z, progress=args.progress)
     path = save_artifact(args.out, kind="color_tracks",
                          arrays={"colors": tracks.colors, "params": tracks.params, "angles_deg": tracks.angles_deg,
                                  "param_names": np.array(tracks.param_names)},
@@ -155,64 +152,74 @@ def _cmd_tracks(args) -> int:
     return 0
 
 
+_TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
+
+
 def register(subparsers) -> None:
     """Add ``population`` and its verbs to the top-level ``agnlab`` parser."""
+    from ..cli_common import add_common, add_input, add_output
+
     p = subparsers.add_parser("population", help="WISE AGN selection, crossmatch, and track-mixing fits")
-    verbs = p.add_subparsers(dest="verb", required=True)
+    verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
 
     s = verbs.add_parser("select", help="select WISE AGN (colour cut, quality, sky masks) from a catalogue")
-    s.add_argument("catalog", help="AllWISE-like table (FITS/Parquet/CSV/HDF5) or 'builtin' (mock)")
-    s.add_argument("--out", required=True, help="output table of selected sources")
-    s.add_argument("--preset", default="default", help="colour-cut preset (agnlab.catalog.ASSEF_PRESETS)")
-    s.add_argument("--alpha", type=float)
-    s.add_argument("--beta", type=float)
-    s.add_argument("--gamma", type=float)
-    s.add_argument("--snr-min", type=float, default=5.0, help="minimum S/N in W1, W2 (<= 0 disables)")
-    s.add_argument("--w2-max", type=float, help="faint W2 limit (Vega)")
-    s.add_argument("--b-min-deg", type=float, default=10.0, help="Galactic latitude cut |b| >= this")
-    s.add_argument("--gc-radius-deg", type=float, default=30.0, help="Galactic-centre exclusion radius")
-    s.add_argument("--exclusions", help="table of circular exclusion regions (ra, dec, radius_arcsec) or 'builtin'")
+    add_input(s, "catalog", help="AllWISE-like table (FITS/Parquet/CSV/HDF5)", builtin=True)
+    add_output(s, help="output table of selected sources", suffixes=_TABLE_SUFFIXES)
+    s.add_argument("--preset", default="default",
+                   help="colour-cut preset of agnlab.catalog.ASSEF_PRESETS (default: default)")
+    s.add_argument("--alpha", type=float, help="override the preset's alpha (W1-W2 offset of the cut)")
+    s.add_argument("--beta", type=float, help="override the preset's beta (W2 slope of the cut)")
+    s.add_argument("--gamma", type=float, help="override the preset's gamma (W2 pivot magnitude, Vega)")
+    s.add_argument("--snr-min", type=float, default=5.0, help="minimum S/N in W1, W2 (<= 0 disables; default: 5)")
+    s.add_argument("--w2-max", type=float, help="faint W2 limit (Vega; default: none)")
+    s.add_argument("--b-min-deg", type=float, default=10.0, help="Galactic latitude cut |b| >= this (default: 10)")
+    s.add_argument("--gc-radius-deg", type=float, default=30.0,
+                   help="Galactic-centre exclusion radius [deg] (default: 30)")
+    add_input(s, "exclusions", option=True, required=False,
+              help="table of circular exclusion regions (ra, dec, radius_arcsec)", builtin=True)
     s.add_argument("--no-w3", action="store_true", help="do not require a W3 detection")
-    s.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mock")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mock (default: 100000)")
+    add_common(s, n_jobs=False)
     s.set_defaults(func=_cmd_select)
 
     c = verbs.add_parser("crossmatch", help="nearest-neighbour crossmatch (e.g. WISE AGN with spectra)")
-    c.add_argument("left", help="table with ra, dec (or 'builtin' mock WISE)")
-    c.add_argument("right", help="table with ra, dec (or 'builtin' mock spectra)")
-    c.add_argument("--out", required=True)
-    c.add_argument("--radius-arcsec", type=float, default=1.5)
+    add_input(c, "left", help="table with ra, dec", builtin=True)
+    add_input(c, "right", help="table with ra, dec (and class, z for --classes/--z-min/--z-max)", builtin=True)
+    add_output(c, help="matched table", suffixes=_TABLE_SUFFIXES)
+    c.add_argument("--radius-arcsec", type=float, default=1.5, help="match radius [arcsec] (default: 1.5)")
     c.add_argument("--backend", choices=("kdtree", "lsdb"), default="kdtree",
-                   help="in-memory k-d tree, or LSDB/HATS partitions on disk")
+                   help="in-memory k-d tree, or LSDB/HATS partitions on disk (default: kdtree)")
     c.add_argument("--classes", nargs="*", help="keep right rows of these spectral classes (e.g. QSO)")
-    c.add_argument("--z-min", type=float)
-    c.add_argument("--z-max", type=float)
-    c.add_argument("--n-sources", type=int, default=100_000)
-    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--z-min", type=float, help="keep right rows with z >= this")
+    c.add_argument("--z-max", type=float, help="keep right rows with z <= this")
+    c.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mocks (default: 100000)")
+    add_common(c, n_jobs=False)
     c.set_defaults(func=_cmd_crossmatch)
 
     t = verbs.add_parser("tracks", help="colour tracks (W1-W2, W2-W3 over viewing angles) of a model")
-    t.add_argument("--out", required=True, help="output artifact (.npz) for 'population fit'")
-    t.add_argument("--emulator", help="saved emulator (agnlab emulate train); default: built-in clumpy-like "
-                                      "generator on its regular parameter grid")
-    t.add_argument("--n-tracks", type=int, default=100_000, help="parameter sets: random within the emulator's domain, or a "
-                   "random subset of the built-in regular grid (2,000 nodes)")
-    t.add_argument("--n-angles", type=int, default=10)
-    t.add_argument("--angle-name", default="i")
-    t.add_argument("--z", type=float, nargs="+", default=[0.0], help="redshift(s)")
+    add_output(t, help="tracks file for 'population fit'", suffixes=(".npz",))
+    add_input(t, "emulator", option=True, required=False,
+              help="saved emulator (agnlab emulate train); default: built-in clumpy-like generator on its "
+                   "regular parameter grid")
+    t.add_argument("--n-tracks", type=int, default=100_000,
+                   help="parameter sets: random within the emulator's domain, or a random subset of the built-in "
+                        "regular grid (2,000 nodes) (default: 100000)")
+    t.add_argument("--n-angles", type=int, default=10, help="viewing angles per track, 0-90 deg (default: 10)")
+    t.add_argument("--angle-name", default="i", help="name of the viewing-angle parameter (default: i)")
+    t.add_argument("--z", type=float, nargs="+", default=[0.0], help="redshift(s) (default: 0)")
     t.add_argument("--torus-only", action="store_true", help="built-in model without the accretion disk")
-    t.add_argument("--seed", type=int, default=0)
+    add_common(t)
     t.set_defaults(func=_cmd_tracks)
 
     f = verbs.add_parser("fit", help="non-negative ElasticNet mix of colour tracks to an observed histogram")
-    f.add_argument("tracks", help="npz with 'colors' (n_tracks, n_angles, 2), optional 'angles_deg', 'params', "
-                                  "'param_names'")
-    f.add_argument("observed", help="table with w1mpro, w2mpro, w3mpro (or w1_w2, w2_w3)")
-    f.add_argument("--out", required=True, help="output artifact (.npz)")
-    f.add_argument("--bins", type=int, default=40)
-    f.add_argument("--cv", type=int, default=3)
-    f.add_argument("--n-alphas", type=int, default=8)
+    add_input(f, "tracks", help="tracks file from 'population tracks' (npz with 'colors' (n_tracks, n_angles, 2), "
+                                "optional 'angles_deg', 'params', 'param_names')")
+    add_input(f, "observed", help="table with w1mpro, w2mpro, w3mpro (or w1_w2, w2_w3)")
+    add_output(f, help="fitted model file", suffixes=(".npz",))
+    f.add_argument("--bins", type=int, default=40, help="histogram bins per colour (default: 40)")
+    f.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
+    f.add_argument("--n-alphas", type=int, default=8, help="regularisation strengths tried (default: 8)")
     f.add_argument("--color-error", type=float, help="typical colour error (mag) to blur the model histograms")
-    f.add_argument("--report", help="also write an HTML report to this folder")
-    f.add_argument("--seed", type=int, default=0)
+    add_output(f, "report", help="also write an HTML report to this folder", required=False, directory=True)
+    add_common(f, n_jobs=False)
     f.set_defaults(func=_cmd_fit)

@@ -9,21 +9,28 @@ import numpy as np
 
 
 def _track_grid(quick):
+    from . import QUICK_TRACK_NODES, TRACK_NODES
+
     if quick:
-        vals = {"tv": (10, 40, 160), "N0": (2, 6, 12), "sig": (20, 45, 70), "Y": (10, 50), "q": (0.5, 2.0)}
-        return vals, np.linspace(0, 90, 7), (0.5, 1.0, 1.5, 2.0)
-    vals = {"tv": (10, 30, 80, 160, 300), "N0": (1, 4, 8, 12, 15), "sig": (15, 30, 45, 60, 70),
-            "Y": (5, 20, 50, 100), "q": (0, 1, 2, 3)}
-    return vals, np.linspace(0, 90, 10), (0.5, 1.0, 1.5, 2.0, 2.5)
+        return QUICK_TRACK_NODES, np.linspace(0, 90, 7), (0.5, 1.0, 1.5, 2.0)
+    return TRACK_NODES, np.linspace(0, 90, 10), (0.5, 1.0, 1.5, 2.0, 2.5)
 
 
 def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     """Select WISE AGN in a mock catalogue, confirm them by crossmatch with spectra, and fit a
     non-negative ElasticNet mix of clumpy-torus colour tracks to their colour-colour histogram."""
     from ..catalog import crossmatch, filter_spectra, make_mock_catalog, select_wise_agn
-    from ..grids import CLUMPY_WAVE_UM, clumpy_like_sed
-    from . import PopulationFit, angle_weights, color_tracks, jensen_shannon, parameter_distributions
-    from ._plot import plot_fit_histograms, plot_parameter_distributions, plot_selection
+    from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_WAVE_UM, clumpy_like_sed
+    from . import (
+        PopulationFit,
+        angle_weights,
+        color_tracks,
+        jensen_shannon,
+        parameter_distributions,
+        plot_fit_histograms,
+        plot_parameter_distributions,
+        plot_selection,
+    )
 
     t0 = time.perf_counter()
     sec = report.section("population", "Population: WISE AGN selection, crossmatch and track mixing",
@@ -52,7 +59,7 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     vals, angles, zs = _track_grid(quick)
     keys = np.array(list(itertools.product(*vals.values())), float)
     tracks = color_tracks(lambda X: clumpy_like_sed(X, include_agn=True, progress=False), keys, angles_deg=angles,
-                          param_names=["tv", "N0", "sig", "Y", "q", "i"], wave_um=CLUMPY_WAVE_UM, z=zs)
+                          param_names=list(CLUMPY_PARAM_NAMES), wave_um=CLUMPY_WAVE_UM, z=zs)
     obs = np.column_stack([(conf["w1mpro"] - conf["w2mpro"]).to_numpy(), (conf["w2mpro"] - conf["w3mpro"]).to_numpy()])
     fit = PopulationFit(bins=20 if quick else 30, n_alphas=5 if quick else 8, cv=3, color_error=0.05,
                         l1_ratios=(0.5, 1.0) if quick else (0.2, 0.6, 1.0), random_state=seed)

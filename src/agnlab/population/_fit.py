@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator
 
-from .._validation import check_array, check_is_fitted, check_random_state
+from .._estimator import AgnlabEstimator
+from ..validation import check_array
 from ._histogram import angle_weights, color_histogram, design_matrix, histogram_edges
 from ._solver import alpha_max, nonneg_enet
 
@@ -112,7 +112,44 @@ def _thin(counts, n_folds, rng):
     return [f.astype(float) for f in folds]
 
 
-class PopulationFit(BaseEstimator):
+_LEGACY_KIND = "population_fit"   # files written before the shared estimator contract
+
+
+def _observed_array(observed_colors, columns) -> np.ndarray:
+    """(n_objects, 2) float array from an array or a table (columns read by name, never by position)."""
+    if hasattr(observed_colors, "columns") or hasattr(observed_colors, "colnames") or isinstance(observed_colors,
+                                                                                                 dict):
+        if hasattr(observed_colors, "columns"):
+            have = [str(c) for c in observed_colors.columns]
+        elif hasattr(observed_colors, "colnames"):
+            have = list(observed_colors.colnames)
+        else:
+            have = [str(c) for c in observed_colors]
+        cols = [str(c) for c in columns]
+        missing = [c for c in cols if c not in have]
+        if missing:
+            raise ValueError(f"observed_colors: missing column(s) {missing} (set color_columns=... to the names of "
+                             f"the two colours); available: {have}")
+        try:
+            return np.column_stack([np.asarray(observed_colors[c], dtype=float) for c in cols])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"observed_colors: columns {cols} are not numeric ({exc})") from None
+    return check_array(observed_colors, name="observed_colors", ndim=2, finite=False)
+
+
+def _track_array(track_colors) -> np.ndarray:
+    """(n_tracks, n_angles, 2) numeric array (its dtype kept: track libraries are large float32 arrays)."""
+    tc = np.asarray(track_colors)
+    if not (np.issubdtype(tc.dtype, np.floating) or np.issubdtype(tc.dtype, np.integer)):
+        raise TypeError(f"track_colors: expected numbers, got an array of dtype {tc.dtype}")
+    if tc.ndim != 3 or tc.shape[2] != 2:
+        raise ValueError(f"track_colors: expected shape (n_tracks, n_angles, 2), got {tc.shape}")
+    if tc.size == 0:
+        raise ValueError(f"track_colors: array is empty (shape {tc.shape})")
+    return tc
+
+
+class PopulationFit(AgnlabEstimator):
     """Non-negative ElasticNet mix of model colour tracks matching an observed colour-colour histogram.
 
     The observed colours are binned into a 2-D histogram ``h``; each track (a model
@@ -156,7 +193,12 @@ class PopulationFit(BaseEstimator):
         sigma^2 = max(model, 1) (less biased at low counts); ``"none"``: unweighted.
     tol : float
         Relative KKT tolerance of the solver.
-    random_state : int
+    max_outer : int
+        Outer (working-set) iterations of the solver per alpha.
+    color_columns : (str, str)
+        Names of the two colour columns when ``observed_colors`` is a table
+        (read by name, never by position).
+    random_state : int, numpy Generator or None
         Seed of the fold split.
     progress : bool, optional
         Progress bar over the cross-validation grid.
@@ -167,17 +209,41 @@ class PopulationFit(BaseEstimator):
         Non-negative weights (expected sources per track, incl. those outside the histogram).
     alpha_, l1_ratio_ : float
         Selected penalty (absolute alpha) and L1 share; ``alpha_ratio_`` = alpha_ / alpha_max.
-    cv_deviance_ : ndarray, shape (n_l1_ratios, n_alphas)
-        Mean held-out Poisson deviance per bin.
     edges_ : (ndarray, ndarray)
     observed_hist_, model_hist_, residuals_ : ndarray, shape (bx, by)
         Counts, model counts and Pearson residuals (h - mu) / sqrt(max(mu, 1)).
     chi2_, reduced_chi2_, dof_ : float, float, int
     n_nonzero_ : int
-    dropped_ : dict
-        Observed rows dropped (non-finite, outside range) and tracks flagged (all-zero columns,
-        non-finite points).
-    fit_seconds_ : float
+    n_tracks_ : int
+    training_record_ : dict
+        ``n_objects``, ``n_objects_used``, ``n_tracks``, ``n_bins``, ``dropped`` (observed rows
+        dropped: ``non_finite``, ``outside_range``; tracks flagged: ``empty_tracks``,
+        ``nonfinite_track_points``), ``cv`` (``n_folds``, ``l1_ratios``, ``alpha_ratios`` and
+        ``mean_deviance``, shape (n_l1_ratios, n_alphas): mean held-out Poisson deviance per bin),
+        ``solver`` (convergence of the final fit), ``design_nnz``, ``fit_seconds``.
+
+    Notes
+    -----
+    **Domain.** The fit lives on the colour-colour histogram. Observed rows outside
+    the histogram range (``color_range``, or the quantile range of the observed colours)
+    or with non-finite colours are not used: they are counted in
+    ``training_record_["dropped"]`` (``outside_range``, ``non_finite``; non-finite rows
+    also give a warning). Tracks with no point inside the range get an all-zero
+    column and a weight fixed at 0 (counted as ``empty_tracks``, with a warning);
+    when every track lies outside, ``fit`` raises ``ValueError``.
+
+    **Not a Pipeline step.** ``fit(track_colors, observed_colors)`` is not
+    scikit-learn's ``fit(X, y)``: the estimator explains *one* histogram of
+    observations as a non-negative mix of a *library* of model tracks, so the
+    "X" is the track library (n_tracks, n_angles, 2), not one row per observed
+    object, and there is no per-object ``predict``/``transform`` for a next step
+    to consume. It therefore does not sit inside a ``sklearn.pipeline.Pipeline``;
+    put the pipeline upstream (whatever produces the observed colours) and pass its
+    output as ``observed_colors``. Everything else of the estimator contract holds
+    (``get_params``/``set_params``/``clone``, ``random_state``, ``save``/``load``).
+    ``observed_colors`` may be a table: its columns ``color_columns`` are read by
+    name; ``track_colors`` may be a :class:`ColorTracks` (its ``angles_deg`` are
+    then used unless ``angles_deg`` is given).
 
     Examples
     --------
@@ -192,9 +258,11 @@ class PopulationFit(BaseEstimator):
     True
     """
 
+    _fitted_attributes = ("weights_",)
+
     def __init__(self, *, bins=40, color_range=None, l1_ratios=(0.2, 0.5, 0.8, 1.0), n_alphas=8, eps=1e-4,
-                 alphas=None, cv=3, color_error=None, angle_weighting="isotropic", sigma="poisson", tol=1e-4, max_outer=50,
-                 random_state=0, progress=None):
+                 alphas=None, cv=3, color_error=None, angle_weighting="isotropic", sigma="poisson", tol=1e-4,
+                 max_outer=50, color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
         self.bins = bins
         self.color_range = color_range
         self.l1_ratios = l1_ratios
@@ -207,6 +275,7 @@ class PopulationFit(BaseEstimator):
         self.sigma = sigma
         self.tol = tol
         self.max_outer = max_outer
+        self.color_columns = color_columns
         self.random_state = random_state
         self.progress = progress
 
@@ -219,6 +288,8 @@ class PopulationFit(BaseEstimator):
             raise ValueError(f"cv: need at least 2 folds, got {self.cv}")
         if self.sigma not in ("poisson", "none"):
             raise ValueError(f"sigma: 'poisson' or 'none', got {self.sigma!r}")
+        if len(tuple(self.color_columns)) != 2:
+            raise ValueError(f"color_columns: need two column names, got {self.color_columns!r}")
         if self.alphas is not None:
             rel = np.sort(np.atleast_1d(np.asarray(self.alphas, float)))[::-1]
             if rel.size == 0 or np.any(rel <= 0):
@@ -261,28 +332,40 @@ class PopulationFit(BaseEstimator):
 
         Parameters
         ----------
-        track_colors : array_like, shape (n_tracks, n_angles, 2)
+        track_colors : array_like, shape (n_tracks, n_angles, 2), or ColorTracks
             Colours (W1-W2, W2-W3) of each model track at each viewing angle.
-        observed_colors : array_like, shape (n_objects, 2)
-            Observed (W1-W2, W2-W3); non-finite rows are dropped and counted in ``dropped_``.
+        observed_colors : array_like, shape (n_objects, 2), or a table
+            Observed (W1-W2, W2-W3); a table (pandas DataFrame, astropy Table, mapping)
+            is read by the column names ``color_columns``. Non-finite rows are dropped
+            and counted in ``training_record_["dropped"]``.
         angles_deg : array_like, shape (n_angles,), optional
-            Viewing angles of the track points (for isotropic weighting); default:
-            equally likely points.
+            Viewing angles of the track points (for isotropic weighting); default: those of
+            a ``ColorTracks``, else equally likely points.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            Wrong shapes, missing columns, a degenerate observed histogram, or every track
+            outside the histogram range.
+        TypeError
+            Non-numeric track colours.
         """
         from .._progress import progress as _bar
 
         t0 = time.perf_counter()
         l1s, rel = self._check_params()
-        obs = check_array(observed_colors, name="observed_colors", ndim=2, finite=False)
+        if hasattr(track_colors, "colors") and hasattr(track_colors, "angles_deg"):   # a ColorTracks
+            if angles_deg is None:
+                angles_deg = track_colors.angles_deg
+            track_colors = track_colors.colors
+        obs = _observed_array(observed_colors, self.color_columns)
         if obs.shape[1] != 2:
             raise ValueError(f"observed_colors: expected shape (n_objects, 2), got {obs.shape}")
-        tc = np.asarray(track_colors)
-        if tc.ndim != 3 or tc.shape[2] != 2:
-            raise ValueError(f"track_colors: expected shape (n_tracks, n_angles, 2), got {tc.shape}")
+        tc = _track_array(track_colors)
         edges = histogram_edges(obs, bins=self.bins, color_range=self.color_range)
         h2, dropped = color_histogram(obs, edges)
         h = h2.ravel()
@@ -298,7 +381,7 @@ class PopulationFit(BaseEstimator):
             if aw.size != tc.shape[1]:
                 raise ValueError(f"angles_deg: {aw.size} angles but track_colors has {tc.shape[1]} per track")
         dm = design_matrix(tc, edges, weights=aw, color_error=self.color_error, progress=self.progress)
-        dropped.update(empty_tracks=int(dm.empty_tracks.size), nonfinite_track_points=dm.n_nonfinite_points)
+        dropped.update(empty_tracks=int(dm.empty_tracks.size), nonfinite_track_points=int(dm.n_nonfinite_points))
         if dm.empty_tracks.size == tc.shape[0]:
             raise ValueError("design matrix: every track lies entirely outside the observed colour range "
                              f"{[(e[0], e[-1]) for e in edges]} (all-zero columns); check the colours/bands")
@@ -309,8 +392,9 @@ class PopulationFit(BaseEstimator):
         A = dm.matrix if keep.size == dm.matrix.shape[1] else dm.matrix[:, keep]
         A = sp.csc_matrix(A, dtype=np.float64)
         A.sort_indices()
+        del dm
 
-        rng = check_random_state(self.random_state)
+        rng = self._rng()
         folds = _thin(h, int(self.cv), rng)
         dev = np.zeros((l1s.size, rel.size, int(self.cv)))
         tasks = [(i, k) for k in range(int(self.cv)) for i in range(l1s.size)]
@@ -338,66 +422,105 @@ class PopulationFit(BaseEstimator):
         if self.sigma == "poisson":  # one re-weighted pass with model variances
             prob = self._problem(A, h, var=np.maximum(A @ w, 1.0))
             w, info, alpha = self._solve(A, prob, self.alpha_ratio_, self.l1_ratio_, w0=w)
-        info = {k: v for k, v in info.items() if k != "corr"}
         weights = np.zeros(tc.shape[0])
         weights[keep] = w
         self.weights_ = weights
         self.alpha_ = float(alpha)
-        self.solver_info_ = info
-        self.cv_deviance_ = mean_dev
-        self.cv_l1_ratios_ = l1s
-        self.cv_alpha_ratios_ = rel
         self.edges_ = edges
-        self.design_ = dm
         self.observed_hist_ = h2
-        mu = (A @ w).reshape(h2.shape)
-        self.model_hist_ = mu
-        self.residuals_ = (h2 - mu) / np.sqrt(np.maximum(mu, 1.0))
-        self.n_nonzero_ = int(np.count_nonzero(weights))
-        self.reduced_chi2_, self.chi2_, self.dof_ = reduced_chi2(h2, mu, n_params=self.n_nonzero_)
-        self.dropped_ = dropped
+        self.model_hist_ = (A @ w).reshape(h2.shape)
         self.n_tracks_ = int(tc.shape[0])
-        self.fit_seconds_ = time.perf_counter() - t0
+        self._set_summaries()
+        self.training_record_ = {
+            "n_objects": int(obs.shape[0]), "n_objects_used": int(h.sum()), "n_tracks": int(tc.shape[0]),
+            "n_tracks_used": int(keep.size), "n_bins": int(h.size), "dropped": dropped,
+            "cv": {"n_folds": int(self.cv), "l1_ratios": l1s.tolist(), "alpha_ratios": rel.tolist(),
+                   "mean_deviance": mean_dev.tolist()},
+            "solver": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items() if k != "corr"},
+            "design_nnz": int(A.nnz), "fit_seconds": time.perf_counter() - t0,
+        }
         return self
+
+    def _set_summaries(self):
+        """Residuals and goodness of fit from the histograms and weights (at fit and at load)."""
+        mu = self.model_hist_
+        self.residuals_ = (self.observed_hist_ - mu) / np.sqrt(np.maximum(mu, 1.0))
+        self.n_nonzero_ = int(np.count_nonzero(self.weights_))
+        self.reduced_chi2_, self.chi2_, self.dof_ = reduced_chi2(self.observed_hist_, mu, n_params=self.n_nonzero_)
 
     def model_histogram(self):
         """Model counts per bin, shape (bx, by)."""
-        check_is_fitted(self, ["weights_"])
+        self._check_fitted()
         return self.model_hist_
 
     def weight_fractions(self):
         """Weights normalised to sum 1 (the mixing fractions of tracks)."""
-        check_is_fitted(self, ["weights_"])
+        self._check_fitted()
         s = self.weights_.sum()
         return self.weights_ / s if s > 0 else self.weights_
 
     def parameter_distributions(self, params, *, param_names=None, bins=12):
         """Weighted vs uniform distributions of track parameters; see :func:`parameter_distributions`."""
-        check_is_fitted(self, ["weights_"])
+        self._check_fitted()
         P = check_array(params, name="params", ndim=2)
         if P.shape[0] != self.weights_.size:
             raise ValueError(f"params: {P.shape[0]} rows but the fit has {self.weights_.size} tracks")
         return parameter_distributions(P, self.weights_, param_names=param_names, bins=bins)
 
-    def save(self, path):
-        """Save weights, histograms and settings as an agnlab artifact (npz + JSON)."""
-        from ..io import save_artifact
-
-        check_is_fitted(self, ["weights_"])
+    # ------------------------------------------------------------------ persistence (agnlab._estimator)
+    def _get_state(self):
         arrays = {"weights": self.weights_, "edges_x": self.edges_[0], "edges_y": self.edges_[1],
-                  "observed_hist": self.observed_hist_, "model_hist": self.model_hist_,
-                  "cv_deviance": self.cv_deviance_, "cv_l1_ratios": self.cv_l1_ratios_,
-                  "cv_alpha_ratios": self.cv_alpha_ratios_}
-        meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_,
-                "reduced_chi2": self.reduced_chi2_, "chi2": self.chi2_, "dof": self.dof_,
-                "n_nonzero": self.n_nonzero_, "dropped": self.dropped_,
-                "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()
-                           if k != "progress"}}
-        return save_artifact(path, kind="population_fit", arrays=arrays, metadata=meta)
+                  "observed_hist": self.observed_hist_, "model_hist": self.model_hist_}
+        meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_}
+        return arrays, meta
+
+    def _set_state(self, arrays, meta):
+        self.weights_ = np.asarray(arrays["weights"], dtype=float)
+        self.edges_ = (np.asarray(arrays["edges_x"], dtype=float), np.asarray(arrays["edges_y"], dtype=float))
+        self.observed_hist_ = np.asarray(arrays["observed_hist"], dtype=float)
+        self.model_hist_ = np.asarray(arrays["model_hist"], dtype=float)
+        want = (self.edges_[0].size - 1, self.edges_[1].size - 1)
+        if self.observed_hist_.shape != want or self.model_hist_.shape != want or self.weights_.ndim != 1:
+            raise ValueError(f"histograms of shape {self.observed_hist_.shape}/{self.model_hist_.shape} do not "
+                             f"match the edges {want}")
+        self.alpha_ = float(meta["alpha"])
+        self.l1_ratio_ = float(meta["l1_ratio"])
+        self.alpha_ratio_ = float(meta["alpha_ratio"])
+        self.n_tracks_ = int(self.weights_.size)
+        self._set_summaries()
 
     @classmethod
-    def load_result(cls, path):
-        """Load what :meth:`save` wrote: returns (arrays, metadata)."""
-        from ..io import load_artifact
+    def load(cls, path):
+        """Load a fit written by :meth:`save` (also reads files of the older ``population_fit`` layout)."""
+        from ..io import ArtifactError, load_artifact
 
-        return load_artifact(path, kind="population_fit")
+        try:
+            return super().load(path)
+        except ArtifactError as exc:
+            if repr(_LEGACY_KIND) not in str(exc):
+                raise
+        arrays, meta = load_artifact(path, kind=_LEGACY_KIND)
+        return cls._load_legacy(path, arrays, meta)
+
+    @classmethod
+    def _load_legacy(cls, path, arrays, meta):
+        """Files of kind ``population_fit`` (written by ``PopulationFit.save`` before the shared contract)."""
+        import inspect
+
+        from .._estimator import _as_param
+        from ..io import ArtifactError
+
+        try:
+            accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+            params = {k: _as_param(v) for k, v in dict(meta.get("params", {})).items() if k in accepted}
+            est = cls(**params)
+            est._set_state(arrays, meta)
+            est.training_record_ = {
+                "dropped": dict(meta.get("dropped", {})),
+                "cv": {"l1_ratios": np.asarray(arrays["cv_l1_ratios"], float).tolist(),
+                       "alpha_ratios": np.asarray(arrays["cv_alpha_ratios"], float).tolist(),
+                       "mean_deviance": np.asarray(arrays["cv_deviance"], float).tolist()},
+            }
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise ArtifactError(f"{path}: incomplete or inconsistent population_fit file ({exc})") from None
+        return est

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from .._validation import check_array
+from ..validation import check_array
 
 __all__ = ["DesignMatrix", "angle_weights", "color_histogram", "design_matrix", "histogram_edges"]
 

@@ -19,7 +19,8 @@ def plot_fit_histograms(fit, *, color_names=("W1-W2", "W2-W3")):
     ex, ey = fit.edges_
     ext = [ey[0], ey[-1], ex[0], ex[-1]]
     vmax = max(fit.observed_hist_.max(), fit.model_hist_.max(), 1.0)
-    for ax, data, title in ((axes[0], fit.observed_hist_, "observed"), (axes[1], fit.model_hist_, "model (weighted tracks)")):
+    panels = ((axes[0], fit.observed_hist_, "observed"), (axes[1], fit.model_hist_, "model (weighted tracks)"))
+    for ax, data, title in panels:
         im = ax.imshow(np.log10(1 + data), origin="lower", extent=ext, aspect="auto", vmin=0, vmax=np.log10(1 + vmax),
                        cmap="viridis")
         ax.set_title(title)

@@ -6,11 +6,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import check_array
+from ..validation import check_array
 
-__all__ = ["ColorTracks", "color_tracks", "tracks_from_grid"]
+__all__ = ["QUICK_TRACK_NODES", "TRACK_NODES", "ColorTracks", "color_tracks", "tracks_from_grid"]
 
 _COLORS = (("W1", "W2"), ("W2", "W3"))
+
+#: Parameter nodes (CLUMPY names, without the viewing angle) of the built-in regular track grid:
+#: 5 x 5 x 5 x 4 x 4 = 2,000 tracks per redshift (``agnlab population tracks``, the demo, the benchmark).
+TRACK_NODES = {"tv": (10, 30, 80, 160, 300), "N0": (1, 4, 8, 12, 15), "sig": (15, 30, 45, 60, 70),
+               "Y": (5, 20, 50, 100), "q": (0, 1, 2, 3)}
+
+#: A smaller grid of the same kind (3 x 3 x 3 x 2 x 2 = 108 tracks per redshift) for quick runs.
+QUICK_TRACK_NODES = {"tv": (10, 40, 160), "N0": (2, 6, 12), "sig": (20, 45, 70), "Y": (10, 50), "q": (0.5, 2.0)}
 
 
 @dataclass

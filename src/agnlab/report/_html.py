@@ -90,7 +90,8 @@ class Section:
         return self
 
     def to_html(self) -> str:
-        return f'<section id="{html.escape(self.key)}"><h2>{html.escape(self.title)}</h2>{"".join(self._parts)}</section>'
+        head = f'<section id="{html.escape(self.key)}"><h2>{html.escape(self.title)}</h2>'
+        return f'{head}{"".join(self._parts)}</section>'
 
 
 class Report:

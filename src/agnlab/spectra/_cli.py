@@ -12,7 +12,8 @@ __all__ = ["register"]
 
 def _read(path):
     """An agnlab spectra file (HDF5/FITS with truth), else FITS tables of observed spectra."""
-    from ._io import SpectraFileError, read_spectra, read_spectra_fits
+    from ._io import SpectraFileError, read_spectra
+    from ._observed import read_spectra_fits
 
     try:
         return read_spectra(path)
@@ -34,7 +35,7 @@ def _cmd_simulate(args) -> int:
 
     sim = QuasarSimulator(seed=args.seed, z_range=tuple(args.z_range), mag_range=tuple(args.mag_range),
                           dla_rate_per_dz=args.dla_rate)
-    out = sim.simulate(args.n, n_jobs=args.jobs).write(args.out)
+    out = sim.simulate(args.n, n_jobs=args.n_jobs or 1).write(args.out)
     print(f"wrote {args.n} spectra to {out if out is not None else args.out}")
     return 0
 
@@ -45,16 +46,16 @@ def _cmd_train(args) -> int:
 
     data = _read(args.data)
     truth = _truth(data, args.data)
-    kw = dict(seed=args.seed, num_threads=args.threads)
+    kw = dict(random_state=args.seed, n_jobs=args.n_jobs, progress=args.progress)
     if args.epochs is not None:
         kw["max_epochs"] = args.epochs
-    if args.model == "redshift":
+    if args.kind == "redshift":
         est = RedshiftEstimator(**kw)
     else:
         est = DLAFinder(**kw)
     est.fit(data.wave_aa, data.flux, data.ivar, truth)
     path = est.save(args.out)
-    h = est.history_
+    h = est.training_record_
     print(f"trained {type(est).__name__} on {h['n_train']} spectra ({h['epochs']} epochs, "
           f"{h['train_seconds']:.1f} s); wrote {path}")
     return 0
@@ -68,7 +69,7 @@ def _predict(args, data):
 
     out = {}
     if args.redshift_model:
-        zest = RedshiftEstimator.load(args.redshift_model)
+        zest = RedshiftEstimator.load(args.redshift_model).set_params(n_jobs=args.n_jobs)
         out["redshift"] = zest.predict(data.wave_aa, data.flux, data.ivar)
     if args.dla_model:
         if getattr(args, "true_z", False):
@@ -77,7 +78,7 @@ def _predict(args, data):
             zq = out["redshift"]["z_pred"].to_numpy()
         else:
             raise ValueError("--dla-model needs quasar redshifts: give --redshift-model or --true-z")
-        dla = DLAFinder.load(args.dla_model)
+        dla = DLAFinder.load(args.dla_model).set_params(n_jobs=args.n_jobs)
         thr = getattr(args, "threshold", None)
         out["dlas"], out["dla_spectra"] = dla.detect(data.wave_aa, data.flux, data.ivar, z_qso=zq, threshold=thr)
         out["z_used"] = zq
@@ -86,9 +87,23 @@ def _predict(args, data):
     return out, pd
 
 
+def _dla_out(args) -> Path:
+    """The DLA table's path: ``--dla-out`` or ``<out>_dlas.<ext>``, checked like every output."""
+    from ..cli_common import CLIError
+
+    out = Path(args.out)
+    path = Path(args.dla_out) if args.dla_out else out.with_name(out.stem + "_dlas" + out.suffix)
+    if not args.dla_out and path.exists() and not args.overwrite:
+        raise CLIError(f"{path} (the default DLA table of --out) already exists; pass --overwrite or --dla-out")
+    if path.resolve() == Path(args.data).resolve():
+        raise CLIError(f"the DLA table {path} is the input {args.data}; choose another --dla-out")
+    return path
+
+
 def _cmd_predict(args) -> int:
     from ..io import write_table
 
+    dla_out = _dla_out(args) if args.dla_model else None
     data = _read(args.data)
     out, pd = _predict(args, data)
     n = len(data.flux)
@@ -102,7 +117,6 @@ def _cmd_predict(args) -> int:
     write_table(table, args.out)
     msg = f"wrote {n} rows to {args.out}"
     if "dlas" in out:
-        dla_out = args.dla_out or str(Path(args.out).with_name(Path(args.out).stem + "_dlas" + Path(args.out).suffix))
         write_table(out["dlas"], dla_out)
         msg += f" and {len(out['dlas'])} DLAs to {dla_out}"
     print(msg)
@@ -110,10 +124,9 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from ._dla import dla_metrics
+    from ._metrics import dla_metrics, redshift_metrics
     from ._ml_eval import dla_table, redshift_table
-    from ._mlcommon import truth_dlas
-    from ._redshift_cnn import redshift_metrics
+    from ._truth import truth_dlas
 
     data = _read(args.data)
     truth = _truth(data, args.data)
@@ -145,42 +158,51 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+_TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
+_SPECTRA_SUFFIXES = (".h5", ".hdf5", ".fits")
+
+
 def register(subparsers) -> None:
     """Add ``agnlab spectra <verb>`` to the top-level CLI."""
-    p = subparsers.add_parser("spectra", help="quasar spectra: simulate, train/predict/evaluate redshift and DLA models")
-    verbs = p.add_subparsers(dest="verb", metavar="<verb>")
-    p.set_defaults(func=lambda a: (p.print_help(), 0)[1])
+    from ..cli_common import add_common, add_input, add_output
+
+    p = subparsers.add_parser("spectra",
+                              help="quasar spectra: simulate, train/predict/evaluate redshift and DLA models")
+    verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
 
     s = verbs.add_parser("simulate", help="simulate 4MOST-like quasar spectra + truth to HDF5/FITS")
     s.add_argument("--n", type=int, required=True, help="number of spectra")
-    s.add_argument("--out", required=True, help="output file (.h5/.hdf5 or .fits)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0), metavar=("ZMIN", "ZMAX"))
-    s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 20.5), metavar=("MMIN", "MMAX"))
-    s.add_argument("--dla-rate", type=float, default=0.2, help="DLA incidence per unit z (default 0.2)")
-    s.add_argument("--jobs", type=int, default=1, help="threads (results do not depend on it)")
+    add_output(s, help="spectra file", suffixes=_SPECTRA_SUFFIXES)
+    s.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0), metavar=("ZMIN", "ZMAX"),
+                   help="quasar redshift range (default: 2 4)")
+    s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 20.5), metavar=("MMIN", "MMAX"),
+                   help="r magnitude range, AB (default: 18 20.5)")
+    s.add_argument("--dla-rate", type=float, default=0.2, help="DLA incidence per unit z (default: 0.2)")
+    add_common(s)
     s.set_defaults(func=_cmd_simulate)
 
     t = verbs.add_parser("train", help="train a redshift CNN or a DLA finder on spectra with truth")
-    t.add_argument("--data", required=True, help="spectra file with truth (from 'agnlab spectra simulate')")
-    t.add_argument("--model", choices=["redshift", "dla"], required=True)
-    t.add_argument("--out", required=True, help="model file (.npz)")
-    t.add_argument("--epochs", type=int, default=None, help="maximum epochs")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=None, help="torch threads")
+    add_input(t, "data", help="spectra file with truth (from 'agnlab spectra simulate')")
+    t.add_argument("--kind", choices=["redshift", "dla"], required=True, help="which model to train")
+    add_output(t, help="model file", suffixes=(".npz",))
+    t.add_argument("--epochs", type=int, default=None, help="maximum epochs (default: the model's)")
+    add_common(t)
     t.set_defaults(func=_cmd_train)
 
     for name, helptext, func in (("predict", "redshifts and DLA lists for spectra", _cmd_predict),
                                  ("evaluate", "metrics against the file's truth table", _cmd_evaluate)):
         q = verbs.add_parser(name, help=helptext)
-        q.add_argument("--data", required=True, help="spectra file (HDF5/FITS)")
-        q.add_argument("--redshift-model", default=None, help="RedshiftEstimator .npz")
-        q.add_argument("--dla-model", default=None, help="DLAFinder .npz")
+        add_input(q, "data", help="spectra file (agnlab HDF5/FITS, or FITS tables of observed spectra)")
+        add_input(q, "redshift_model", option=True, required=False, help="RedshiftEstimator model file (.npz)")
+        add_input(q, "dla_model", option=True, required=False, help="DLAFinder model file (.npz)")
         q.add_argument("--true-z", action="store_true", help="search DLAs at the truth table's z_qso")
         if name == "predict":
-            q.add_argument("--out", required=True, help="per-spectrum table (.csv/.parquet/...)")
-            q.add_argument("--dla-out", default=None, help="DLA table (default: <out>_dlas.<ext>)")
-            q.add_argument("--threshold", type=float, default=None, help="DLA confidence threshold")
+            add_output(q, help="per-spectrum table", suffixes=_TABLE_SUFFIXES)
+            add_output(q, "dla_out", help="DLA table (default: <out>_dlas.<ext>)", suffixes=_TABLE_SUFFIXES,
+                       required=False)
+            q.add_argument("--threshold", type=float, default=None,
+                           help="DLA confidence threshold (default: the model's)")
         else:
-            q.add_argument("--out", default=None, help="write the metrics as JSON here")
+            add_output(q, help="write the metrics as JSON here", suffixes=(".json",), required=False)
+        add_common(q, seed=False)
         q.set_defaults(func=func)

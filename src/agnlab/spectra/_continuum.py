@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._physics import C_KMS
+from ..constants import C_KMS
 
 __all__ = ["ContinuumModel", "REST_GRID_AA", "LINE_GROUPS"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 
-from ._dla import DLAFinder, dla_metrics
+from ._dla import DLAFinder
+from ._metrics import dla_metrics, redshift_metrics
 from ._ml_eval import dla_table, plot_examples, plot_localisation, plot_redshift, plot_roc, redshift_table
-from ._mlcommon import truth_dlas
-from ._redshift_cnn import RedshiftEstimator, redshift_metrics
+from ._redshift_cnn import RedshiftEstimator
 from ._simulate import QuasarSimulator
+from ._truth import truth_dlas
 
 __all__ = ["run_demo"]
 
@@ -25,11 +26,11 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     test = QuasarSimulator(seed=seed + 2).simulate(n_test, n_jobs=1)
     t_sim = time.perf_counter() - t0
 
-    zest = RedshiftEstimator(max_epochs=z_epochs, patience=3, seed=seed)
+    zest = RedshiftEstimator(max_epochs=z_epochs, patience=3, random_state=seed)
     t = time.perf_counter()
     zest.fit(train.wave_aa, train.flux, train.ivar, train.truth)
     t_z = time.perf_counter() - t
-    dla = DLAFinder(max_epochs=d_epochs, patience=3, seed=seed)
+    dla = DLAFinder(max_epochs=d_epochs, patience=3, random_state=seed)
     t = time.perf_counter()
     dla.fit(train.wave_aa, train.flux, train.ivar, train.truth)
     t_d = time.perf_counter() - t

@@ -29,7 +29,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from ._physics import C_KMS, LYMAN_LIMIT_AA, LYMAN_SERIES, SIGMA_LL_CM2, damping_a, tau0_factor
+from ..constants import C_KMS
+from ._physics import LYMAN_LIMIT_AA, LYMAN_SERIES, SIGMA_LL_CM2, damping_a, tau0_factor
 from ._voigt import voigt_hjerting
 
 __all__ = ["ForestModel", "DLAModel", "tau_eff_fg08", "add_line_tau", "add_lyman_continuum_tau"]
@@ -48,7 +49,7 @@ def _hui_rutledge_b(u, b_sigma_kms, b_min_kms, b_max_kms):
     return np.clip(b_sigma_kms * u ** -0.25, b_min_kms, b_max_kms)
 
 
-def _rest_equivalent_width_aa(log_n, b_kms):
+def rest_equivalent_width_aa(log_n, b_kms):
     """Lyman-alpha rest equivalent width (Angstrom) of a Voigt line; arrays broadcast."""
     log_n = np.asarray(log_n, dtype=float)[..., None]
     b = np.asarray(b_kms, dtype=float)[..., None]
@@ -122,7 +123,7 @@ def _mean_rest_ew_cached(model: ForestModel) -> float:
     # Doppler parameters: quantiles of u ~ Exp(1)
     q = (np.arange(24) + 0.5) / 24
     b = model.sample_b(-np.log1p(-q))
-    w = _rest_equivalent_width_aa(log_n[:, None], b[None, :]).mean(axis=1)
+    w = rest_equivalent_width_aa(log_n[:, None], b[None, :]).mean(axis=1)
     # pdf in log N of f(N) ~ N^-beta: p(logN) ~ 10^((1-beta) logN)
     p = 10.0 ** ((1.0 - model.beta) * (log_n - lo))
     return float(np.trapezoid(w * p, log_n) / np.trapezoid(p, log_n))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._dla import dla_metrics
-from ._mlcommon import C_KMS
-from ._redshift_cnn import redshift_metrics
+from ..constants import C_KMS, LYA_AA
+from ._metrics import dla_metrics, redshift_metrics
 
 __all__ = ["MAG_BINS", "redshift_table", "dla_table", "plot_redshift", "plot_roc", "plot_localisation",
            "plot_examples"]
@@ -140,11 +139,11 @@ def plot_examples(wave_aa, flux, z_qso, true_dlas, pred: pd.DataFrame, indices, 
         step = max(int(sel.sum() // 2000), 1)
         ax.plot(wave[sel][::step], flux[i][sel][::step], lw=0.5, color="0.3")
         for zd, nh in zip(*true_dlas[i]):
-            ax.axvline(1215.67 * (1 + zd), color="g", lw=2, alpha=0.5)
+            ax.axvline(LYA_AA * (1 + zd), color="g", lw=2, alpha=0.5)
         p = pred[pred["spec_index"] == i]
         for zd, nh, c in zip(p["z_dla"], p["log_nhi"], p["confidence"]):
-            ax.axvline(1215.67 * (1 + zd), color="r", ls="--", lw=1)
-            ax.text(1215.67 * (1 + zd), ax.get_ylim()[1] * 0.85, f" {nh:.2f} ({c:.2f})", color="r", fontsize=7)
+            ax.axvline(LYA_AA * (1 + zd), color="r", ls="--", lw=1)
+            ax.text(LYA_AA * (1 + zd), ax.get_ylim()[1] * 0.85, f" {nh:.2f} ({c:.2f})", color="r", fontsize=7)
         title = f"spectrum {i}: z_qso = {zq:.3f}"
         if z_pred is not None:
             title += f", z_pred = {float(z_pred[i]):.3f}"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "C_KMS", "LYMAN_LIMIT_AA", "SIGMA_LL_CM2", "LYMAN_SERIES", "tau0_factor", "damping_a",
+    "LYMAN_LIMIT_AA", "SIGMA_LL_CM2", "LYMAN_SERIES", "tau0_factor", "damping_a",
 ]
 
-C_KMS = 299792.458
 #: Lyman-limit wavelength (Angstrom) and photo-ionisation cross-section at the edge (cm^2).
 LYMAN_LIMIT_AA = 911.753
 SIGMA_LL_CM2 = 6.304e-18

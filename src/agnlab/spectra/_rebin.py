@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from .._domain import OutOfDomainError
+
 __all__ = ["LogRebinner", "log_wave_grid", "clean_spectra", "rebin_log"]
 
 
@@ -128,8 +130,9 @@ class LogRebinner:
         Output bin centres, uniform in log10 (see :func:`log_wave_grid`).
     min_coverage : float
         Minimum fraction of output bins that the input grid must cover; below
-        it a ``ValueError`` describes the mismatch (e.g. a spectrum from
-        another instrument that barely overlaps the trained range).
+        it an :class:`agnlab.OutOfDomainError` (a ``ValueError``) describes the
+        mismatch (e.g. a spectrum from another instrument that barely overlaps
+        the trained range).
 
     Attributes
     ----------
@@ -175,7 +178,7 @@ class LogRebinner:
         self.wave_in_aa = win
         self.wave_out_aa = wout
         if self.coverage < min_coverage:
-            raise ValueError(
+            raise OutOfDomainError(
                 f"wave grid mismatch: the input grid {win[0]:.1f}-{win[-1]:.1f} A covers only "
                 f"{100 * self.coverage:.0f}% of the model grid {wout[0]:.1f}-{wout[-1]:.1f} A "
                 f"(need >= {100 * min_coverage:.0f}%)")

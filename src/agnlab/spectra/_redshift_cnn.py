@@ -1,4 +1,4 @@
-"""Quasar redshifts from a 1-D CNN on log-wavelength rebinned spectra.
+"""Quasar redshifts from a 1-D CNN on log-wavelength rebinned spectra (the estimator).
 
 QuasarNET-like design: the network classifies ``log10(1 + z)`` into bins
 spanning the trained redshift range and, for every bin, regresses the offset
@@ -7,99 +7,43 @@ offset. Classification + offset is much more robust than plain regression
 (no pull towards the mean of the training set; confusions between emission
 lines show up as a low bin probability, not as a silently wrong middle value).
 
-The :class:`RedshiftNet` (``torch.nn.Module``) is kept apart from the
-estimator :class:`RedshiftEstimator`, which handles rebinning, normalisation,
-training (through :func:`agnlab.nn.fit_module`), flags and artifacts.
+The network (:class:`RedshiftNet`, in :mod:`._redshift_net`) is kept apart
+from the estimator :class:`RedshiftEstimator`, which handles rebinning,
+normalisation, training (through :func:`agnlab.nn.fit_module`), flags and
+artifacts.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 
 import numpy as np
 import pandas as pd
-import torch
-from sklearn.base import BaseEstimator
-from torch import nn
 
-from .._progress import progress as _progress
-from .._validation import check_is_fitted, check_random_state
-from ..io import ArtifactError
-from ..nn import TrainConfig, arrays_to_module, fit_module, seed_everything
-from ._mlcommon import (C_KMS, SpectraWarning, conv_block, default_z_range, inference_net, load_estimator,
-                        robust_scale, save_estimator, spectral_features, truth_z)
-from ._rebin import LogRebinner, check_wave, clean_spectra, log_wave_grid
+from ..constants import C_KMS
+from ..nn import train_validation_split
+from ._cnn_base import SpectraCNNEstimator
+from ._inputs import spectra_arrays, spectra_fit_arrays
+from ._mlcommon import SpectraWarning, default_z_range, robust_scale, spectral_features, training_seeds
+from ._rebin import check_wave, clean_spectra, log_wave_grid
+from ._redshift_net import RedshiftNet, redshift_loss
+from ._truth import truth_z
 
-__all__ = ["RedshiftNet", "RedshiftEstimator", "redshift_metrics"]
-
-_KIND = "agnlab.spectra.RedshiftEstimator"
+__all__ = ["RedshiftEstimator"]
 
 
-class RedshiftNet(nn.Module):
-    """Conv stack -> dense -> (bin logits, bin offsets).
-
-    Parameters
-    ----------
-    n_pix : int
-        Length of the rebinned input (2 channels: flux, log S/N).
-    n_bins : int
-        Number of ``log10(1+z)`` bins.
-    channels : tuple of int
-        Output channels of the conv blocks (each halves the length).
-    kernel : int
-    hidden : int
-        Width of the dense layer.
-    dropout : float
-
-    Forward: ``x`` (batch, 2, n_pix) -> (batch, 2 * n_bins): logits then offsets.
-    """
-
-    def __init__(self, n_pix: int, n_bins: int, *, channels=(16, 32, 48, 64, 64), kernel: int = 5,
-                 hidden: int = 256, dropout: float = 0.1):
-        super().__init__()
-        blocks, c_in, length = [], 2, n_pix
-        for i, c in enumerate(channels):
-            blocks.append(conv_block(c_in, c, kernel + 2 if i == 0 else kernel))
-            c_in, length = c, length // 2
-        self.features = nn.Sequential(*blocks)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * length, hidden), nn.ReLU(inplace=True),
-                                  nn.Dropout(dropout), nn.Linear(hidden, 2 * n_bins))
-        self.n_bins = n_bins
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-def _loss(out, y_cls, y_off, *, n_bins: int, offset_weight: float = 1.0, smoothing: float = 0.02):
-    logits, offs = out[:, :n_bins], out[:, n_bins:]
-    ce = nn.functional.cross_entropy(logits, y_cls, label_smoothing=smoothing)
-    pred_off = offs.gather(1, y_cls[:, None])[:, 0]
-    return ce + offset_weight * torch.mean((pred_off - y_off) ** 2)
-
-
-def redshift_metrics(z_true, z_pred, *, catastrophic_kms: float = 3000.0) -> dict:
-    """Velocity errors ``dv = c (z_pred - z_true) / (1 + z_true)``.
-
-    Returns
-    -------
-    dict
-        ``n``, ``median_abs_dv_kms``, ``nmad_dv_kms``, ``mean_abs_frac_err`` (|dz|/z),
-        ``catastrophic_frac`` (|dv| > ``catastrophic_kms``; NaN predictions count as failures).
-    """
-    zt = np.asarray(z_true, float)
-    zp = np.asarray(z_pred, float)
-    dv = C_KMS * (zp - zt) / (1 + zt)
-    ok = np.isfinite(dv)
-    adv = np.abs(dv[ok])
-    med = float(np.median(adv)) if ok.any() else float("nan")
-    nmad = float(1.4826 * np.median(np.abs(dv[ok] - np.median(dv[ok])))) if ok.any() else float("nan")
-    return {"n": int(zt.size), "median_abs_dv_kms": med, "nmad_dv_kms": nmad,
-            "mean_abs_frac_err": float(np.mean(np.abs(zp[ok] - zt[ok]) / zt[ok])) if ok.any() else float("nan"),
-            "catastrophic_frac": float((np.sum(adv > catastrophic_kms) + np.sum(~ok)) / max(zt.size, 1))}
-
-
-class RedshiftEstimator(BaseEstimator):
+class RedshiftEstimator(SpectraCNNEstimator):
     """1-D CNN quasar redshift estimator (classification over log(1+z) bins + offset).
+
+    Two input forms (see :mod:`agnlab.spectra._inputs`):
+
+    * ``fit(X, y)`` / ``predict(X)`` with ``X`` a spectra container
+      (:class:`SimulatedSpectra`, :class:`ObservedSpectra`, any object with
+      ``wave_aa``, ``flux``, ``ivar``, or a tuple of the three) and ``y`` the
+      truth table (``None``: ``X.truth``); this is the form a scikit-learn
+      ``Pipeline`` uses;
+    * ``fit(wave_aa, flux, ivar, truth)`` / ``predict(wave_aa, flux, ivar)``.
 
     Parameters
     ----------
@@ -116,17 +60,20 @@ class RedshiftEstimator(BaseEstimator):
         Network shape (see :class:`RedshiftNet`).
     lr, weight_decay, batch_size, max_epochs, patience :
         Optimisation (see :class:`agnlab.nn.TrainConfig`).
-    val_fraction : float
+    validation_fraction : float
         Fraction of the training spectra held out for early stopping.
     min_confidence : float
         Predictions whose probability (summed over the arg-max bin and its two
         neighbours) is below this are flagged ``low_confidence``.
-    seed : int
+    random_state : int, numpy Generator or None
+        Seeds the train/validation split, the initial weights and the batches.
     chunk_size : int
         Spectra rebinned at a time.
-    num_threads : int or None
-        Torch threads during fit/predict (``None`` leaves the setting alone).
+    n_jobs : int or None
+        Torch/BLAS threads during fit and predict, restored afterwards
+        (``None`` leaves the process setting alone).
     progress : bool or None
+        Progress bars (``None``: on a terminal only).
 
     Attributes
     ----------
@@ -134,22 +81,31 @@ class RedshiftEstimator(BaseEstimator):
     wave_grid_aa_ : ndarray (n_grid,)
     z_range_ : (float, float)
     bin_edges_ : ndarray (n_bins + 1,), in ``log10(1 + z)``
-    history_ : dict  (training history from :func:`agnlab.nn.fit_module`)
+    training_record_ : dict
+        ``n_train``, ``n_val``, ``best_epoch``, ``best_val_loss``, ``epochs``,
+        ``train_seconds``, ``history`` (per-epoch (train, validation) loss).
+
+    Notes
+    -----
+    Out of domain: spectra whose wavelength grid covers less than half of the
+    model grid raise :class:`agnlab.OutOfDomainError`; a redshift at the edge of
+    the trained range (where the true z may lie outside it) is flagged
+    ``edge_of_range`` in the prediction table's ``flag`` column.
 
     Examples
     --------
     >>> from agnlab.spectra import QuasarSimulator, RedshiftEstimator
     >>> sim = QuasarSimulator(seed=0).simulate(200)          # doctest: +SKIP
-    >>> est = RedshiftEstimator(max_epochs=2).fit(sim.wave_aa, sim.flux, sim.ivar, sim.truth)  # doctest: +SKIP
-    >>> est.predict(sim.wave_aa, sim.flux, sim.ivar)["z_pred"].shape  # doctest: +SKIP
+    >>> est = RedshiftEstimator(max_epochs=2).fit(sim, sim.truth)  # doctest: +SKIP
+    >>> est.predict(sim)["z_pred"].shape  # doctest: +SKIP
     (200,)
     """
 
     def __init__(self, *, wave_min_aa: float = 3600.0, wave_max_aa: float = 9600.0, dlog10: float = 3e-4,
                  z_range=None, bin_width_kms: float = 900.0, channels=(16, 32, 48, 64, 64), kernel: int = 5,
                  hidden: int = 256, dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4,
-                 batch_size: int = 128, max_epochs: int = 40, patience: int = 6, val_fraction: float = 0.1,
-                 min_confidence: float = 0.5, seed: int = 0, chunk_size: int = 512, num_threads=None,
+                 batch_size: int = 128, max_epochs: int = 40, patience: int = 6, validation_fraction: float = 0.1,
+                 min_confidence: float = 0.5, random_state=0, chunk_size: int = 512, n_jobs=None,
                  progress=None):
         self.wave_min_aa = wave_min_aa
         self.wave_max_aa = wave_max_aa
@@ -165,27 +121,17 @@ class RedshiftEstimator(BaseEstimator):
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.patience = patience
-        self.val_fraction = val_fraction
+        self.validation_fraction = validation_fraction
         self.min_confidence = min_confidence
-        self.seed = seed
+        self.random_state = random_state
         self.chunk_size = chunk_size
-        self.num_threads = num_threads
+        self.n_jobs = n_jobs
         self.progress = progress
 
     # -- features -----------------------------------------------------------------------------
     def _grid(self) -> np.ndarray:
         g = log_wave_grid(self.wave_min_aa, self.wave_max_aa, self.dlog10)
         return g[: (g.size // 32) * 32]  # divisible by 2**5 for the pooling stack
-
-    def _rebinner(self, wave_aa):
-        grid = getattr(self, "wave_grid_aa_", None)
-        grid = self._grid() if grid is None else grid
-        cached = getattr(self, "_rebinner_cache", None)
-        if cached is not None and cached.matches(wave_aa) and cached.wave_out_aa.size == grid.size:
-            return cached
-        reb = LogRebinner(wave_aa, grid)
-        self._rebinner_cache = reb
-        return reb
 
     def preprocess(self, wave_aa, flux, ivar):
         """Rebin and normalise spectra into network inputs (chunked; memory bounded).
@@ -202,7 +148,8 @@ class RedshiftEstimator(BaseEstimator):
             Spectra without any valid pixel on the model grid.
         """
         wave = check_wave(wave_aa)
-        reb = self._rebinner(wave)
+        grid = getattr(self, "wave_grid_aa_", None)
+        reb = self._rebinner(wave, self._grid() if grid is None else grid)
         flux = np.asarray(flux)
         ivar = np.asarray(ivar)
         if flux.ndim == 1:
@@ -229,25 +176,29 @@ class RedshiftEstimator(BaseEstimator):
         return X, empty
 
     # -- fit ----------------------------------------------------------------------------------
-    def fit(self, wave_aa, flux, ivar, truth):
+    def fit(self, X, y=None, *arrays):
         """Train on spectra with known redshifts.
 
         Parameters
         ----------
-        wave_aa : array_like (n_pix,)
-        flux, ivar : array_like (n_spec, n_pix)
-        truth : table with ``z_qso`` (or an array of z)
+        X : spectra container, or ``wave_aa`` (n_pix,) in the array form
+        y : truth table with ``z_qso`` (or an array of z); ``None`` takes ``X.truth``.
+            In the array form ``fit(wave_aa, flux, ivar, truth)`` this is ``flux``.
+        *arrays :
+            ``ivar, truth`` in the array form.
 
         Returns
         -------
         self
         """
-        X, empty = self.preprocess(wave_aa, flux, ivar)
-        z = truth_z(truth, X.shape[0])
-        return self.fit_preprocessed(X[~empty], z[~empty])
+        wave_aa, flux, ivar, truth = spectra_fit_arrays(X, y, arrays)
+        Xp, empty = self.preprocess(wave_aa, flux, ivar)
+        z = truth_z(truth, Xp.shape[0])
+        return self.fit_preprocessed(Xp[~empty], z[~empty])
 
     def fit_preprocessed(self, X, z):
         """Train on the output of :meth:`preprocess` and true redshifts ``z`` (n,)."""
+        t0 = time.perf_counter()
         X = np.asarray(X, np.float32)
         z = np.asarray(z, float)
         if X.ndim != 3 or X.shape[1] != 2:
@@ -259,9 +210,6 @@ class RedshiftEstimator(BaseEstimator):
         grid = self._grid()
         if X.shape[2] != grid.size:
             raise ValueError(f"X: {X.shape[2]} grid pixels, the model grid has {grid.size}")
-        seed_everything(self.seed)
-        if self.num_threads:
-            torch.set_num_threads(int(self.num_threads))
         zlo, zhi = default_z_range(z) if self.z_range is None else map(float, self.z_range)
         if not zhi > zlo:
             raise ValueError(f"z_range must have z_max > z_min, got ({zlo}, {zhi})")
@@ -278,25 +226,22 @@ class RedshiftEstimator(BaseEstimator):
         w = edges[1] - edges[0]
         cls = np.clip(((y - ylo) / w).astype(np.int64), 0, n_bins - 1)
         off = ((y - (edges[cls] + 0.5 * w)) / w).astype(np.float32)
-        rng = check_random_state(self.seed)
-        perm = rng.permutation(X.shape[0])
-        n_val = max(int(round(self.val_fraction * X.shape[0])), 1)
-        iv, it = perm[:n_val], perm[n_val:]
-        net = RedshiftNet(grid.size, n_bins, channels=tuple(self.channels), kernel=self.kernel,
-                          hidden=self.hidden, dropout=self.dropout)
-        cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                          max_epochs=self.max_epochs, patience=self.patience, seed=self.seed,
-                          lr_patience=max(self.patience // 3, 1))
-        hist = fit_module(net, X[it], (cls[it], off[it]), X[iv], (cls[iv], off[iv]), config=cfg,
-                          loss_fn=lambda out, c, o: _loss(out, c, o, n_bins=n_bins), progress=self.progress,
-                          desc="RedshiftEstimator")
-        self.net_ = net.eval()
+        split_state, torch_rng, train_seed = training_seeds(self.random_state)
+        it, iv = train_validation_split(X.shape[0], self.validation_fraction, split_state)
+        net, hist = self._train(
+            lambda: RedshiftNet(grid.size, n_bins, channels=tuple(self.channels), kernel=self.kernel,
+                                hidden=self.hidden, dropout=self.dropout),
+            X, (cls, off), it, iv, loss_fn=lambda out, c, o: redshift_loss(out, c, o, n_bins=n_bins),
+            torch_rng=torch_rng, train_seed=train_seed, desc="RedshiftEstimator")
+        self._set_net(net)
         self.wave_grid_aa_ = grid
         self.z_range_ = (zlo, zhi)
         self.bin_edges_ = edges
-        self.history_ = {"best_epoch": hist["best_epoch"], "best_val_loss": hist["best_val_loss"],
-                         "train_seconds": hist["train_seconds"], "n_train": int(it.size), "n_val": int(iv.size),
-                         "epochs": len(hist["history"])}
+        self.training_record_ = {
+            "n_train": int(it.size), "n_val": int(iv.size), "best_epoch": hist["best_epoch"],
+            "best_val_loss": hist["best_val_loss"], "epochs": len(hist["history"]),
+            "train_seconds": hist["train_seconds"], "fit_seconds": time.perf_counter() - t0,
+            "history": [list(map(float, h)) for h in hist["history"]]}
         return self
 
     # -- predict ------------------------------------------------------------------------------
@@ -316,21 +261,13 @@ class RedshiftEstimator(BaseEstimator):
 
     def predict_preprocessed(self, X, empty=None, *, batch_size: int = 256) -> pd.DataFrame:
         """Predict from :meth:`preprocess` output; see :meth:`predict`."""
-        check_is_fitted(self, ["net_"])
+        self._check_fitted()
         X = np.asarray(X, np.float32)
         if X.ndim != 3 or X.shape[1:] != (2, self.wave_grid_aa_.size):
             raise ValueError(f"X: expected shape (n, 2, {self.wave_grid_aa_.size}), got {X.shape}")
-        if self.num_threads:
-            torch.set_num_threads(int(self.num_threads))
-        outs = []
-        net = inference_net(self)
-        with torch.inference_mode():
-            for s in _progress(range(0, X.shape[0], batch_size), desc="redshift", disable=None
-                               if self.progress is None else not self.progress):
-                outs.append(net(torch.from_numpy(X[s:s + batch_size])).numpy())
-        out = np.concatenate(outs) if outs else np.zeros((0, 2 * (self.bin_edges_.size - 1)), np.float32)
-        z, conf, k = self._decode(out)
         nb = self.bin_edges_.size - 1
+        out = self._forward(X, batch_size=batch_size, desc="redshift", empty_shape=(2 * nb,))
+        z, conf, k = self._decode(out)
         empty = np.zeros(len(z), bool) if empty is None else np.asarray(empty, bool)
         edge = (k == 0) | (k == nb - 1)
         low = conf < self.min_confidence
@@ -341,16 +278,17 @@ class RedshiftEstimator(BaseEstimator):
         return pd.DataFrame({"z_pred": z, "confidence": conf, "out_of_range": edge & ~empty,
                              "flag": flag})
 
-    def predict(self, wave_aa, flux, ivar) -> pd.DataFrame:
+    def predict(self, X, *arrays) -> pd.DataFrame:
         """Redshifts of spectra.
 
         Parameters
         ----------
-        wave_aa : array_like (n_pix,)
-            Any strictly increasing grid covering most of the model grid
-            (it is resampled; a grid covering < 50 % raises ``ValueError``).
-        flux, ivar : array_like (n_spec, n_pix)
-            ``ivar = 0`` or NaN pixels are masked; negative ivar raises.
+        X : spectra container (``wave_aa``, ``flux``, ``ivar``), or ``wave_aa`` (n_pix,) in the
+            array form ``predict(wave_aa, flux, ivar)``.
+            Any strictly increasing grid covering most of the model grid is
+            resampled; a grid covering < 50 % raises :class:`agnlab.OutOfDomainError`.
+            ``flux, ivar`` (n_spec, n_pix): ``ivar = 0`` or NaN pixels are
+            masked; negative ivar raises.
 
         Returns
         -------
@@ -361,30 +299,24 @@ class RedshiftEstimator(BaseEstimator):
             ``flag``: ``ok``, ``low_confidence``, ``edge_of_range`` or
             ``empty`` (no valid pixel; ``z_pred`` NaN).
         """
-        check_is_fitted(self, ["net_"])
-        X, empty = self.preprocess(wave_aa, flux, ivar)
-        return self.predict_preprocessed(X, empty)
+        self._check_fitted()
+        wave_aa, flux, ivar = spectra_arrays(X, arrays)
+        Xp, empty = self.preprocess(wave_aa, flux, ivar)
+        return self.predict_preprocessed(Xp, empty)
 
     # -- persistence --------------------------------------------------------------------------
-    def save(self, path):
-        """Write the fitted model to an ``.npz`` artifact (weights + JSON metadata; no pickle)."""
-        check_is_fitted(self, ["net_"])
-        return save_estimator(self, path, kind=_KIND,
-                              arrays={"wave_grid_aa": self.wave_grid_aa_, "bin_edges": self.bin_edges_},
-                              metadata={"n_bins": int(self.bin_edges_.size - 1)})
+    def _build_net(self, meta):
+        return RedshiftNet(int(meta["n_grid"]), int(meta["n_bins"]), channels=tuple(self.channels),
+                           kernel=self.kernel, hidden=self.hidden, dropout=self.dropout)
 
-    @classmethod
-    def load(cls, path) -> "RedshiftEstimator":
-        """Load a model written by :meth:`save` (raises ``ArtifactError`` on corrupt/wrong files)."""
-        est, arrays, meta = load_estimator(cls, path, kind=_KIND)
-        try:
-            grid = np.asarray(arrays["wave_grid_aa"], float)
-            net = RedshiftNet(grid.size, int(meta["n_bins"]), channels=est.channels, kernel=est.kernel,
-                              hidden=est.hidden, dropout=est.dropout)
-            arrays_to_module(net, arrays)
-            est.bin_edges_ = np.asarray(arrays["bin_edges"], float)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ArtifactError(f"{path}: inconsistent RedshiftEstimator file ({exc})") from None
-        est.net_ = net.eval()
-        est.wave_grid_aa_ = grid
-        return est
+    def _get_state(self):
+        arrays = {**self._net_arrays(), "wave_grid_aa": self.wave_grid_aa_, "bin_edges": self.bin_edges_}
+        return arrays, {"z_range": list(self.z_range_), "n_bins": int(self.bin_edges_.size - 1),
+                        "n_grid": int(self.wave_grid_aa_.size)}
+
+    def _set_state(self, arrays, meta):
+        grid = np.asarray(arrays["wave_grid_aa"], float)
+        self._restore_net(arrays, {"n_grid": grid.size, **meta})
+        self.wave_grid_aa_ = grid
+        self.bin_edges_ = np.asarray(arrays["bin_edges"], float)
+        self.z_range_ = tuple(float(v) for v in meta["z_range"])

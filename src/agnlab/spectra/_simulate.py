@@ -1,123 +1,33 @@
-"""Fast, seeded, vectorised simulator of 4MOST-like quasar spectra."""
+"""Fast, seeded, vectorised simulator of 4MOST-like quasar spectra (the :class:`QuasarSimulator` class).
+
+The physics lives in the modules it calls: :mod:`._continuum` / :mod:`._template_continuum`
+(continua), :mod:`._absorbers` (forest, LLS, DLAs), :mod:`._instrument` (resolution, sky),
+:mod:`._noise` (noise and ivar), :mod:`._photometry` (magnitude normalisation); files are written by
+:mod:`._write` only.
+"""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
+from ..constants import LYA_AA
+from ._absorbers import absorber_tau, sample_dlas, sample_forest
+from ._batch import ARRAY_KEYS as _ARRAY_KEYS
+from ._batch import SimulatedSpectra, empty_dlas
 from ._continuum import ContinuumModel
-from ._igm import DLAModel, ForestModel, add_line_tau, add_lyman_continuum_tau
-from ._instrument import FLUX_UNIT, Instrument, _LSF
-from ._physics import LYMAN_SERIES
+from ._igm import DLAModel, ForestModel
+from ._instrument import _LSF, FLUX_UNIT, Instrument
+from ._noise import add_noise
+from ._photometry import band_response, relative_log_luminosity
+from ._template_continuum import check_templates, template_continua
 
-__all__ = ["QuasarSimulator", "SimulatedSpectra"]
-
-LYA_AA = float(LYMAN_SERIES[0]["wave_aa"])
-_C_AA_S = 2.99792458e18
+__all__ = ["QuasarSimulator"]
 
 # per-object random streams (spawn keys), so each component is independent of the others
 _STREAM_GLOBAL, _STREAM_CONT, _STREAM_FOREST, _STREAM_DLA, _STREAM_NOISE = range(5)
-
-
-@dataclass
-class SimulatedSpectra:
-    """A batch of simulated quasar spectra.
-
-    Attributes
-    ----------
-    wave_aa : ndarray, shape (n_pix,)
-        Observed-frame wavelength of the pixel centres (Angstrom, vacuum).
-    flux : ndarray, shape (n, n_pix), float32
-        Observed flux density (``flux_unit``), with noise.
-    ivar : ndarray, shape (n, n_pix), float32
-        Inverse variance of ``flux`` (pipeline-style estimate).
-    continuum : ndarray, shape (n, n_pix), float32
-        Unabsorbed, noise-free quasar continuum (same units as ``flux``).
-    transmission : ndarray, shape (n, n_pix), float32
-        Noise-free IGM transmission (forest, LLS, DLAs) convolved with the
-        line-spread function, so that ``continuum * transmission`` is the
-        noise-free observed flux.
-    truth : pandas.DataFrame
-        One row per spectrum: ``z_qso``, ``mag`` (synthetic AB magnitude in
-        ``meta['mag_band']`` of the noise-free spectrum), ``n_abs`` (forest
-        absorbers with Ly-alpha on the grid), ``n_lls`` (of which log N >=
-        17.2), ``n_dla``, ``z_dla`` and ``log_nhi`` (one float array per row),
-        continuum parameters (``beta``, ``blueshift_kms``, ``log_lum_rel``) and
-        ``snr_median`` (median per-pixel S/N redward of Ly-alpha).
-        (pandas ``attrs`` are left empty so that tables concatenate cleanly.)
-    dlas : pandas.DataFrame
-        One row per DLA: ``spec_index`` (row in this batch), ``z_dla``, ``log_nhi``.
-    meta : dict
-        Seed, instrument, simulator settings, ``flux_unit``.
-    """
-
-    wave_aa: np.ndarray
-    flux: np.ndarray
-    ivar: np.ndarray
-    continuum: np.ndarray
-    transmission: np.ndarray
-    truth: pd.DataFrame
-    dlas: pd.DataFrame
-    meta: dict = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.flux.shape[0])
-
-    def __repr__(self) -> str:
-        w = self.wave_aa
-        return (f"SimulatedSpectra(n={len(self)}, n_pix={w.size}, wave_aa={w[0]:.1f}-{w[-1]:.1f}, "
-                f"n_dla={len(self.dlas)}, seed={self.meta.get('seed')})")
-
-    @property
-    def n_pix(self) -> int:
-        return int(self.wave_aa.size)
-
-    def __getitem__(self, item) -> "SimulatedSpectra":
-        """Subset of spectra (int, slice, boolean or integer index array)."""
-        idx = np.arange(len(self))[item]
-        idx = np.atleast_1d(idx)
-        truth = self.truth.iloc[idx].reset_index(drop=True)
-        remap = {int(old): new for new, old in enumerate(idx)}
-        d = self.dlas[self.dlas["spec_index"].isin(list(remap))].copy()
-        d["spec_index"] = d["spec_index"].map(remap).astype(np.int64)
-        d = d.sort_values(["spec_index", "z_dla"]).reset_index(drop=True)
-        return SimulatedSpectra(self.wave_aa, self.flux[idx], self.ivar[idx], self.continuum[idx],
-                                self.transmission[idx], truth, d, dict(self.meta))
-
-    @classmethod
-    def concatenate(cls, parts) -> "SimulatedSpectra":
-        """Join batches that share a wavelength grid."""
-        parts = list(parts)
-        if not parts:
-            raise ValueError("concatenate: no batches given")
-        w = parts[0].wave_aa
-        for p in parts[1:]:
-            if p.wave_aa.shape != w.shape or not np.allclose(p.wave_aa, w, rtol=0, atol=1e-6):
-                raise ValueError("concatenate: batches have different wavelength grids")
-        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        dl = []
-        for off, p in zip(offsets, parts):
-            d = p.dlas.copy()
-            d["spec_index"] = d["spec_index"] + int(off)
-            dl.append(d)
-        dlas = pd.concat(dl, ignore_index=True) if dl else _empty_dlas()
-        truth = pd.concat([p.truth for p in parts], ignore_index=True)
-        return cls(w, np.concatenate([p.flux for p in parts]), np.concatenate([p.ivar for p in parts]),
-                   np.concatenate([p.continuum for p in parts]), np.concatenate([p.transmission for p in parts]),
-                   truth, dlas, dict(parts[0].meta))
-
-    def write(self, path, *, format=None):
-        """Write spectra + truth to HDF5 (``.h5``/``.hdf5``) or FITS (``.fits``); see :func:`write_spectra`."""
-        from ._io import write_spectra
-
-        return write_spectra(self, path, format=format)
-
-
-_ARRAY_KEYS = ("flux", "ivar", "continuum", "transmission")
 
 
 class _Pool:
@@ -142,29 +52,6 @@ def _worker_init(params):
 
 def _worker_chunk(start, n):
     return _WORKER_SIM._simulate_chunk(start, n)
-
-
-def _empty_dlas():
-    return pd.DataFrame({"spec_index": np.zeros(0, np.int64), "z_dla": np.zeros(0), "log_nhi": np.zeros(0)})
-
-
-@lru_cache(maxsize=8)
-def _band_response(band, wave_key, w0, dw, n):
-    import speclite.filters
-
-    wave = w0 + dw * np.arange(n)
-    name = {"g": "sdss2010-g", "r": "sdss2010-r", "i": "sdss2010-i", "z": "sdss2010-z"}.get(band, band)
-    filt = speclite.filters.load_filter(name)
-    fw = np.asarray(filt.wavelength, dtype=float)
-    fr = np.asarray(filt.response, dtype=float)
-    if fw.min() < wave[0] or fw.max() > wave[-1]:
-        raise ValueError(f"magnitude band {band!r} ({fw.min():.0f}-{fw.max():.0f} A) is not covered by the "
-                         f"instrument grid ({wave[0]:.0f}-{wave[-1]:.0f} A); choose mag_band inside it")
-    resp = np.interp(wave, fw, fr, left=0.0, right=0.0)
-    # AB: m = -2.5 log10( sum f_lambda lambda R dlambda / sum (c / lambda) R dlambda ) - 48.6
-    num = resp * wave * dw
-    den = float(np.sum(resp * _C_AA_S / wave * dw))
-    return num, den
 
 
 class QuasarSimulator:
@@ -262,10 +149,10 @@ class QuasarSimulator:
         self._cont = ContinuumModel() if self.continuum_model is None else self.continuum_model
         self._templates = None
         if self.templates is not None:
-            self._templates = _check_templates(self.templates, self.template_coeff_sigma)
+            self._templates = check_templates(self.templates, self.template_coeff_sigma)
         self._wave = inst.wave_aa
         self._lsf = _LSF(inst.lsf_sigma_pix(self._wave))
-        self._band = _band_response(self.mag_band, None, float(self._wave[0]), float(inst.dwave_aa), self._wave.size)
+        self._band = band_response(self.mag_band, None, float(self._wave[0]), float(inst.dwave_aa), self._wave.size)
         self._cpf = inst.counts_per_flux(self._wave)
         self._sky = inst.sky_flux(self._wave)
 
@@ -401,60 +288,33 @@ class QuasarSimulator:
     def simulate_to_file(self, path, n, *, chunk_size=256, n_jobs=1, backend="threads", progress=None):
         """Simulate ``n`` spectra straight into an HDF5 file, chunk by chunk (bounded memory).
 
-        The file has the layout of :func:`write_spectra` and reads back with
-        :func:`read_spectra`; its content equals ``simulate(n).write(path)``.
+        The file is written by the one spectra writer (:mod:`._write`), reads back
+        with :func:`read_spectra`, and its content equals ``simulate(n).write(path)``.
 
         Returns
         -------
         pathlib.Path
         """
-        import json
         from pathlib import Path
 
-        import h5py
-
-        from ..io import atomic_path
-        from ._io import _json_default, _scalar_truth
+        from ._write import hdf5_spectra_writer
 
         path = Path(path)
         if not path.name.lower().endswith((".h5", ".hdf5", ".hdf")):
             raise ValueError(f"{path}: simulate_to_file writes HDF5; use a .h5 or .hdf5 suffix")
         n = _check_count(n, "n")
         chunk_size = _check_count(chunk_size, "chunk_size")
-        n_pix = self._wave.size
         from .. import progress as _progress
 
         bar = _progress(total=n, desc="simulate spectra", disable=None if progress is None else not progress,
                         unit="spec")
-        truths, dlas = [], []
-        with atomic_path(path) as tmp:
-            with h5py.File(tmp, "w") as h5:
-                h5.attrs["agnlab_kind"] = "spectra"
-                h5.attrs["meta"] = json.dumps(self._meta(0), default=_json_default)
-                h5.create_dataset("wave_aa", data=self._wave)
-                ds = {k: h5.create_dataset(k, shape=(n, n_pix), dtype=np.float32, chunks=(min(64, n), n_pix))
-                      for k in ("flux", "ivar", "continuum", "transmission")}
-                try:
-                    s = 0
-                    for part in self.iter_chunks(n, chunk_size=chunk_size, n_jobs=n_jobs, backend=backend):
-                        m = len(part)
-                        for k, d in ds.items():
-                            d[s:s + m] = getattr(part, k)
-                        truths.append(_scalar_truth(part.truth))
-                        d = part.dlas.copy()
-                        d["spec_index"] += s
-                        dlas.append(d)
-                        bar.update(m)
-                        s += m
-                finally:
-                    bar.close()
-                truth = pd.concat(truths, ignore_index=True)
-                dl = pd.concat(dlas, ignore_index=True)
-                for name, tab in (("truth", truth), ("dlas", dl)):
-                    g = h5.create_group(name)
-                    g.attrs["columns"] = json.dumps([str(c) for c in tab.columns])
-                    for c in tab.columns:
-                        g.create_dataset(c, data=tab[c].to_numpy())
+        try:
+            with hdf5_spectra_writer(path, self._wave, n, self._meta(0)) as writer:
+                for part in self.iter_chunks(n, chunk_size=chunk_size, n_jobs=n_jobs, backend=backend):
+                    writer.append(part)
+                    bar.update(len(part))
+        finally:
+            bar.close()
         return path
 
     def _meta(self, start):
@@ -477,52 +337,19 @@ class QuasarSimulator:
         u = np.array([r.random(2) for r in self._rngs(start, n, _STREAM_GLOBAL)]).reshape(n, 2)
         z = self.z_range[0] + (self.z_range[1] - self.z_range[0]) * u[:, 0]
         mag = self.mag_range[0] + (self.mag_range[1] - self.mag_range[0]) * u[:, 1]
-        log_lum_rel = _log_lum_rel(z, mag)
+        log_lum_rel = relative_log_luminosity(z, mag)
         # continuum ------------------------------------------------------------
         rng_c = self._rngs(start, n, _STREAM_CONT)
         if self._templates is None:
             cpar = self._cont.sample_params(rng_c, log_lum_rel)
             cont = self._cont.evaluate_observed(wave, z, cpar)
         else:
-            cpar, cont = _template_continua(self._templates, rng_c, wave, z)
-        # forest ---------------------------------------------------------------
+            cpar, cont = template_continua(self._templates, rng_c, wave, z)
+        # forest and DLAs -------------------------------------------------------
         z_lo = max(wave[0] / LYA_AA - 1.0, 0.0)
-        fm = self._forest
-        rows, zs, lns, bs, n_abs, n_lls = [], [], [], [], np.zeros(n, np.int64), np.zeros(n, np.int64)
-        for j, r in enumerate(self._rngs(start, n, _STREAM_FOREST)):
-            if z[j] <= z_lo:
-                continue
-            c0, c1 = fm.cumulative_number(z_lo), fm.cumulative_number(z[j])
-            k = r.poisson(c1 - c0)
-            uu = r.random((3, k))
-            zs.append(fm.inverse_cumulative(c0 + uu[0] * (c1 - c0)))
-            lns.append(fm.sample_log_n(uu[1]))
-            bs.append(fm.sample_b(-np.log1p(-uu[2])))
-            rows.append(np.full(k, j))
-            n_abs[j] = k
-            n_lls[j] = int(np.sum(lns[-1] >= 17.2))
-        # DLAs -----------------------------------------------------------------
-        d_rows, d_z, d_n = [], [], []
-        for j, r in enumerate(self._rngs(start, n, _STREAM_DLA)):
-            lo = max(z_lo, (wave[0] + 10.0) / LYA_AA - 1.0)
-            hi = z[j] - (1.0 + z[j]) * 3000.0 / 299792.458
-            if hi <= lo or self._dla.rate_per_dz <= 0:
-                continue
-            k = r.poisson(self._dla.rate_per_dz * (hi - lo))
-            uu = r.random((2, k))
-            d_rows.append(np.full(k, j))
-            d_z.append(lo + (hi - lo) * uu[0])
-            d_n.append(self._dla.sample_log_nhi(uu[1]))
-        tau = np.zeros((n, n_pix))
-        if rows:
-            ri, zi, li, bi = (np.concatenate(x) for x in (rows, zs, lns, bs))
-            add_line_tau(tau, wave, ri, zi, li, bi)
-            add_lyman_continuum_tau(tau, wave, ri, zi, li)
-        if d_rows:
-            ri, zi, li = (np.concatenate(x) for x in (d_rows, d_z, d_n))
-            if ri.size:
-                add_line_tau(tau, wave, ri, zi, li, np.full(ri.size, self._dla.b_kms), eps=1e-4)
-                add_lyman_continuum_tau(tau, wave, ri, zi, li)
+        forest, n_abs, n_lls = sample_forest(self._forest, self._rngs(start, n, _STREAM_FOREST), z, z_lo)
+        d_rows, d_z, d_n = sample_dlas(self._dla, self._rngs(start, n, _STREAM_DLA), z, wave[0], z_lo)
+        tau = absorber_tau(wave, n, forest, (d_rows, d_z, d_n), self._dla.b_kms)
         # no flux blueward of the quasar's own Lyman limit beyond what absorbers give: the
         # continuum model carries the intrinsic far-UV shape.
         trans = self._lsf(np.exp(-tau).astype(np.float32))
@@ -545,22 +372,10 @@ class QuasarSimulator:
         model = (model * scale[:, None]).astype(f32)
         del tau
         # noise (float32: memory-bound arithmetic on (n, n_pix) arrays) ----------
-        cpf = self._cpf.astype(f32)[None, :]
-        sky_counts = (self._sky[None, :] * self._cpf[None, :]).astype(f32)
-        rn2 = inst.read_noise_e ** 2
-        obj_counts = model * cpf
-        if self.noise:
-            eps = np.array([r.standard_normal(n_pix, dtype=f32) for r in self._rngs(start, n, _STREAM_NOISE)])
-            counts = obj_counts + np.sqrt(obj_counts + sky_counts + rn2) * eps
-            # pipeline variance: smoothed observed object counts + sky + read noise
-            var = np.maximum(_boxcar(counts, 15), 0.0) + sky_counts + rn2
-            flux = counts / cpf
-        else:
-            var = obj_counts + sky_counts + rn2
-            flux = model
-        ivar = cpf * cpf / var
+        flux, ivar = add_noise(model, self._cpf, self._sky, inst.read_noise_e,
+                               self._rngs(start, n, _STREAM_NOISE) if self.noise else None)
         # truth ------------------------------------------------------------------
-        dl = _empty_dlas() if not d_rows else pd.DataFrame(
+        dl = empty_dlas() if not d_rows else pd.DataFrame(
             {"spec_index": np.concatenate(d_rows).astype(np.int64), "z_dla": np.concatenate(d_z),
              "log_nhi": np.concatenate(d_n)})
         dl = dl.sort_values(["spec_index", "z_dla"], kind="stable").reset_index(drop=True)
@@ -578,28 +393,8 @@ class QuasarSimulator:
             "log_lum_rel": log_lum_rel, "snr_median": snr_med,
             "obj_index": np.arange(start, start + n, dtype=np.int64),
         })
-        return dict(flux=flux.astype(f32, copy=False), ivar=ivar.astype(f32, copy=False), continuum=cont,
+        return dict(flux=flux, ivar=ivar, continuum=cont,
                     transmission=trans, truth=truth, dlas=dl)
-
-
-def _boxcar(y, width):
-    c = np.cumsum(np.pad(y, ((0, 0), (width // 2 + 1, width // 2)), mode="edge"), axis=1, dtype=np.float64)
-    return ((c[:, width:] - c[:, :-width]) / width).astype(y.dtype, copy=False)
-
-
-def _log_lum_rel(z, mag, z_pivot=3.0, mag_pivot=19.25, omega_m=0.3097):
-    """log10 luminosity relative to a z = 3, mag = 19.25 quasar (Baldwin-effect driver).
-
-    Flat Lambda-CDM luminosity distances (Planck 2018 matter density; the
-    Hubble constant cancels in the ratio), without a K-correction.
-    """
-    z = np.asarray(z, dtype=float)
-    grid = np.linspace(0.0, 8.0, 8001)  # fixed grid: results do not depend on the other objects
-    inv_e = 1.0 / np.sqrt(omega_m * (1.0 + grid) ** 3 + 1.0 - omega_m)
-    dc = np.concatenate([[0.0], np.cumsum(0.5 * (inv_e[1:] + inv_e[:-1]) * np.diff(grid))])
-    dl = (1.0 + z) * np.interp(z, grid, dc)
-    dl_p = (1.0 + z_pivot) * np.interp(z_pivot, grid, dc)
-    return -0.4 * (np.asarray(mag) - mag_pivot) + 2.0 * np.log10(dl / dl_p) - np.log10((1.0 + z) / (1.0 + z_pivot))
 
 
 def _pair(v, name):
@@ -618,46 +413,3 @@ def _check_count(n, name, allow_zero=False):
     if n < 0 or (n == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '>= 1'}, got {n}")
     return int(n)
-
-
-def _check_templates(templates, coeff_sigma):
-    try:
-        wave_rest, eig = templates
-    except Exception as exc:  # noqa: BLE001
-        raise ValueError("templates must be a pair (wave_rest_aa (n_wave,), eigenspectra (n_comp, n_wave))") from exc
-    wave_rest = np.asarray(wave_rest, dtype=float)
-    eig = np.atleast_2d(np.asarray(eig, dtype=float))
-    if wave_rest.ndim != 1 or eig.shape[1] != wave_rest.size:
-        raise ValueError(f"templates: wavelength has {wave_rest.size} points but eigenspectra have shape {eig.shape}")
-    if not np.all(np.isfinite(eig)) or not np.all(np.isfinite(wave_rest)):
-        raise ValueError("templates contain NaN or infinite values")
-    if np.any(np.diff(wave_rest) <= 0):
-        raise ValueError("templates: rest wavelength must be strictly increasing")
-    rms = np.sqrt(np.mean(eig ** 2, axis=1))
-    if coeff_sigma is None:
-        sig = 0.15 * rms[0] / np.maximum(rms[1:], 1e-30)
-    else:
-        sig = np.asarray(coeff_sigma, dtype=float)
-        if sig.shape != (eig.shape[0] - 1,):
-            raise ValueError(f"template_coeff_sigma needs {eig.shape[0] - 1} values, got {sig.shape}")
-    norm = np.interp(1450.0, wave_rest, eig[0])
-    if norm <= 0:
-        raise ValueError("templates: first eigenspectrum must be positive at 1450 A")
-    return wave_rest, eig / norm, sig
-
-
-def _template_continua(tmpl, rngs, wave, z):
-    wave_rest, eig, sig = tmpl
-    n = len(rngs)
-    coef = np.array([r.standard_normal(eig.shape[0] - 1) for r in rngs]).reshape(n, -1) * sig[None, :]
-    spec = eig[0][None, :] + coef @ eig[1:]
-    rest = wave[None, :] / (1.0 + z[:, None])
-    cont = np.empty((n, wave.size))
-    for j in range(n):
-        cont[j] = np.interp(rest[j], wave_rest, spec[j], left=np.nan, right=np.nan)
-    if np.any(np.isnan(cont)):
-        lo, hi = wave_rest[0], wave_rest[-1]
-        raise ValueError(f"templates cover rest {lo:.0f}-{hi:.0f} A, which does not span the observed grid at "
-                         f"z = {z.min():.2f}-{z.max():.2f}; restrict z_range or use the built-in continuum")
-    np.maximum(cont, 0.0, out=cont)
-    return dict(beta=np.full(n, np.nan), blueshift_kms=np.zeros(n)), cont

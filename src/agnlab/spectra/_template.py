@@ -27,13 +27,14 @@ import numpy as np
 import pandas as pd
 from scipy.signal import fftconvolve
 
-from .._validation import check_is_fitted
+from .._domain import OutOfDomainError
+from .._estimator import AgnlabEstimator
+from ..constants import C_KMS
+from ..constants import LYA_AA as _LYA
 from ._igm import tau_eff_fg08
-from ._physics import C_KMS, LYMAN_SERIES
+from ._inputs import is_spectra_container, spectra_arrays
 
 __all__ = ["TemplateRedshift", "read_redrock_templates", "builtin_templates"]
-
-_LYA = float(LYMAN_SERIES[0]["wave_aa"])
 
 
 def read_redrock_templates(path):
@@ -95,8 +96,15 @@ def builtin_templates(n_components=4, *, n_objects=400, seed=0, wave_rest_aa=Non
     return wave_rest_aa, np.vstack([mean, vt[: n_components - 1]])
 
 
-class TemplateRedshift:
+class TemplateRedshift(AgnlabEstimator):
     """Redshifts by chi-square fitting of PCA templates on a coarse-to-fine grid.
+
+    Nothing is learned from spectra: :meth:`fit` prepares the templates. It
+    accepts (and ignores) the inputs of the other spectra estimators, so the
+    class sits in a scikit-learn ``Pipeline`` the same way: ``fit(X, y)`` /
+    ``predict(X)`` with ``X`` a spectra container (``wave_aa``, ``flux``,
+    ``ivar`` attributes, or a tuple of the three), or the array form
+    ``predict(wave_aa, flux, ivar)``.
 
     Parameters
     ----------
@@ -121,6 +129,15 @@ class TemplateRedshift:
     wave_rest_aa_ : ndarray
         Rest grid of the log-binned templates.
     templates_ : ndarray, shape (n_comp, n_rest)
+    training_record_ : dict
+        ``n_components``, ``n_rest`` (nothing is trained; kept for the shared contract).
+
+    Notes
+    -----
+    Out of domain: spectra whose wavelength range the templates cannot cover
+    at any redshift of ``z_range`` raise :class:`agnlab.OutOfDomainError`; a
+    best fit at the edge of ``z_range`` (the true z may lie outside it) is
+    flagged ``edge_of_range`` in the ``flag`` column (and ``zwarn``).
 
     Examples
     --------
@@ -131,6 +148,8 @@ class TemplateRedshift:
     >>> list(res.columns)[:3]
     ['z', 'z_err', 'chi2']
     """
+
+    _fitted_attributes = ("templates_",)
 
     def __init__(self, *, templates=None, z_range=(1.5, 5.0), dlog10=1e-4, fine_step_kms=10.0,
                  fine_half_width_kms=100.0, n_candidates=3, igm=True, min_separation_kms=1500.0):
@@ -144,8 +163,12 @@ class TemplateRedshift:
         self.min_separation_kms = min_separation_kms
 
     # ------------------------------------------------------------------
-    def fit(self, wave_aa=None, flux=None, ivar=None, truth=None):
-        """Prepare the templates (nothing is learned from the spectra; arguments are accepted for API symmetry)."""
+    def fit(self, X=None, y=None, *arrays):
+        """Prepare the templates; returns ``self``.
+
+        Nothing is learned from the spectra: ``X``, ``y`` (and the array form
+        ``fit(wave_aa, flux, ivar, truth)``) are accepted for API symmetry and ignored.
+        """
         z0, z1 = (float(v) for v in self.z_range)
         if not (0.0 <= z0 < z1 <= 8.0):
             raise ValueError(f"z_range must satisfy 0 <= z_min < z_max <= 8, got {self.z_range}")
@@ -175,7 +198,39 @@ class TemplateRedshift:
         self.templates_ = np.array([np.interp(lg, np.log10(wave), e) for e in eig])
         # scale components to comparable amplitude (conditioning of the normal equations)
         self.templates_ /= np.sqrt(np.mean(self.templates_ ** 2, axis=1, keepdims=True))
+        self.training_record_ = {"n_components": int(self.templates_.shape[0]), "n_rest": int(lg.size)}
         return self
+
+    # ------------------------------------------------------------------ persistence
+    def _template_arrays(self):
+        t = self.templates
+        if t is None or isinstance(t, (str, Path)):
+            return None
+        wave, eig = t
+        return np.asarray(wave, dtype=float), np.atleast_2d(np.asarray(eig, dtype=float))
+
+    def _saved_params(self):
+        params = super()._saved_params()
+        t = params.get("templates")
+        params["templates"] = str(t) if isinstance(t, Path) else (t if t is None or isinstance(t, str) else None)
+        return params
+
+    def _get_state(self):
+        arrays = {"wave_rest_aa": self.wave_rest_aa_, "templates": self.templates_}
+        given = self._template_arrays()
+        if given is not None:   # templates given as arrays: kept in the file, restored as the hyperparameter
+            arrays.update(param_wave_rest_aa=given[0], param_eigen=given[1])
+        return arrays, {"log_rest0": self.log_rest0_}
+
+    def _set_state(self, arrays, meta):
+        self.log_rest0_ = float(meta["log_rest0"])
+        self.wave_rest_aa_ = np.asarray(arrays["wave_rest_aa"], float)
+        self.templates_ = np.asarray(arrays["templates"], float)
+        if self.templates_.ndim != 2 or self.templates_.shape[1] != self.wave_rest_aa_.size:
+            raise ValueError(f"templates have shape {self.templates_.shape} for {self.wave_rest_aa_.size} "
+                             "rest wavelengths")
+        if "param_eigen" in arrays:
+            self.templates = (np.asarray(arrays["param_wave_rest_aa"], float), np.asarray(arrays["param_eigen"], float))
 
     # ------------------------------------------------------------------
     def _log_grid(self, wave_aa):
@@ -202,13 +257,13 @@ class TemplateRedshift:
             F = np.where(W > 0, WF / W, 0.0)
         return F, W
 
-    def predict(self, wave_aa, flux, ivar, *, chunk_size=256):
+    def predict(self, X, *arrays, chunk_size=256):
         """Best-fit redshifts.
 
         Parameters
         ----------
-        wave_aa : ndarray, shape (n_pix,)
-        flux, ivar : ndarray, shape (n, n_pix)
+        X : spectra container (``wave_aa``, ``flux``, ``ivar``), or ``wave_aa`` (n_pix,) in the
+            array form ``predict(wave_aa, flux, ivar)``; ``flux, ivar`` have shape (n, n_pix).
             Pixels with ``ivar = 0`` or NaN are ignored; negative ivar raises.
 
         Returns
@@ -216,9 +271,13 @@ class TemplateRedshift:
         pandas.DataFrame
             ``z``, ``z_err``, ``chi2``, ``delta_chi2`` (to the next distinct
             minimum), ``n_pix`` (pixels used), ``zwarn`` (True if
-            ``delta_chi2 < 9`` or at the edge of ``z_range``).
+            ``delta_chi2 < 9`` or at the edge of ``z_range``), ``flag``
+            (``ok``, ``edge_of_range`` or ``low_delta_chi2``).
         """
-        check_is_fitted(self, ["templates_"])
+        self._check_fitted()
+        if X is None or (not is_spectra_container(X) and not arrays):
+            raise TypeError("predict: expected a spectra container or the arrays (wave_aa, flux, ivar)")
+        wave_aa, flux, ivar = spectra_arrays(X, arrays)
         wave, flux, ivar = _check_input(wave_aa, flux, ivar)
         out = [self._predict_chunk(wave, flux[s:s + chunk_size], ivar[s:s + chunk_size])
                for s in range(0, flux.shape[0], chunk_size)]
@@ -235,13 +294,13 @@ class TemplateRedshift:
         z_of_m = lambda m: 10.0 ** ((m0 - m) * self.dlog10) - 1.0  # noqa: E731
         n_m = T.shape[1] - nb + 1
         if n_m < 1:
-            raise ValueError("templates do not cover the observed wavelength range at any redshift")
+            raise OutOfDomainError("templates do not cover the observed wavelength range at any redshift")
         m_all = np.arange(n_m)
         z_all = z_of_m(m_all)
         zr = (z_all >= self.z_range[0]) & (z_all <= self.z_range[1])
         if not np.any(zr):
             zmin, zmax = z_all.min(), z_all.max()
-            raise ValueError(f"templates cover z = {zmin:.2f}-{zmax:.2f} for this wavelength range, "
+            raise OutOfDomainError(f"templates cover z = {zmin:.2f}-{zmax:.2f} for this wavelength range, "
                              f"which does not overlap z_range {self.z_range}")
         if self.z_range[0] < z_all.min() - 1e-9 or self.z_range[1] > z_all.max() + 1e-9:
             warnings.warn(f"templates only cover z = {z_all.min():.3f}-{z_all.max():.3f} over this wavelength range; "
@@ -303,7 +362,8 @@ class TemplateRedshift:
             d2 = float(np.min(chi2[j][far]) - cb) if np.any(far) else np.inf
             edge = (zb <= z_coarse.min() + 1e-3) or (zb >= z_coarse.max() - 1e-3)
             best = dict(z=zb, z_err=err, chi2=cb, delta_chi2=d2, n_pix=int(np.sum(W[j] > 0)),
-                        zwarn=bool(d2 < 9.0 or edge))
+                        zwarn=bool(d2 < 9.0 or edge),
+                        flag="edge_of_range" if edge else ("low_delta_chi2" if d2 < 9.0 else "ok"))
             res.append(best)
         return pd.DataFrame(res)
 

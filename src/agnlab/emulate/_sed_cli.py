@@ -1,4 +1,7 @@
-"""``agnlab infer``: solution sets of an SED model for an observed SED (thin; work in the library)."""
+"""``agnlab infer sed``: solution sets of an SED model (emulator or grid) for an observed SED (thin).
+
+The work is in :func:`agnlab.emulate.fit_sed` (over :func:`agnlab.inference.solution_set`).
+"""
 
 from __future__ import annotations
 
@@ -21,14 +24,14 @@ def _parse_bounds(items):
 
 
 def _cmd_sed(args) -> int:
-    from .._validation import check_columns
     from ..io import atomic_path, read_table, write_table
-    from ._sed import fit_sed, load_sed_model
+    from ..validation import check_columns
+    from ._sed_fit import fit_sed, load_sed_model
 
     model = load_sed_model(args.model)
     obs = read_table(args.observed)
     check_columns(obs, [args.wave_col, args.flux_col, args.err_col], name=f"observed SED {args.observed}")
-    kwargs = {"method": args.method, "confidence": args.confidence, "seed": args.seed, "maxiter": args.maxiter,
+    kwargs = {"method": args.method, "confidence": args.confidence, "random_state": args.seed, "maxiter": args.maxiter,
               "n_steps": args.n_steps, "n_fill": args.n_fill}
     res = fit_sed(model, obs[args.wave_col].to_numpy(float), obs[args.flux_col].to_numpy(float),
                   obs[args.err_col].to_numpy(float), bounds=_parse_bounds(args.bound), **kwargs)
@@ -57,26 +60,28 @@ def _cmd_sed(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``agnlab infer <verb>`` to the top-level parser's subparsers."""
+    from ..cli_common import add_common, add_input, add_output
+
     p = subparsers.add_parser("infer", help="solution sets and posterior sampling over emulators / model grids")
-    verbs = p.add_subparsers(dest="verb", metavar="<verb>")
+    verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
     sed = verbs.add_parser(
         "sed", help="every parameter vector of an SED model consistent with an observed SED",
         description="Fit an observed SED (table with wavelength, flux, error columns) with an agnlab "
                     "emulator artifact or a regular model grid (.npz / CLUMPY .hdf5), in log flux with a "
                     "free normalisation; writes solutions.csv, summary.json, corner.png (and samples.csv "
                     "for samplers).")
-    sed.add_argument("--model", required=True, help="emulator artifact (.npz) or regular model grid file")
-    sed.add_argument("--observed", required=True, help="table (csv/parquet/fits/hdf5) of the observed SED")
+    add_input(sed, "model", option=True, help="emulator artifact (.npz) or regular model grid file")
+    add_input(sed, "observed", option=True, help="table (csv/parquet/fits/hdf5) of the observed SED")
     sed.add_argument("--wave-col", default="wave_um", help="wavelength column [um] (default wave_um)")
     sed.add_argument("--flux-col", default="flux", help="flux column (default flux)")
     sed.add_argument("--err-col", default="flux_err", help="1-sigma flux error column (default flux_err)")
     sed.add_argument("--bound", action="append", metavar="NAME=LO:HI", help="narrower range for a parameter")
-    sed.add_argument("--method", default="de", choices=["de", "emcee", "dynesty", "pymoo"])
-    sed.add_argument("--confidence", type=float, default=0.6827, help="joint confidence of the set")
-    sed.add_argument("--seed", type=int, default=0)
-    sed.add_argument("--maxiter", type=int, default=200, help="evolution generations")
-    sed.add_argument("--n-steps", type=int, default=1500, help="emcee steps per walker")
-    sed.add_argument("--n-fill", type=int, default=0, help="extra uniform draws to fill the region")
-    sed.add_argument("--out", default="infer-out", help="output folder (default infer-out)")
+    sed.add_argument("--method", default="de", choices=["de", "emcee", "dynesty", "pymoo"],
+                     help="search: differential evolution, or a sampler (default: de)")
+    sed.add_argument("--confidence", type=float, default=0.6827, help="joint confidence of the set (default: 0.6827)")
+    sed.add_argument("--maxiter", type=int, default=200, help="evolution generations (default: 200)")
+    sed.add_argument("--n-steps", type=int, default=1500, help="emcee steps per walker (default: 1500)")
+    sed.add_argument("--n-fill", type=int, default=0, help="extra uniform draws to fill the region (default: 0)")
+    add_output(sed, help="output folder", directory=True, default="infer-out")
+    add_common(sed, n_jobs=False)
     sed.set_defaults(func=_cmd_sed)
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])

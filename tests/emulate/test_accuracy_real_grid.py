@@ -1,12 +1,10 @@
-"""Accuracy on the real CLUMPY grid with the default settings (slow: about two minutes of training)."""
+"""Accuracy on the real CLUMPY grid with the default settings (about 80 s of training on one core)."""
 
 import numpy as np
-import pytest
 
 from agnlab.emulate import NeuralEmulator, PCAEmulator, evaluate_emulator
 
 
-@pytest.mark.slow
 def test_neural_beats_pca_on_real_clumpy(shared_data, seed):
     d = np.load(shared_data / "torus" / "clumpy_nenkova08_3p.npz")
     X = np.stack([d["tv"], d["sig"], d["i"]], axis=1)

@@ -1,4 +1,9 @@
-"""Fit an observed SED with an emulator or a regular model grid: the solution set."""
+"""Fit an observed SED with an emulator or a regular model grid: the solution set.
+
+The emulator-specific front end of :func:`agnlab.inference.solution_set` (the
+shared, model-agnostic search); it lives in ``agnlab.emulate`` so that the
+shared ``inference`` layer imports no workflow.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .._validation import check_array
-from ._grid import GridForward, sed_forward
-from ._solution import solution_set
+from ..inference import GridForward, sed_forward, solution_set
+from ..validation import check_array
 
 __all__ = ["fit_sed", "load_sed_model", "sed_model_forward"]
 
@@ -33,7 +37,7 @@ def load_sed_model(path):
         if meta is not None:
             if not str(meta.get("_kind", "")).startswith("agnlab.emulate."):
                 raise ValueError(f"{path}: holds a {meta.get('_kind')!r}, not an emulator or model grid")
-            from ..emulate import load_emulator
+            from . import load_emulator
 
             return load_emulator(path)
     from ..grids import load_grid
@@ -85,9 +89,9 @@ def fit_sed(model, wave_um, flux, flux_err, *, bounds=None, method: str = "de", 
     bounds : dict name -> (lo, hi), optional
         Narrower search ranges (default: the model's whole domain).
     method : str
-        See :func:`solution_set`.
+        See :func:`agnlab.inference.solution_set`.
     **kwargs
-        Passed to :func:`solution_set`.
+        Passed to :func:`agnlab.inference.solution_set`.
 
     Returns
     -------

@@ -1,0 +1,274 @@
+"""``VRAEAnomalyDetector``: reconstruction-error and latent-space anomaly scores for AGN light curves."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+from .._domain import check_on_out_of_domain, domain_flags
+from .._estimator import AgnlabEstimator, compute_context
+from ._validate import clean_lightcurves
+
+__all__ = ["VRAEAnomalyDetector"]
+
+_DT_SCALE = np.log1p(365.0)
+
+
+def _sequences(lightcurves, bands, max_len: int):
+    """Per object: encoder inputs (L, 3 + n_bands), decoder conditions, targets, errors, lengths."""
+    clean, flags = clean_lightcurves(lightcurves, bands=bands)
+    clean = clean.loc[clean["detected"]].sort_values(["object_id", "mjd"], kind="stable")
+    ids = list(pd.unique(flags.index))
+    oid = clean["object_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, oid[1:] != oid[:-1]]) if oid.size else np.zeros(0, int)
+    stops = np.r_[starts[1:], oid.size]
+    t_all, m_all, e_all = (clean[c].to_numpy(float) for c in ("mjd", "mag", "mag_err"))
+    b_all = clean["band"].map({b: i for i, b in enumerate(bands)}).to_numpy(int)
+    seqs = {}
+    for s0, s1 in zip(starts, stops):
+        t, m, e, b = t_all[s0:s1], m_all[s0:s1], e_all[s0:s1], b_all[s0:s1]
+        if t.size > max_len:              # keep the whole baseline: evenly spaced epochs
+            keep = np.unique(np.linspace(0, t.size - 1, max_len).round().astype(int))
+            t, m, e, b = t[keep], m[keep], e[keep], b[keep]
+        rel = m.copy()
+        for j in range(len(bands)):
+            sel = b == j
+            if sel.any():
+                rel[sel] = m[sel] - np.median(m[sel])
+        dt = np.log1p(np.diff(t, prepend=t[0])) / _DT_SCALE
+        onehot = np.eye(len(bands))[b]
+        x = np.column_stack([dt, rel, e, onehot]).astype(np.float32)
+        cond = np.column_stack([dt, onehot]).astype(np.float32)
+        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32))
+    return ids, seqs, flags
+
+
+def _batch(items, max_len):
+    n = len(items)
+    nb = items[0][0].shape[1] if n else 0
+    L = max(it[0].shape[0] for it in items)
+    x = np.zeros((n, L, nb), np.float32)
+    cond = np.zeros((n, L, items[0][1].shape[1]), np.float32)
+    tgt = np.zeros((n, L), np.float32)
+    err = np.ones((n, L), np.float32)
+    mask = np.zeros((n, L), np.float32)
+    lengths = np.zeros(n, np.int64)
+    for i, (xi, ci, ti, ei) in enumerate(items):
+        k = xi.shape[0]
+        x[i, :k], cond[i, :k], tgt[i, :k], err[i, :k], mask[i, :k] = xi, ci, ti, ei, 1.0
+        lengths[i] = k
+    return x, cond, lengths, tgt, err, mask
+
+
+class VRAEAnomalyDetector(AgnlabEstimator):
+    """Variational recurrent autoencoder + Isolation Forest for anomalous AGN/QSO light curves.
+
+    Trained on (mostly normal) AGN/QSO light curves (Sánchez-Sáez et al. 2021, AJ 162, 206). Two
+    scores per object: the reconstruction error
+    ``R = (1/N) sum_i (m_i - m_pred,i)^2 / (err_i^2 + err_pred,i^2)`` (anomalous when ``R > r_threshold``,
+    default 3) and an Isolation Forest on the latent means (``if_score`` = minus sklearn's
+    ``score_samples``, higher is more anomalous; anomalous above the ``1 - if_contamination`` quantile
+    of the training scores). ``anomalous`` is their union.
+
+    Saved models hold the network weights and the training latent means; the Isolation Forest is
+    refitted from those at load with its recorded seed, giving the same trees (no pickle).
+
+    Light curves with fewer than ``min_detections`` detections (in ``bands``) are outside the domain:
+    ``on_out_of_domain="raise"`` raises :class:`agnlab.OutOfDomainError`, ``"nan"`` gives NaN scores
+    and ``flag == "out_of_domain"``. Input is a long light-curve table, not an array, so this class
+    does not sit in a scikit-learn Pipeline.
+
+    Parameters
+    ----------
+    bands : tuple of str
+    hidden, latent : int
+        GRU width and latent dimension.
+    max_len : int
+        Epochs per object kept (evenly spaced over the baseline when longer).
+    beta : float
+        Weight of the KL term.
+    max_epochs, batch_size, lr, patience, validation_fraction
+        Training (``agnlab.nn.fit_module``).
+    r_threshold, if_contamination, if_n_estimators
+        Anomaly thresholds and Isolation Forest size.
+    """
+
+    _fitted_attributes = ("module_", "if_threshold_")
+
+    def __init__(self, *, bands=("g", "r"), hidden: int = 32, latent: int = 8, max_len: int = 200,
+                 beta: float = 0.1, max_epochs: int = 40, batch_size: int = 64, lr: float = 3e-3,
+                 patience: int | None = 8, validation_fraction: float = 0.15, min_detections: int = 10,
+                 r_threshold: float = 3.0, if_contamination: float = 0.01, if_n_estimators: int = 200,
+                 on_out_of_domain: str = "raise", n_jobs=None, random_state=None, progress=None):
+        self.bands = bands
+        self.hidden = hidden
+        self.latent = latent
+        self.max_len = max_len
+        self.beta = beta
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.min_detections = min_detections
+        self.r_threshold = r_threshold
+        self.if_contamination = if_contamination
+        self.if_n_estimators = if_n_estimators
+        self.on_out_of_domain = on_out_of_domain
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.progress = progress
+
+    def _net(self):
+        from ._vrae_net import VRAE
+
+        return VRAE(len(tuple(self.bands)), self.hidden, self.latent)
+
+    def fit(self, lightcurves, y=None):
+        """Train on a long table of (mostly normal) AGN/QSO light curves; ``y`` is ignored."""
+        import torch
+
+        from ..nn import TrainConfig, fit_module, train_validation_split
+        from ._vrae_net import vrae_loss
+
+        bands = tuple(self.bands)
+        ids, seqs, _ = _sequences(lightcurves, bands, self.max_len)
+        usable = [o for o in ids if o in seqs and seqs[o][0].shape[0] >= self.min_detections]
+        if len(usable) < 4:
+            raise ValueError(f"lightcurves: {len(usable)} objects with >= {self.min_detections} detections in "
+                             f"bands {bands}; need at least 4 to train")
+        rng = self._rng()
+        t0 = time.perf_counter()
+        x, cond, lengths, tgt, err, mask = _batch([seqs[o] for o in usable], self.max_len)
+        tr, va = train_validation_split(len(usable), self.validation_fraction, rng)
+        seed = int(rng.integers(0, 2**31 - 1))
+        with compute_context(self.n_jobs, torch_rng=rng):
+            torch.manual_seed(seed)
+            net = self._net()
+            cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+                              patience=self.patience, seed=seed)
+            tensors = [torch.from_numpy(a) for a in (x, cond, lengths, tgt, err, mask)]
+            beta = self.beta
+            hist = fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 6)),
+                              tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 6)),
+                              config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta),
+                              progress=self.progress, desc="VRAE")
+        self.module_ = net
+        r, mu = self._score_arrays([seqs[o] for o in usable])
+        self.train_latent_ = mu
+        self.if_seed_ = int(rng.integers(0, 2**31 - 1))
+        self._iforest = self._make_iforest(mu)
+        s = -self._iforest.score_samples(mu)
+        self.if_threshold_ = float(np.quantile(s, 1.0 - self.if_contamination))
+        self.training_record_ = {"n_objects": len(usable), "n_train": int(tr.size), "n_validation": int(va.size),
+                                 "best_epoch": hist["best_epoch"], "best_val_loss": float(hist["best_val_loss"]),
+                                 "history": [list(map(float, h)) for h in hist["history"]],
+                                 "train_R_median": float(np.median(r)),
+                                 "fit_seconds": round(time.perf_counter() - t0, 3)}
+        return self
+
+    def _make_iforest(self, latent):
+        from sklearn.ensemble import IsolationForest
+
+        return IsolationForest(n_estimators=self.if_n_estimators, random_state=self.if_seed_).fit(latent)
+
+    def _score_arrays(self, items, batch: int = 512):
+        import torch
+
+        rs, mus = [], []
+        with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
+            self.module_.eval()
+            for k in range(0, len(items), batch):
+                arrays = _batch(items[k:k + batch], self.max_len)
+                x, cond, lengths, tgt, err, mask = (torch.from_numpy(a) for a in arrays)
+                m_pred, log_err, mu, _ = self.module_(x, cond, lengths, sample=False)
+                var = err ** 2 + torch.exp(2 * log_err)
+                r = (((tgt - m_pred) ** 2 / var) * mask).sum(1) / mask.sum(1)
+                rs.append(r.numpy().astype(np.float64))
+                mus.append(mu.numpy().astype(np.float64))
+        return np.concatenate(rs), np.concatenate(mus)
+
+    def transform(self, lightcurves) -> pd.DataFrame:
+        """Latent means (one row per object with enough detections)."""
+        self._check_fitted()
+        ids, seqs, _ = _sequences(lightcurves, tuple(self.bands), self.max_len)
+        ok = [o for o in ids if o in seqs and seqs[o][0].shape[0] >= self.min_detections]
+        if not ok:
+            raise ValueError("lightcurves: no object with enough detections")
+        _, mu = self._score_arrays([seqs[o] for o in ok])
+        return pd.DataFrame(mu, index=pd.Index(ok, name="object_id"), columns=[f"z{i}" for i in range(mu.shape[1])])
+
+    def score(self, lightcurves) -> pd.DataFrame:
+        """Anomaly scores: table ``object_id, R, if_score, R_anomalous, if_anomalous, anomalous, flag``, ranked.
+
+        Rows are sorted by decreasing ``R`` (the ranked candidate list); NaN rows (out of domain) last.
+        """
+        self._check_fitted()
+        check_on_out_of_domain(self.on_out_of_domain)
+        ids, seqs, clean_flags = _sequences(lightcurves, tuple(self.bands), self.max_len)
+        if not ids:
+            raise ValueError("lightcurves: the table has no rows")
+        n_det = np.array([seqs[o][0].shape[0] if o in seqs else 0 for o in ids])
+        ok = n_det >= self.min_detections
+        flags = domain_flags(ok, self.on_out_of_domain,
+                             describe=lambda i: f"object {ids[i]!r} has {n_det[i]} detections in bands "
+                                                f"{tuple(self.bands)} (< min_detections={self.min_detections}); "
+                                                f"{clean_flags.get(ids[i], 'ok')}")
+        R = np.full(len(ids), np.nan)
+        s = np.full(len(ids), np.nan)
+        if ok.any():
+            idx = np.flatnonzero(ok)
+            r, mu = self._score_arrays([seqs[ids[i]] for i in idx])
+            R[idx] = r
+            s[idx] = -self._iforest.score_samples(mu)
+        with np.errstate(invalid="ignore"):
+            r_an = R > self.r_threshold
+            if_an = s > self.if_threshold_
+        out = pd.DataFrame({"object_id": ids, "R": R, "if_score": s, "R_anomalous": r_an, "if_anomalous": if_an,
+                            "anomalous": r_an | if_an, "flag": flags})
+        return out.sort_values("R", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+
+    def reconstruct(self, lightcurves) -> pd.DataFrame:
+        """Detections with the reconstructed magnitude and error (for plots): adds ``mag_pred, err_pred``."""
+        import torch
+
+        self._check_fitted()
+        bands = tuple(self.bands)
+        ids, seqs, _ = _sequences(lightcurves, bands, self.max_len)
+        clean, _ = clean_lightcurves(lightcurves, bands=bands)
+        clean = clean.loc[clean["detected"]].sort_values(["object_id", "mjd"], kind="stable")
+        rows = []
+        for o in ids:
+            if o not in seqs:
+                continue
+            x, cond, lengths, tgt, err, mask = (torch.from_numpy(a) for a in _batch([seqs[o]], self.max_len))
+            with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
+                m_pred, log_err, _, _ = self.module_(x, cond, lengths, sample=False)
+            sub = clean.loc[clean["object_id"] == o]
+            if len(sub) > self.max_len:
+                sub = sub.iloc[np.unique(np.linspace(0, len(sub) - 1, self.max_len).round().astype(int))]
+            sub = sub.copy()
+            offset = sub["mag"].to_numpy() - seqs[o][2]
+            sub["mag_pred"] = m_pred[0].numpy().astype(float) + offset
+            sub["err_pred"] = np.exp(log_err[0].numpy().astype(float))
+            rows.append(sub)
+        return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+    # ------------------------------------------------------------------ persistence
+    def _get_state(self):
+        from ..nn import module_to_arrays
+
+        arrays = module_to_arrays(self.module_)
+        arrays["train_latent"] = self.train_latent_
+        return arrays, {"if_seed": self.if_seed_, "if_threshold": self.if_threshold_}
+
+    def _set_state(self, arrays, meta):
+        from ..nn import arrays_to_module
+
+        self.module_ = arrays_to_module(self._net(), arrays).eval()
+        self.train_latent_ = np.asarray(arrays["train_latent"], dtype=np.float64)
+        self.if_seed_ = int(meta["if_seed"])
+        self.if_threshold_ = float(meta["if_threshold"])
+        self._iforest = self._make_iforest(self.train_latent_)

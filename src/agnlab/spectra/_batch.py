@@ -1,0 +1,112 @@
+"""A batch of simulated quasar spectra with its truth tables (:class:`SimulatedSpectra`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ARRAY_KEYS", "SimulatedSpectra", "empty_dlas"]
+
+#: the per-pixel arrays of a batch, in file order
+ARRAY_KEYS = ("flux", "ivar", "continuum", "transmission")
+
+
+def empty_dlas() -> pd.DataFrame:
+    """An empty per-DLA table (``spec_index``, ``z_dla``, ``log_nhi``)."""
+    return pd.DataFrame({"spec_index": np.zeros(0, np.int64), "z_dla": np.zeros(0), "log_nhi": np.zeros(0)})
+
+
+@dataclass
+class SimulatedSpectra:
+    """A batch of simulated quasar spectra.
+
+    Attributes
+    ----------
+    wave_aa : ndarray, shape (n_pix,)
+        Observed-frame wavelength of the pixel centres (Angstrom, vacuum).
+    flux : ndarray, shape (n, n_pix), float32
+        Observed flux density (``flux_unit``), with noise.
+    ivar : ndarray, shape (n, n_pix), float32
+        Inverse variance of ``flux`` (pipeline-style estimate).
+    continuum : ndarray, shape (n, n_pix), float32
+        Unabsorbed, noise-free quasar continuum (same units as ``flux``).
+    transmission : ndarray, shape (n, n_pix), float32
+        Noise-free IGM transmission (forest, LLS, DLAs) convolved with the
+        line-spread function, so that ``continuum * transmission`` is the
+        noise-free observed flux.
+    truth : pandas.DataFrame
+        One row per spectrum: ``z_qso``, ``mag`` (synthetic AB magnitude in
+        ``meta['mag_band']`` of the noise-free spectrum), ``n_abs`` (forest
+        absorbers with Ly-alpha on the grid), ``n_lls`` (of which log N >=
+        17.2), ``n_dla``, ``z_dla`` and ``log_nhi`` (one float array per row),
+        continuum parameters (``beta``, ``blueshift_kms``, ``log_lum_rel``) and
+        ``snr_median`` (median per-pixel S/N redward of Ly-alpha).
+        (pandas ``attrs`` are left empty so that tables concatenate cleanly.)
+    dlas : pandas.DataFrame
+        One row per DLA: ``spec_index`` (row in this batch), ``z_dla``, ``log_nhi``.
+    meta : dict
+        Seed, instrument, simulator settings, ``flux_unit``.
+    """
+
+    wave_aa: np.ndarray
+    flux: np.ndarray
+    ivar: np.ndarray
+    continuum: np.ndarray
+    transmission: np.ndarray
+    truth: pd.DataFrame
+    dlas: pd.DataFrame
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.flux.shape[0])
+
+    def __repr__(self) -> str:
+        w = self.wave_aa
+        return (f"SimulatedSpectra(n={len(self)}, n_pix={w.size}, wave_aa={w[0]:.1f}-{w[-1]:.1f}, "
+                f"n_dla={len(self.dlas)}, seed={self.meta.get('seed')})")
+
+    @property
+    def n_pix(self) -> int:
+        return int(self.wave_aa.size)
+
+    def __getitem__(self, item) -> "SimulatedSpectra":
+        """Subset of spectra (int, slice, boolean or integer index array)."""
+        idx = np.arange(len(self))[item]
+        idx = np.atleast_1d(idx)
+        truth = self.truth.iloc[idx].reset_index(drop=True)
+        remap = {int(old): new for new, old in enumerate(idx)}
+        d = self.dlas[self.dlas["spec_index"].isin(list(remap))].copy()
+        d["spec_index"] = d["spec_index"].map(remap).astype(np.int64)
+        d = d.sort_values(["spec_index", "z_dla"]).reset_index(drop=True)
+        return SimulatedSpectra(self.wave_aa, self.flux[idx], self.ivar[idx], self.continuum[idx],
+                                self.transmission[idx], truth, d, dict(self.meta))
+
+    @classmethod
+    def concatenate(cls, parts) -> "SimulatedSpectra":
+        """Join batches that share a wavelength grid."""
+        parts = list(parts)
+        if not parts:
+            raise ValueError("concatenate: no batches given")
+        w = parts[0].wave_aa
+        for p in parts[1:]:
+            if p.wave_aa.shape != w.shape or not np.allclose(p.wave_aa, w, rtol=0, atol=1e-6):
+                raise ValueError("concatenate: batches have different wavelength grids")
+        offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        dl = []
+        for off, p in zip(offsets, parts):
+            d = p.dlas.copy()
+            d["spec_index"] = d["spec_index"] + int(off)
+            dl.append(d)
+        dlas = pd.concat(dl, ignore_index=True) if dl else empty_dlas()
+        truth = pd.concat([p.truth for p in parts], ignore_index=True)
+        return cls(w, np.concatenate([p.flux for p in parts]), np.concatenate([p.ivar for p in parts]),
+                   np.concatenate([p.continuum for p in parts]), np.concatenate([p.transmission for p in parts]),
+                   truth, dlas, dict(parts[0].meta))
+
+    def write(self, path, *, format=None):
+        """Write spectra + truth to HDF5 (``.h5``/``.hdf5``) or FITS (``.fits``); see :func:`write_spectra`."""
+        from ._write import write_spectra
+
+        return write_spectra(self, path, format=format)
