@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(demo, n_jobs=False)
     demo.add_argument("--quick", action="store_true", help="smaller data and shorter training (for CI)")
     demo.add_argument("--only", nargs="+", metavar="WORKFLOW", choices=[w.name for w in WORKFLOWS],
-                      help=f"run only these workflows ({', '.join(w.name for w in WORKFLOWS)})")
+                      help=f"run only these workflows ({', '.join(w.name for w in WORKFLOWS)}; default: all)")
     demo.set_defaults(func=_cmd_demo)
     info = sub.add_parser("info", help="show what an agnlab model file holds (kind, parameters, ranges, metrics)")
     info.add_argument("input", metavar="FILE", help="a model file written by agnlab (.npz)")

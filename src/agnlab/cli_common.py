@@ -39,6 +39,8 @@ def add_input(parser, dest: str = "input", *, help: str, option: bool = False, r
     """
     if builtin:
         help = f"{help} (or 'builtin' for built-in demo data)"
+    if option and not required and "default" not in help:
+        help = f"{help} (default: none)"
     if option:
         parser.add_argument(_option(dest), dest=dest, required=required, help=help, metavar="FILE", **kwargs)
     else:
@@ -61,6 +63,8 @@ def add_output(parser, dest: str = "out", *, help: str, suffixes=None, required:
         help = f"{help} ({', '.join(suffixes)})"
     if default is not None:
         help = f"{help} (default: {default})"
+    elif not required and "default" not in help:
+        help = f"{help} (default: not written)"
     parser.add_argument(_option(dest), dest=dest, required=required and default is None, default=default,
                         help=help, metavar="DIR" if directory else "FILE")
     _register(parser, "_cli_outputs", (dest, tuple(suffixes or ()), directory))

@@ -15,6 +15,7 @@ __all__ = [
     "check_is_fitted",
     "check_random_state",
     "from_dict",
+    "table_name",
 ]
 
 
@@ -88,7 +89,16 @@ def check_columns(table, required: Iterable[str], *, name: str = "table") -> Non
     have = _column_names(table)
     missing = [c for c in required if c not in have]
     if missing:
-        raise MissingColumnError(f"{name}: missing column(s) {missing}; available: {have}")
+        raise MissingColumnError(f"{table_name(table, name)}: missing column(s) {missing}; available: {have}")
+
+
+def table_name(table, name: str = "table") -> str:
+    """``name`` for messages, prefixed by the file ``table`` was read from (``agnlab.io.read_table`` records it)."""
+    attrs = getattr(table, "attrs", None)
+    source = attrs.get("source") if isinstance(attrs, dict) else None
+    if source and source not in name:
+        return f"{source} ({name})"
+    return name
 
 
 def check_is_fitted(estimator, attributes) -> None:

@@ -32,7 +32,9 @@ def test_split_is_seeded_and_disjoint(rng):
     g = _grid(rng, n=50)
     tr, te = g.split(0.2, seed=1)
     tr2, te2 = g.split(0.2, seed=1)
-    assert te.n_models == 10 and tr.n_models == 40
+    assert 6 <= te.n_models <= 10 and tr.n_models + te.n_models == 50
+    # held-out models lie inside the training box (an emulator of `tr` can predict all of `te`)
+    assert (te.params >= tr.params.min(axis=0)).all() and (te.params <= tr.params.max(axis=0)).all()
     np.testing.assert_allclose(te.params, te2.params, rtol=0, atol=0)
     rows = {tuple(r) for r in tr.params} & {tuple(r) for r in te.params}
     assert not rows
@@ -46,8 +48,12 @@ def test_npz_roundtrip_and_errors(tmp_path, rng):
     np.testing.assert_allclose(back.flux, g.flux, rtol=0, atol=0)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="not a valid npz"):
+    with pytest.raises(ValueError, match="bad.npz: not a model grid .not an npz archive"):
         load_grid(bad)
+    np.savez(tmp_path / "width.npz", params=g.params, param_names=np.array(g.param_names), wave_um=g.wave_um[:-1],
+             flux=g.flux)
+    with pytest.raises(ValueError, match="width.npz: 'flux' has .* wavelength columns"):
+        load_grid(tmp_path / "width.npz")
     np.savez(tmp_path / "nowave.npz", fnu=np.ones((3, 4)), a=np.arange(3.0))
     with pytest.raises(KeyError, match="wave_um"):
         load_grid(tmp_path / "nowave.npz")

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..validation import MissingColumnError
+from ..validation import MissingColumnError, table_name
 
 __all__ = [
     "ALLWISE_COLUMNS",
@@ -70,7 +70,7 @@ def require_columns(df: pd.DataFrame, required, *, name: str = "table") -> None:
             hints.append(f"{c!r} (did you mean {' or '.join(map(repr, close))}? pass rename={{{close[0]!r}: {c!r}}})")
         else:
             hints.append(repr(c))
-    raise MissingColumnError(f"{name}: missing column(s) {', '.join(hints)}; available: {have}")
+    raise MissingColumnError(f"{table_name(df, name)}: missing column(s) {', '.join(hints)}; available: {have}")
 
 
 def _table_with_units_checked(tab, *, name):
@@ -134,11 +134,14 @@ def read_catalog(source, *, required=("ra", "dec"), rename=None, name="catalogue
         if path.name.lower().endswith((".fits", ".fit", ".fits.gz", ".fit.gz")) and path.exists():
             from astropy.table import Table
 
+            if path.stat().st_size == 0:
+                raise ValueError(f"{path}: empty file, expected a FITS table")
             try:
-                source = Table.read(path, hdu=1)
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{path}: cannot read FITS table ({exc})") from None
+                source = Table.read(path, hdu=1, format="fits")
+            except (OSError, ValueError, TypeError, IndexError, EOFError) as exc:
+                raise ValueError(f"{path}: cannot read FITS table ({type(exc).__name__}: {exc})") from None
             df = _table_with_units_checked(source, name=name)
+            df.attrs["source"] = str(path)
         else:
             from ..io import read_table
 

@@ -22,8 +22,9 @@ def filter_spectra(table, *, classes=("QSO",), z_min=None, z_max=None, class_col
     table : pandas.DataFrame or astropy Table
         SDSS-like (``class``, ``z``, ``zwarning``) or DESI-like (``spectype``,
         ``z``, ``zwarn``, ``deltachi2``) columns (case-insensitive).
-    classes : sequence of str
-        Accepted classes (compared case-insensitively after stripping blanks).
+    classes : sequence of str or None
+        Accepted classes (compared case-insensitively after stripping blanks);
+        None keeps every class (no class column needed).
     z_min, z_max : float, optional
         Redshift range.
     deltachi2_min : float, optional
@@ -35,10 +36,12 @@ def filter_spectra(table, *, classes=("QSO",), z_min=None, z_max=None, class_col
     report : pandas.DataFrame
         ``step``, ``removed``, ``remaining``, ``detail``.
     """
+    if z_min is not None and z_max is not None and not z_min <= z_max:
+        raise ValueError(f"z_min={z_min} > z_max={z_max}: empty redshift range")
     df = _lower_columns(_as_frame(table))
     class_column = class_column or next((c for c in _CLASS_COLUMNS if c in df.columns), "class")
     zwarning_column = zwarning_column or next((c for c in _WARN_COLUMNS if c in df.columns), None)
-    require_columns(df, (class_column, z_column), name="spectroscopic table")
+    require_columns(df, (z_column,) if classes is None else (class_column, z_column), name="spectroscopic table")
     n = len(df)
     alive = np.ones(n, bool)
     rows = []
@@ -49,9 +52,12 @@ def filter_spectra(table, *, classes=("QSO",), z_min=None, z_max=None, class_col
         alive &= keep
         rows.append({"step": name, "removed": removed, "remaining": int(alive.sum()), "detail": detail})
 
-    want = {str(c).strip().upper() for c in classes}
-    cls = df[class_column].astype(str).str.strip().str.upper()
-    step("class", cls.isin(want).to_numpy(), f"{class_column} in {sorted(want)}")
+    if classes is None:
+        rows.append({"step": "class", "removed": 0, "remaining": n, "detail": "skipped: any class"})
+    else:
+        want = {str(c).strip().upper() for c in classes}
+        cls = df[class_column].astype(str).str.strip().str.upper()
+        step("class", cls.isin(want).to_numpy(), f"{class_column} in {sorted(want)}")
     z = pd.to_numeric(df[z_column], errors="coerce").to_numpy(float)
     step("z_finite", np.isfinite(z), f"{z_column} finite")
     if zwarning_column is not None:

@@ -29,12 +29,28 @@ def _as_param_array(X, param_names):
     return X, None
 
 
+def _unpack_grid(X, Y, wave_um):
+    """``fit(grid)``: parameters, fluxes, wavelengths and names of a ModelGrid (duck-typed)."""
+    is_grid = all(hasattr(X, a) for a in ("params", "flux", "param_names", "wave_um"))
+    if not is_grid:
+        if Y is None:
+            raise TypeError("fit(X, Y): give parameters X and fluxes Y, or a ModelGrid as X alone")
+        return X, Y, wave_um, None
+    if Y is not None:
+        raise TypeError("fit(grid): a ModelGrid carries its fluxes; do not also pass Y")
+    if wave_um is not None and not np.array_equal(np.asarray(wave_um, float), np.asarray(X.wave_um, float)):
+        raise ValueError("fit(grid, wave_um=...): wave_um differs from the grid's own wave_um")
+    return X.params, X.flux, X.wave_um, tuple(X.param_names)
+
+
 class EmulatorBase(AgnlabEstimator):
     """Common parts of :class:`PCAEmulator` and :class:`NeuralEmulator` (not used directly)."""
 
     # ------------------------------------------------------------------ validation
     def _validate_fit(self, X, Y, wave_um):
-        X, cols = _as_param_array(X, None)
+        X, Y, wave_um, cols = _unpack_grid(X, Y, wave_um)
+        if cols is None:
+            X, cols = _as_param_array(X, None)
         X = check_array(X, name="X (parameters)", ndim=2)
         Y = check_array(Y, name="Y (fluxes)", ndim=2, positive=True)
         if X.shape[0] != Y.shape[0]:

@@ -73,7 +73,13 @@ def _cmd_predict(args) -> int:
 
     check_columns(table, emu.param_names_, name=str(args.params))
     params = table[list(emu.param_names_)]
-    flux = emu.predict(params)
+    from .._domain import OutOfDomainError
+
+    try:
+        flux = emu.predict(params)
+    except OutOfDomainError as exc:   # say it with the command line's spelling
+        msg = str(exc).replace("pass on_out_of_domain='nan'", "pass --on-out-of-domain nan")
+        raise OutOfDomainError(f"{args.params}: {msg}") from None
     out = Path(args.out)
     if out.suffix == ".npz":
         with atomic_path(out) as tmp:

@@ -135,10 +135,14 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         self.device = device
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, Y, *, wave_um=None):
+    def fit(self, X, Y=None, *, wave_um=None):
         """Train on parameters ``X`` (n_models, n_params) and fluxes ``Y`` (n_models, n_wave) > 0.
 
         Returns ``self``. ``wave_um`` (n_wave,) is optional and stored for evaluation.
+
+        ``X`` may also be a :class:`agnlab.grids.ModelGrid` (then ``Y`` is omitted):
+        its parameter names and ``wave_um`` are carried into the emulator, so
+        ``emu.fit(grid)`` gives a model every CLI verb accepts.
         """
         import torch
 

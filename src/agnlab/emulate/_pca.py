@@ -94,10 +94,14 @@ class PCAEmulator(RegressorMixin, EmulatorBase):
         self.on_out_of_domain = on_out_of_domain
         self.chunk_size = chunk_size
 
-    def fit(self, X, Y, *, wave_um=None):
+    def fit(self, X, Y=None, *, wave_um=None):
         """Fit on parameters ``X`` (n_models, n_params) and fluxes ``Y`` (n_models, n_wave) > 0.
 
         ``wave_um`` (n_wave,) is optional and stored for evaluation (colours).
+
+        ``X`` may also be a :class:`agnlab.grids.ModelGrid` (then ``Y`` is omitted):
+        its parameter names and ``wave_um`` are carried into the emulator, so
+        ``emu.fit(grid)`` gives a model every CLI verb accepts.
         """
         if self.interpolation not in _INTERP:
             raise ValueError(f"interpolation must be one of {_INTERP}, got {self.interpolation!r}")

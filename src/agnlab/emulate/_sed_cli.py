@@ -6,6 +6,7 @@ The work is in :func:`agnlab.emulate.fit_sed` (over :func:`agnlab.inference.solu
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 __all__ = ["register"]
@@ -32,9 +33,14 @@ def _cmd_sed(args) -> int:
     obs = read_table(args.observed)
     check_columns(obs, [args.wave_col, args.flux_col, args.err_col], name=f"observed SED {args.observed}")
     kwargs = {"method": args.method, "confidence": args.confidence, "random_state": args.seed, "maxiter": args.maxiter,
-              "n_steps": args.n_steps, "n_fill": args.n_fill}
-    res = fit_sed(model, obs[args.wave_col].to_numpy(float), obs[args.flux_col].to_numpy(float),
-                  obs[args.err_col].to_numpy(float), bounds=_parse_bounds(args.bound), **kwargs)
+              "n_steps": args.n_steps, "n_fill": args.n_fill, "max_calls": args.max_calls, "max_time": args.max_time,
+              "progress": args.progress}
+    import warnings
+
+    with warnings.catch_warnings():   # an early stop is reported below with the option's spelling
+        warnings.filterwarnings("ignore", message="solution_set: stopped early", category=RuntimeWarning)
+        res = fit_sed(model, obs[args.wave_col].to_numpy(float), obs[args.flux_col].to_numpy(float),
+                      obs[args.err_col].to_numpy(float), bounds=_parse_bounds(args.bound), **kwargs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_table(res.to_dataframe("solutions"), out / "solutions.csv")
@@ -49,6 +55,10 @@ def _cmd_sed(args) -> int:
     with atomic_path(out / "corner.png") as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     best = ", ".join(f"{k}={v:.4g}" for k, v in summary["best"].items())
+    if "stopped" in res.info:
+        limit = "--max-calls" if res.info["stopped"].startswith("max_calls") else "--max-time"
+        print(f"agnlab: warning: the search stopped early at {limit} after {res.n_forward_calls} evaluations; "
+              "the result is that of an unfinished search", file=sys.stderr)
     print(f"best fit: {best} (chi2={res.best_chi2:.3g}, dof={res.dof}); {res.n_solutions} consistent parameter "
           f"vectors; {res.n_forward_calls} forward evaluations in {res.runtime_s:.2f} s")
     for name, (lo, hi) in res.ranges().items():
@@ -75,13 +85,19 @@ def register(subparsers) -> None:
     sed.add_argument("--wave-col", default="wave_um", help="wavelength column [um] (default wave_um)")
     sed.add_argument("--flux-col", default="flux", help="flux column (default flux)")
     sed.add_argument("--err-col", default="flux_err", help="1-sigma flux error column (default flux_err)")
-    sed.add_argument("--bound", action="append", metavar="NAME=LO:HI", help="narrower range for a parameter")
+    sed.add_argument("--bound", action="append", metavar="NAME=LO:HI",
+                     help="narrower range for a parameter, repeatable (default: the model's whole domain)")
     sed.add_argument("--method", default="de", choices=["de", "emcee", "dynesty", "pymoo"],
                      help="search: differential evolution, or a sampler (default: de)")
     sed.add_argument("--confidence", type=float, default=0.6827, help="joint confidence of the set (default: 0.6827)")
     sed.add_argument("--maxiter", type=int, default=200, help="evolution generations (default: 200)")
     sed.add_argument("--n-steps", type=int, default=1500, help="emcee steps per walker (default: 1500)")
     sed.add_argument("--n-fill", type=int, default=0, help="extra uniform draws to fill the region (default: 0)")
+    sed.add_argument("--max-calls", type=int, default=None, metavar="N",
+                     help="stop the search (any --method, dynesty included) after N model evaluations and report "
+                          "what it found (default: no limit)")
+    sed.add_argument("--max-time", type=float, default=None, metavar="SECONDS",
+                     help="stop the search after this many seconds and report what it found (default: no limit)")
     add_output(sed, help="output folder", directory=True, default="infer-out")
     add_common(sed, n_jobs=False)
     sed.set_defaults(func=_cmd_sed)

@@ -101,7 +101,16 @@ def fit_sed(model, wave_um, flux, flux_err, *, bounds=None, method: str = "de", 
     w = check_array(wave_um, name="wave_um", ndim=1, positive=True)
     f = check_array(flux, name="flux", shape=w.shape, positive=True)
     e = check_array(flux_err, name="flux_err", shape=w.shape, positive=True)
+    wu, counts = np.unique(w, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"wave_um: duplicated wavelength(s) {wu[counts > 1][:5].tolist()} um would be counted "
+                         "twice; merge them first (e.g. an error-weighted mean per wavelength)")
     fwd, names, box = sed_model_forward(model, w)
+    n_free = len(names) + (1 if kwargs.get("offset", "profile") == "profile" else 0)
+    if w.size <= n_free:
+        raise ValueError(f"{w.size} data point(s) cannot constrain {len(names)} parameters"
+                         + (" and a normalisation" if n_free > len(names) else "")
+                         + f" (degrees of freedom {w.size - n_free} <= 0); need at least {n_free + 1} points")
     box = np.array(box, dtype=float)
     if bounds:
         unknown = sorted(set(bounds) - set(names))

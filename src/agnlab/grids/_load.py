@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from .._progress import progress
-from ..io import atomic_path
+from ..io import atomic_path, read_npz
 from ._model_grid import ModelGrid
 
 __all__ = ["load_grid", "save_grid", "iter_clumpy_hdf5", "CLUMPY_PARAM_NAMES"]
@@ -64,31 +63,46 @@ def _sorted_axis(wave, flux):
 
 
 def _load_npz(path: Path, flux_key, rows) -> ModelGrid:
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a valid npz archive (corrupt, truncated or wrong file type)")
+    data = read_npz(path, what="model grid")
+    if "__agnlab_metadata__" in data:
+        raise ValueError(f"{path}: is an agnlab model file (see 'agnlab info {path}'), not a model grid")
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            data = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        raise ValueError(f"{path}: cannot read grid ({exc}); pickled content is refused") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"{path}: corrupt or truncated npz ({exc})") from None
+        return _grid_from_arrays(data, path, flux_key, rows)
+    except (ValueError, IndexError, TypeError) as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith(str(path)) else f"{path}: {text}") from None
+
+
+def _check_flux(flux, wave, path, fkey):
+    flux = np.asarray(flux)
+    if flux.ndim != 2:
+        raise ValueError(f"{path}: {fkey!r} must be 2-D (n_models, n_wave), got shape {flux.shape}")
+    if np.ndim(wave) != 1 or flux.shape[1] != np.size(wave):
+        raise ValueError(f"{path}: {fkey!r} has {flux.shape[1]} wavelength columns but the wavelength array "
+                         f"has shape {np.shape(wave)}")
+
+
+def _grid_from_arrays(data: dict, path: Path, flux_key, rows) -> ModelGrid:
     sel = slice(None) if rows is None else rows
     if {"params", "param_names", "flux"} <= data.keys():
         wave = data.get("wave_um")
         if wave is None:
             raise KeyError(f"{path}: missing dataset 'wave_um'")
+        _check_flux(data["flux"], wave, path, "flux")
+        if np.ndim(data["params"]) != 2 or len(data["params"]) != len(data["flux"]):
+            raise ValueError(f"{path}: 'params' has shape {np.shape(data['params'])}; expected "
+                             f"({len(data['flux'])}, n_params) to match 'flux'")
         wave, flux = _sorted_axis(wave, data["flux"][sel])
         meta = {"source": str(path)}
-        return ModelGrid(data["params"][sel], [str(n) for n in data["param_names"]], wave, flux, meta)
+        return ModelGrid(data["params"][sel], [str(n) for n in np.atleast_1d(data["param_names"])], wave, flux,
+                         meta)
     wave_key = "wave_um" if "wave_um" in data else ("wave" if "wave" in data else None)
     fkey = flux_key or next((k for k in _FLUX_KEYS if k in data), None)
     missing = [name for name, key in (("wave_um", wave_key), ("flux", fkey)) if key is None or key not in data]
     if missing:
         raise KeyError(f"{path}: missing dataset(s) {missing}; found {sorted(data)}")
     flux = data[fkey]
-    if flux.ndim != 2:
-        raise ValueError(f"{path}: {fkey!r} must be 2-D (n_models, n_wave), got shape {flux.shape}")
+    _check_flux(flux, data[wave_key], path, fkey)
     n = flux.shape[0]
     names = [k for k, v in data.items() if v.ndim == 1 and len(v) == n and k not in (wave_key, fkey)
              and np.issubdtype(v.dtype, np.number)]
@@ -149,8 +163,12 @@ def _load_clumpy_hdf5(path: Path, flux_key, chunk_rows, rows) -> ModelGrid:
                 params[start:stop, j] = h5[k][sl]
         wave = np.asarray(h5["wave"], dtype=float)
         meta = {"source": str(path), "flux_key": flux_key}
+    _check_flux(flux, wave, path, flux_key)
     wave, flux = _sorted_axis(wave, flux)
-    return ModelGrid(params, CLUMPY_PARAM_NAMES, wave, flux, meta)
+    try:
+        return ModelGrid(params, CLUMPY_PARAM_NAMES, wave, flux, meta)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def save_grid(grid: ModelGrid, path) -> Path:

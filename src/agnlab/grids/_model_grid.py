@@ -101,12 +101,27 @@ class ModelGrid:
         return ModelGrid(self.params[rows], self.param_names, self.wave_um, self.flux[rows], self.meta)
 
     def split(self, test_fraction: float = 0.2, *, seed=0) -> tuple["ModelGrid", "ModelGrid"]:
-        """Random (train, test) split of the models; ``test_fraction`` in (0, 1)."""
+        """Random (train, test) split of the models; ``test_fraction`` in (0, 1).
+
+        Held-out models always lie inside the training set's parameter box
+        (a model drawn for the test set that holds a parameter's extreme value
+        goes to the training set instead), so an emulator trained on ``train``
+        can predict every row of ``test`` without leaving its domain. The test
+        set can therefore be slightly smaller than ``test_fraction``.
+        """
         if not 0 < test_fraction < 1:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        if self.n_models < 2:
+            raise ValueError(f"cannot split a grid of {self.n_models} model(s)")
         perm = check_random_state(seed).permutation(self.n_models)
         n_test = max(1, int(round(test_fraction * self.n_models)))
-        return self.subset(np.sort(perm[n_test:])), self.subset(np.sort(perm[:n_test]))
+        test, train = perm[:n_test], perm[n_test:]
+        lo, hi = self.params[train].min(axis=0), self.params[train].max(axis=0)
+        outside = np.any((self.params[test] < lo) | (self.params[test] > hi), axis=1)
+        if outside.all():
+            raise ValueError("split: every held-out model lies outside the training box; grid too small to split")
+        train = np.concatenate([train, test[outside]])
+        return self.subset(np.sort(train)), self.subset(np.sort(test[~outside]))
 
     def __repr__(self) -> str:
         return (f"ModelGrid(n_models={self.n_models}, params={list(self.param_names)}, "

@@ -9,9 +9,19 @@ that the whole region of acceptable solutions can be read back afterwards.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 __all__ = ["ChiSquare"]
+
+
+class BudgetExhausted(Exception):
+    """The evaluation budget (``max_calls`` / ``max_time``) of a search is spent; ``reason`` names the limit."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 class ChiSquare:
@@ -56,6 +66,8 @@ class ChiSquare:
         self.n_batches = 0           # calls of the forward model
         self.n_out_of_bounds = 0     # vectors refused before calling the model
         self.n_invalid = 0           # vectors for which the model returned non-finite values
+        self.max_calls = None        # stop (BudgetExhausted) once this many vectors were evaluated
+        self.deadline = None         # ... or once time.perf_counter() passes this
         self._theta: list[np.ndarray] = []
         self._chi2: list[np.ndarray] = []
         self._off: list[np.ndarray] = []
@@ -85,6 +97,7 @@ class ChiSquare:
         theta = np.atleast_2d(np.asarray(theta, dtype=float))
         if theta.shape[1] != self.n_params:
             raise ValueError(f"theta: expected {self.n_params} parameters per row, got shape {theta.shape}")
+        self.check_budget()
         n = theta.shape[0]
         chi2 = np.full(n, np.inf)
         off = np.zeros(n)
@@ -109,6 +122,13 @@ class ChiSquare:
             self._chi2.append(chi2.copy())
             self._off.append(off.copy())
         return chi2
+
+    def check_budget(self) -> None:
+        """Raise :class:`BudgetExhausted` when ``max_calls`` or the ``deadline`` is reached."""
+        if self.max_calls is not None and self.n_forward_calls >= self.max_calls:
+            raise BudgetExhausted(f"max_calls={self.max_calls}")
+        if self.deadline is not None and time.perf_counter() > self.deadline:
+            raise BudgetExhausted("max_time")
 
     def log_prob(self, theta) -> np.ndarray:
         """-chi^2 / 2 (flat prior inside the bounds, -inf outside or out of domain)."""

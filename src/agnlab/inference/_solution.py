@@ -47,7 +47,7 @@ from scipy import stats
 
 from .._progress import progress as _bar
 from ..validation import check_array, check_random_state
-from ._objective import ChiSquare
+from ._objective import BudgetExhausted, ChiSquare
 
 __all__ = ["SolutionSet", "solution_set", "delta_chi2_threshold"]
 
@@ -240,8 +240,9 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
                  polish: bool = True, n_walkers: int | None = None, n_steps: int = 1500,
                  burn: int | None = None, thin: int = 1, de_maxiter: int | None = None,
                  nlive: int = 400, dlogz: float = 0.1, n_fill: int = 0,
-                 chunk_size: int = 65536, max_archive: int = 5_000_000,
-                 progress: bool | None = None, seed=_UNSET, progress_bar=_UNSET) -> SolutionSet:
+                 chunk_size: int = 65536, max_archive: int = 5_000_000, max_calls: int | None = None,
+                 max_time: float | None = None, progress: bool | None = None, seed=_UNSET,
+                 progress_bar=_UNSET) -> SolutionSet:
     """Find every parameter vector consistent with the data.
 
     Parameters
@@ -285,6 +286,11 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
         Largest batch handed to ``forward``.
     max_archive : int
         Stop archiving beyond this many points (memory bound).
+    max_calls, max_time : int or float, optional
+        Limits on the whole search: forward evaluations (parameter vectors)
+        and seconds. When one is reached the search stops early and returns
+        what it found (``info["stopped"]`` names the limit; a
+        ``RuntimeWarning`` says so); samplers keep the samples drawn so far.
     progress : bool, optional
         Force the progress bar on/off (default: on for a terminal).
     seed, progress_bar
@@ -333,21 +339,33 @@ def solution_set(forward, observed, sigma, bounds, *, method: str = "de", param_
         conf = None
     rng = check_random_state(random_state)
     obj = ChiSquare(forward, obs, sig, b, offset=offset, chunk_size=chunk_size)
+    for name, value in (("max_calls", max_calls), ("max_time", max_time)):
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value!r}")
+    obj.max_calls = None if max_calls is None else int(max_calls)
+    obj.deadline = None if max_time is None else t0 + float(max_time)
     info: dict[str, Any] = {}
     samples = log_prob = None
     show = None if progress is None else (not progress)
 
-    if method in ("de", "emcee"):
-        n_gen = maxiter if method == "de" else (de_maxiter if de_maxiter is not None else max(maxiter // 2, 10))
-        _run_de(obj, b, rng, popsize=popsize, maxiter=n_gen, tol=tol, polish=polish,
-                max_archive=max_archive, info=info, disable=show)
-    if method == "emcee":
-        samples, log_prob = _run_emcee(obj, b, rng, delta, n_walkers=n_walkers, n_steps=n_steps,
-                                       burn=burn, thin=thin, info=info, disable=show)
-    elif method == "dynesty":
-        samples, log_prob = _run_dynesty(obj, b, rng, nlive=nlive, dlogz=dlogz, info=info)
-    elif method == "pymoo":
-        _run_pymoo(obj, b, rng, popsize=popsize, maxiter=maxiter, info=info, disable=show)
+    try:
+        if method in ("de", "emcee"):
+            n_gen = maxiter if method == "de" else (de_maxiter if de_maxiter is not None else max(maxiter // 2, 10))
+            _run_de(obj, b, rng, popsize=popsize, maxiter=n_gen, tol=tol, polish=polish,
+                    max_archive=max_archive, info=info, disable=show)
+        if method == "emcee":
+            samples, log_prob = _run_emcee(obj, b, rng, delta, n_walkers=n_walkers, n_steps=n_steps,
+                                           burn=burn, thin=thin, info=info, disable=show)
+        elif method == "dynesty":
+            samples, log_prob = _run_dynesty(obj, b, rng, nlive=nlive, dlogz=dlogz, info=info, disable=show)
+        elif method == "pymoo":
+            _run_pymoo(obj, b, rng, popsize=popsize, maxiter=maxiter, info=info, disable=show)
+    except BudgetExhausted as exc:
+        info["stopped"] = exc.reason
+    obj.max_calls = obj.deadline = None          # the final bookkeeping below is not limited
+    if "stopped" in info:
+        warnings.warn(f"solution_set: stopped early at the limit {info['stopped']} after {obj.n_forward_calls} "
+                      "evaluations; the result is that of an unfinished search", RuntimeWarning, stacklevel=2)
 
     theta, chi2, off = obj.archive()
     finite = np.isfinite(chi2)
@@ -450,8 +468,16 @@ def _run_emcee(obj, b, rng, delta, *, n_walkers, n_steps, burn, thin, info, disa
     sampler = emcee.EnsembleSampler(n_walkers, n_params, obj.log_prob, vectorize=True)
     # emcee draws from its own RandomState; seed it from ``rng`` for reproducibility
     sampler.random_state = np.random.RandomState(int(rng.integers(2**31))).get_state()
-    for _ in _bar(sampler.sample(p0, iterations=n_steps), total=n_steps, desc="emcee", disable=disable):
-        pass
+    done = 0
+    try:
+        for _ in _bar(sampler.sample(p0, iterations=n_steps), total=n_steps, desc="emcee", disable=disable):
+            done += 1
+    except BudgetExhausted as exc:
+        info["stopped"] = exc.reason
+        if done < 10:
+            return None, None
+        burn = min(burn, done // 3)
+        n_steps = done
     chain = sampler.get_chain(discard=burn, thin=thin, flat=True)
     lp = sampler.get_log_prob(discard=burn, thin=thin, flat=True)
     info["emcee_n_walkers"] = n_walkers
@@ -478,7 +504,7 @@ class _BatchedLogL:
         return -0.5 * c if np.isfinite(c) else -1e300
 
 
-def _run_dynesty(obj, b, rng, *, nlive, dlogz, info):
+def _run_dynesty(obj, b, rng, *, nlive, dlogz, info, disable=None):
     try:
         import dynesty
     except ImportError as exc:  # optional dependency
@@ -491,7 +517,23 @@ def _run_dynesty(obj, b, rng, *, nlive, dlogz, info):
 
     sampler = dynesty.NestedSampler(_BatchedLogL(obj), prior_transform, b.shape[0], nlive=int(nlive),
                                     rstate=np.random.default_rng(rng.integers(2**63)))
-    sampler.run_nested(dlogz=dlogz, print_progress=False)
+    limit, obj.max_calls = obj.max_calls, None      # checked here, between iterations (dynesty must not be
+    deadline, obj.deadline = obj.deadline, None     # interrupted inside an iteration)
+    bar = _bar(desc="dynesty", unit="iter", disable=disable)
+    try:
+        for it, result in enumerate(sampler.sample(dlogz=dlogz)):
+            bar.update(1)
+            if it % 50 == 0:
+                bar.set_postfix(logz=f"{result.logz:.3g}", calls=obj.n_forward_calls, refresh=False)
+            if limit is not None and obj.n_forward_calls >= limit:
+                info["stopped"] = f"max_calls={limit}"
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                info["stopped"] = "max_time"
+                break
+    finally:
+        bar.close()
+    sampler.add_live_points()
     res = sampler.results
     weights = np.exp(res.logwt - res.logz[-1])
     weights /= weights.sum()

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextvars
 import datetime as _dt
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ._atomic import atomic_path
 from ._json import to_jsonable
+from ._npz import NpzError, read_npz
 
 __all__ = ["ArtifactError", "save_artifact", "load_artifact"]
 
@@ -96,21 +96,10 @@ def load_artifact(path, *, kind: str | None = None):
         or is of another ``kind``.
     """
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    if not zipfile.is_zipfile(path):
-        raise ArtifactError(f"{path}: not an agnlab model file (not an npz archive; corrupt or wrong type)")
-    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            for key in npz.files:
-                arrays[key] = npz[key]
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ArtifactError(f"{path}: contains pickled objects; refused (loading could execute code)") from None
-        raise ArtifactError(f"{path}: corrupt model file ({exc})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise ArtifactError(f"{path}: corrupt or truncated model file ({exc})") from None
+        arrays = read_npz(path, what="agnlab model file")
+    except NpzError as exc:
+        raise ArtifactError(str(exc)) from None
     blob = arrays.pop(_META_KEY, None)
     if blob is None:
         raise ArtifactError(f"{path}: no agnlab metadata; not an agnlab model file")

@@ -42,26 +42,55 @@ def read_table(path, *, hdu=1, key=None) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"table not found: {path}")
+        raise FileNotFoundError(f"{path}: table not found")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, expected a table file")
     suffix = _suffix(path)
+    if suffix not in _CSV + _PARQUET + _FITS + _HDF5:
+        raise ValueError(f"{path}: unknown table format {suffix!r}; use CSV, Parquet, FITS or HDF5")
+    if path.stat().st_size == 0:
+        raise ValueError(f"{path}: empty file, expected a table")
     try:
-        if suffix in _CSV:
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
-        if suffix in _PARQUET:
-            return pd.read_parquet(path)
-        if suffix in _FITS:
-            from astropy.table import Table
+        df = _read(path, suffix, hdu, key)
+    except _read_errors() as exc:
+        text = " ".join(str(exc).split())
+        raise ValueError(f"{path}: cannot read table as {_KIND[suffix]} ({type(exc).__name__}: {text})") from None
+    df.attrs["source"] = str(path)      # lets validation errors name the file
+    return df
 
-            tab = Table.read(path, hdu=hdu)
-            multi = [c for c in tab.colnames if len(tab[c].shape) > 1]
-            if multi:
-                raise ValueError(f"multidimensional columns {multi} cannot become a flat table")
-            return tab.to_pandas()
-        if suffix in _HDF5:
-            return _read_hdf5(path, key)
-    except (ValueError, OSError, KeyError) as exc:
-        raise ValueError(f"{path}: cannot read table ({type(exc).__name__}: {exc})") from None
-    raise ValueError(f"{path}: unknown table format {suffix!r}; use CSV, Parquet, FITS or HDF5")
+
+def _read_errors() -> tuple:
+    """What the parsing libraries raise on a corrupt, truncated or mislabelled file."""
+    from astropy.io.registry import IORegistryError
+
+    errors = [ValueError, OSError, KeyError, IndexError, TypeError, EOFError, UnicodeDecodeError, IORegistryError]
+    try:
+        import pyarrow
+
+        errors.append(pyarrow.ArrowException)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def _read(path: Path, suffix: str, hdu, key) -> pd.DataFrame:
+    if suffix in _CSV:
+        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",")
+    if suffix in _PARQUET:
+        return pd.read_parquet(path)
+    if suffix in _FITS:
+        from astropy.table import Table
+
+        tab = Table.read(path, hdu=hdu, format="fits")
+        multi = [c for c in tab.colnames if len(tab[c].shape) > 1]
+        if multi:
+            raise ValueError(f"multidimensional columns {multi} cannot become a flat table")
+        return tab.to_pandas()
+    return _read_hdf5(path, key)
+
+
+_KIND = {**dict.fromkeys(_CSV, "CSV"), **dict.fromkeys(_PARQUET, "Parquet"), **dict.fromkeys(_FITS, "FITS"),
+         **dict.fromkeys(_HDF5, "HDF5")}
 
 
 def _read_hdf5(path: Path, key) -> pd.DataFrame:

@@ -51,9 +51,11 @@ def _cmd_features(args) -> int:
 
 def _read_features(path):
     from ..io import read_table
+    from ..validation import check_columns
 
     df = read_table(path)
-    return df.set_index(df["object_id"].astype(str)).drop(columns=["object_id"]) if "object_id" in df else df
+    check_columns(df, ["object_id"], name="feature table from 'agnlab lightcurves features'")
+    return df.set_index(df["object_id"].astype(str)).drop(columns=["object_id"])
 
 
 def _cmd_train(args) -> int:
@@ -159,7 +161,8 @@ def register(subparsers) -> None:
     add_input(a, "model", option=True, required=False, help="saved detector (default: train one on the input)")
     add_output(a, help="ranked score table to write", suffixes=_TABLE_SUFFIXES)
     add_output(a, "save_model", required=False, help="also save the trained detector", suffixes=(".npz",))
-    a.add_argument("--format", choices=("generic", "ztf-dr"), default="generic", help="input layout")
+    a.add_argument("--format", choices=("generic", "ztf-dr"), default="generic",
+                   help="table layout of a .parquet/.csv input (default: generic long table)")
     a.add_argument("--max-epochs", type=int, default=40, help="training epochs (default: 40)")
     a.add_argument("--n-per-class", type=int, default=100, help="objects per class for 'builtin' (default: 100)")
     add_common(a)

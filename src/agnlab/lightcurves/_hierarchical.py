@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .._estimator import AgnlabEstimator, compute_context
+from ..validation import table_name
 from ._classes import HIERARCHY
 from ._forest import export_forest, forest_arrays_names, predict_forest
 
@@ -20,7 +21,7 @@ MISSING_VALUE = -999.0
 def _as_labels(labels, index) -> np.ndarray:
     if isinstance(labels, pd.DataFrame):
         if "class" not in labels.columns:
-            raise ValueError(f"labels: needs a 'class' column, has {list(labels.columns)}")
+            raise ValueError(f"{table_name(labels, 'labels')}: needs a 'class' column, has {list(labels.columns)}")
         if "object_id" in labels.columns:
             lab = labels.set_index(labels["object_id"].astype(str))["class"]
         else:
@@ -28,7 +29,8 @@ def _as_labels(labels, index) -> np.ndarray:
         if index is not None:
             missing = pd.Index(index).difference(lab.index)
             if len(missing):
-                raise ValueError(f"labels: no class for {len(missing)} object(s), e.g. {list(missing[:3])}")
+                raise ValueError(f"{table_name(labels, 'labels')}: no class for {len(missing)} "
+                                 f"object(s), e.g. {list(missing[:3])}")
             lab = lab.reindex(index)
         return lab.astype(str).to_numpy()
     if isinstance(labels, pd.Series):
@@ -101,18 +103,18 @@ class HierarchicalClassifier(AgnlabEstimator):
                 bad = [c for c in numeric if not pd.api.types.is_numeric_dtype(features[c])
                        or pd.api.types.is_bool_dtype(features[c])]
                 if bad:
-                    raise TypeError(f"features: non-numeric column(s) {bad[:5]}")
+                    raise TypeError(f"{table_name(features, 'features')}: non-numeric column(s) {bad[:5]}")
                 names = numeric
             else:
                 missing = [c for c in names if c not in features.columns]
                 if missing:
-                    raise ValueError(f"features: missing {len(missing)} column(s) the model was trained on, "
-                                     f"e.g. {missing[:5]}")
+                    raise ValueError(f"{table_name(features, 'features')}: missing {len(missing)} column(s) the model "
+                                     f"was trained on, e.g. {[str(m) for m in missing[:5]]}")
             index = features.index
             try:
                 X = features.loc[:, names].to_numpy(dtype=float)
             except (TypeError, ValueError) as exc:
-                raise TypeError(f"features: non-numeric values ({exc})") from None
+                raise TypeError(f"{table_name(features, 'features')}: non-numeric values ({exc})") from None
         else:
             arr = np.asarray(features)
             if arr.dtype.kind not in "biuf":

@@ -97,35 +97,53 @@ def _cmd_temden(args) -> int:
 
 def _read_cube(path, lines):
     """Line and error maps from .npz (keys LABEL and LABEL_err) or FITS (EXTNAME LABEL / LABEL_ERR)."""
+    from ..io import read_npz
+
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"cube file not found: {path}")
+        raise FileNotFoundError(f"{path}: cube file not found")
     fluxes, errors = {}, {}
     if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            keys = set(z.files)
-            missing = [k for k in lines if k not in keys] + [k + "_err" for k in lines if k + "_err" not in keys]
-            if missing:
-                raise KeyError(f"{path}: missing arrays {missing}; need each line label and '<label>_err' "
-                               f"for {lines}")
-            for k in lines:
-                fluxes[k] = np.asarray(z[k], dtype=float)
-                errors[k] = np.asarray(z[k + "_err"], dtype=float)
-        return fluxes, errors
-    if path.suffix.lower() in (".fits", ".fit", ".fz"):
+        z = read_npz(path, what="line-map cube")
+        missing = [k for k in lines if k not in z] + [k + "_err" for k in lines if k + "_err" not in z]
+        if missing:
+            raise KeyError(f"{path}: missing arrays {missing}; need each line label and '<label>_err' for {lines}")
+        for k in lines:
+            fluxes[k] = _map(z[k], path, k)
+            errors[k] = _map(z[k + "_err"], path, k + "_err")
+    elif path.suffix.lower() in (".fits", ".fit", ".fz"):
         from astropy.io import fits
 
-        with fits.open(path) as hdul:
-            names = {h.name.upper(): h for h in hdul}
-            missing = [k for k in lines if k.upper() not in names] + [
-                k + "_ERR" for k in lines if (k + "_ERR").upper() not in names]
-            if missing:
-                raise KeyError(f"{path}: missing extensions {missing}; need EXTNAME=<label> and <label>_ERR")
-            for k in lines:
-                fluxes[k] = np.asarray(names[k.upper()].data, dtype=float)
-                errors[k] = np.asarray(names[(k + "_ERR").upper()].data, dtype=float)
-        return fluxes, errors
-    raise ValueError(f"{path}: cube must be .npz or .fits")
+        try:
+            with fits.open(path) as hdul:
+                names = {h.name.upper(): h for h in hdul}
+                missing = [k for k in lines if k.upper() not in names] + [
+                    k + "_ERR" for k in lines if (k + "_ERR").upper() not in names]
+                if missing:
+                    raise KeyError(f"{path}: missing extensions {missing}; need EXTNAME=<label> and <label>_ERR")
+                for k in lines:
+                    fluxes[k] = _map(names[k.upper()].data, path, k)
+                    errors[k] = _map(names[(k + "_ERR").upper()].data, path, k + "_ERR")
+        except (OSError, TypeError, IndexError, EOFError) as exc:
+            raise ValueError(f"{path}: cannot read as a FITS cube ({type(exc).__name__}: {exc})") from None
+    else:
+        raise ValueError(f"{path}: cube must be .npz or .fits")
+    shapes = {v.shape for v in (*fluxes.values(), *errors.values())}
+    if len(shapes) != 1:
+        raise ValueError(f"{path}: line and error maps differ in shape {sorted(shapes)}")
+    return fluxes, errors
+
+
+def _map(data, path, label):
+    if data is None:
+        raise ValueError(f"{path}: {label} holds no data")
+    try:
+        arr = np.asarray(data, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {label} is not numeric") from None
+    if arr.ndim == 0 or arr.size == 0:
+        raise ValueError(f"{path}: {label} must be a map (1-D or 2-D), got shape {arr.shape}")
+    return arr
 
 
 def _cmd_mc(args) -> int:
@@ -230,9 +248,9 @@ def register(subparsers) -> None:
     _add_diag_args(p)
     add_input(p, "model", option=True, required=False,
               help="saved TeNeEstimator (otherwise fitted on the fly from PyNeb with the diagnostic options)")
-    p.add_argument("--tem-col", help="column with the temperature-diagnostic ratio")
+    p.add_argument("--tem-col", help="column with the temperature-diagnostic ratio (default: none, use line columns)")
     p.add_argument("--den-col", help="column with the density-diagnostic ratio "
-                                     "(without --tem-col/--den-col: line-flux columns such as O3_4363A)")
+                                     "(default: none; without --tem-col/--den-col: line-flux columns such as O3_4363A)")
     add_output(p, help="output table (suffix selects the format)", suffixes=_TABLE_SUFFIXES)
     add_common(p, seed=False)
     p.set_defaults(func=_cmd_temden)
@@ -259,8 +277,9 @@ def register(subparsers) -> None:
     add_input(p, "table", option=True, required=False,
               help="model table (parquet, csv, hdf5, fits) with features and log-ICF targets")
     p.add_argument("--generate", type=int, default=0,
-                   help="use N models of the built-in approximate ionisation table instead of --table")
-    p.add_argument("--target", help="target column to train on, e.g. log_icf_N")
+                   help="use N models of the built-in approximate ionisation table instead of --table "
+                        "(default: 0, none)")
+    p.add_argument("--target", help="target column to train on, e.g. log_icf_N (required to train; default: none)")
     p.add_argument("--features", nargs="+", help="feature columns to train on (default: the ICF_FEATURES)")
     p.add_argument("--backend", choices=("gbm", "ann"), default=None, help="regressor to train (default: gbm)")
     add_input(p, "model", option=True, required=False, help="saved ICFRegressor to use instead of training")
@@ -269,6 +288,7 @@ def register(subparsers) -> None:
     add_output(p, "predictions_out", help="table of predictions for --predict", suffixes=_TABLE_SUFFIXES,
                required=False)
     p.add_argument("--compare", metavar="ELEMENT",
-                   help="compare with PyNeb's classical ICFs for this element on the table (O, N, Ne, S, Ar)")
+                   help="compare with PyNeb's classical ICFs for this element on the table (O, N, Ne, S, "
+                        "Ar; default: no comparison)")
     add_common(p, n_jobs=False)
     p.set_defaults(func=_cmd_icf)

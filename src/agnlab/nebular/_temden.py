@@ -407,6 +407,9 @@ class TeNeEstimator(AgnlabEstimator):
 
     def _check_X(self, X) -> np.ndarray:
         self._check_fitted()
+        if hasattr(X, "columns"):   # a table: columns by name, never by position
+            X = np.column_stack([self._ratio_column(X, "tem_ratio", self.tem_diag),
+                                 self._ratio_column(X, "den_ratio", self.den_diag)])
         try:
             X = np.asarray(X, dtype=float)
         except (TypeError, ValueError) as exc:
@@ -416,6 +419,17 @@ class TeNeEstimator(AgnlabEstimator):
         if X.shape[0] == 0:
             raise ValueError("X is empty: no ratio pairs to invert")
         return X
+
+    @staticmethod
+    def _ratio_column(table, generic: str, diagnostic: str):
+        from ..validation import table_name
+
+        cols = [str(c) for c in table.columns]
+        for name in (generic, diagnostic):
+            if name in cols:
+                return np.asarray(table[table.columns[cols.index(name)]], dtype=float)
+        raise ValueError(f"{table_name(table, 'X')}: no column {generic!r} (or {diagnostic!r}); a table's ratio "
+                         f"columns are matched by name, never by position; have {cols}")
 
     def _domain_check(self, X, codes) -> None:
         if self.on_out_of_domain != "raise":
@@ -434,9 +448,11 @@ class TeNeEstimator(AgnlabEstimator):
 
         Parameters
         ----------
-        X : array_like, shape (n, 2)
+        X : array_like, shape (n, 2), or DataFrame
             Columns: temperature-diagnostic ratio, density-diagnostic ratio
             (line-intensity ratios exactly as PyNeb defines the diagnostics).
+            A DataFrame is matched by column name: ``tem_ratio`` and
+            ``den_ratio`` (or the diagnostic names, e.g. ``"[OIII] 4363/5007"``).
             NaN/inf and non-positive entries are allowed and flagged per row.
         return_flags : bool
             Also return the per-row flags.

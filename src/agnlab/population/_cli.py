@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["register"]
 
 
@@ -38,10 +40,14 @@ def _cmd_crossmatch(args) -> int:
     from ..catalog import crossmatch, crossmatch_hats, filter_spectra
     from ..io import write_table
 
+    if args.z_min is not None and args.z_max is not None and args.z_min > args.z_max:
+        raise ValueError(f"--z-min {args.z_min:g} > --z-max {args.z_max:g}: empty redshift range")
+    if args.classes == []:
+        raise ValueError("--classes needs at least one class (e.g. --classes QSO)")
     left = _load_catalog(args.left, which="wise", n=args.n_sources, seed=args.seed)
     right = _load_catalog(args.right, which="spectra", n=args.n_sources, seed=args.seed)
-    if args.classes:
-        keep, report = filter_spectra(right, classes=args.classes, z_min=args.z_min, z_max=args.z_max)
+    if args.classes or args.z_min is not None or args.z_max is not None:
+        keep, report = filter_spectra(right, classes=args.classes or None, z_min=args.z_min, z_max=args.z_max)
         print(report.to_string(index=False))
         right = right[keep].reset_index(drop=True)
     if args.backend == "lsdb":
@@ -72,20 +78,32 @@ def _observed_colors(table):
                             (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
 
 
-def _cmd_fit(args) -> int:
-    import numpy as np
+def _read_tracks(path) -> dict:
+    """Arrays of a tracks file: an artifact of 'population tracks', or a plain npz with 'colors'."""
+    from ..io import read_npz
 
-    from ..io import load_artifact, read_table
+    arrays = read_npz(path, what="tracks file")
+    blob = arrays.pop("__agnlab_metadata__", None)
+    if blob is not None:
+        from ..io import load_artifact
+
+        arrays, meta = load_artifact(path)
+        if meta["_kind"] != "color_tracks":
+            raise ValueError(f"{path}: holds a {meta['_kind']!r}, not colour tracks (write them with "
+                             "'agnlab population tracks')")
+    colors = arrays.get("colors")
+    if colors is None or colors.ndim != 3 or colors.shape[2] != 2 or not np.issubdtype(colors.dtype, np.number):
+        found = {k: list(v.shape) for k, v in arrays.items()}
+        raise ValueError(f"{path}: needs a numeric array 'colors' of shape (n_tracks, n_angles, 2); found {found}")
+    return arrays
+
+
+def _cmd_fit(args) -> int:
+
+    from ..io import read_table
     from . import PopulationFit
 
-    try:
-        arrays, _ = load_artifact(args.tracks)
-    except Exception:  # a plain npz written by numpy.savez
-        with np.load(args.tracks, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    if "colors" not in arrays:
-        raise SystemExit(f"{args.tracks}: needs an array 'colors' of shape (n_tracks, n_angles, 2); "
-                         f"found {sorted(arrays)}")
+    arrays = _read_tracks(args.tracks)
     obs = _observed_colors(read_table(args.observed))
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
                         random_state=args.seed, progress=args.progress)
@@ -110,6 +128,20 @@ def _cmd_fit(args) -> int:
     return 0
 
 
+def _angle_range(args, domain, *, source):
+    """Viewing angles [deg]: ``--angle-range-deg`` (checked against the model's domain) or the whole domain."""
+    lo, hi = float(domain[0]), float(domain[1])
+    if args.angle_range_deg is None:
+        return lo, hi
+    a, b = args.angle_range_deg
+    if not a < b:
+        raise ValueError(f"--angle-range-deg {a:g} {b:g}: needs LO < HI")
+    if a < lo or b > hi:
+        raise ValueError(f"--angle-range-deg {a:g} {b:g} lies outside the viewing angles of {source} "
+                         f"[{lo:g}, {hi:g}] deg")
+    return a, b
+
+
 def _cmd_tracks(args) -> int:
     import itertools
 
@@ -125,10 +157,17 @@ def _cmd_tracks(args) -> int:
 
         model = load_emulator(args.emulator)
         names = list(model.param_names_)
+        if args.angle_name not in names:
+            raise ValueError(f"{args.emulator}: the emulator has no viewing-angle parameter {args.angle_name!r} "
+                             f"(parameters: {names}); name it with --angle-name")
+        if getattr(model, "wave_um_", None) is None:
+            raise ValueError(f"{args.emulator}: the emulator was fitted without wave_um; colours need wavelengths "
+                             "(fit it with 'agnlab emulate train' or emu.fit(grid))")
         wave = None
         lo, hi = np.array([model.param_ranges_[n] for n in names if n != args.angle_name]).T
         rng = np.random.default_rng(args.seed)
         params = lo + (hi - lo) * rng.random((args.n_tracks, len(names) - 1))
+        angle_range = _angle_range(args, model.param_ranges_[args.angle_name], source=args.emulator)
     else:
         from ..grids import CLUMPY_WAVE_UM, clumpy_like_sed
 
@@ -140,7 +179,8 @@ def _cmd_tracks(args) -> int:
         if args.n_tracks < params.shape[0]:  # a random subset of the regular grid
             keep = np.sort(np.random.default_rng(args.seed).choice(params.shape[0], args.n_tracks, replace=False))
             params = params[keep]
-    angles = np.linspace(0.0, 90.0, args.n_angles)
+        angle_range = _angle_range(args, (0.0, 90.0), source="the built-in model")
+    angles = np.linspace(*angle_range, args.n_angles)
     tracks = color_tracks(model, params, angles_deg=angles, angle_name=args.angle_name, param_names=names,
                           wave_um=wave, z=args.z, progress=args.progress)
     path = save_artifact(args.out, kind="color_tracks",
@@ -167,9 +207,11 @@ def register(subparsers) -> None:
     add_output(s, help="output table of selected sources", suffixes=_TABLE_SUFFIXES)
     s.add_argument("--preset", default="default",
                    help="colour-cut preset of agnlab.catalog.ASSEF_PRESETS (default: default)")
-    s.add_argument("--alpha", type=float, help="override the preset's alpha (W1-W2 offset of the cut)")
-    s.add_argument("--beta", type=float, help="override the preset's beta (W2 slope of the cut)")
-    s.add_argument("--gamma", type=float, help="override the preset's gamma (W2 pivot magnitude, Vega)")
+    s.add_argument("--alpha", type=float, help="override the preset's alpha (W1-W2 offset of the cut; "
+                                               "default: the preset's)")
+    s.add_argument("--beta", type=float, help="override the preset's beta (W2 slope of the cut; default: the preset's)")
+    s.add_argument("--gamma", type=float, help="override the preset's gamma (W2 pivot magnitude, Vega; "
+                                               "default: the preset's)")
     s.add_argument("--snr-min", type=float, default=5.0, help="minimum S/N in W1, W2 (<= 0 disables; default: 5)")
     s.add_argument("--w2-max", type=float, help="faint W2 limit (Vega; default: none)")
     s.add_argument("--b-min-deg", type=float, default=10.0, help="Galactic latitude cut |b| >= this (default: 10)")
@@ -189,9 +231,9 @@ def register(subparsers) -> None:
     c.add_argument("--radius-arcsec", type=float, default=1.5, help="match radius [arcsec] (default: 1.5)")
     c.add_argument("--backend", choices=("kdtree", "lsdb"), default="kdtree",
                    help="in-memory k-d tree, or LSDB/HATS partitions on disk (default: kdtree)")
-    c.add_argument("--classes", nargs="*", help="keep right rows of these spectral classes (e.g. QSO)")
-    c.add_argument("--z-min", type=float, help="keep right rows with z >= this")
-    c.add_argument("--z-max", type=float, help="keep right rows with z <= this")
+    c.add_argument("--classes", nargs="+", help="keep right rows of these spectral classes (e.g. QSO; default: all)")
+    c.add_argument("--z-min", type=float, help="keep right rows with z >= this (default: no lower limit)")
+    c.add_argument("--z-max", type=float, help="keep right rows with z <= this (default: no upper limit)")
     c.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mocks (default: 100000)")
     add_common(c, n_jobs=False)
     c.set_defaults(func=_cmd_crossmatch)
@@ -204,7 +246,10 @@ def register(subparsers) -> None:
     t.add_argument("--n-tracks", type=int, default=100_000,
                    help="parameter sets: random within the emulator's domain, or a random subset of the built-in "
                         "regular grid (2,000 nodes) (default: 100000)")
-    t.add_argument("--n-angles", type=int, default=10, help="viewing angles per track, 0-90 deg (default: 10)")
+    t.add_argument("--n-angles", type=int, default=10, help="viewing angles per track (default: 10)")
+    t.add_argument("--angle-range-deg", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="viewing-angle range [deg], within the model's domain (default: the emulator's trained "
+                        "range of --angle-name, or 0 90 for the built-in model)")
     t.add_argument("--angle-name", default="i", help="name of the viewing-angle parameter (default: i)")
     t.add_argument("--z", type=float, nargs="+", default=[0.0], help="redshift(s) (default: 0)")
     t.add_argument("--torus-only", action="store_true", help="built-in model without the accretion disk")
@@ -219,7 +264,8 @@ def register(subparsers) -> None:
     f.add_argument("--bins", type=int, default=40, help="histogram bins per colour (default: 40)")
     f.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
     f.add_argument("--n-alphas", type=int, default=8, help="regularisation strengths tried (default: 8)")
-    f.add_argument("--color-error", type=float, help="typical colour error (mag) to blur the model histograms")
+    f.add_argument("--color-error", type=float, help="typical colour error (mag) to blur the model "
+                                                     "histograms (default: no blur)")
     add_output(f, "report", help="also write an HTML report to this folder", required=False, directory=True)
     add_common(f, n_jobs=False)
     f.set_defaults(func=_cmd_fit)

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._estimator import AgnlabEstimator
-from ..validation import check_array
+from ..validation import check_array, table_name
 from ._histogram import angle_weights, color_histogram, design_matrix, histogram_edges
 from ._solver import alpha_max, nonneg_enet
 
@@ -128,7 +128,8 @@ def _observed_array(observed_colors, columns) -> np.ndarray:
         cols = [str(c) for c in columns]
         missing = [c for c in cols if c not in have]
         if missing:
-            raise ValueError(f"observed_colors: missing column(s) {missing} (set color_columns=... to the names of "
+            raise ValueError(f"{table_name(observed_colors, 'observed_colors')}: missing column(s) {missing} "
+                             f"(set color_columns=... to the names of "
                              f"the two colours); available: {have}")
         try:
             return np.column_stack([np.asarray(observed_colors[c], dtype=float) for c in cols])

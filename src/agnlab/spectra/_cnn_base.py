@@ -10,6 +10,8 @@ estimator contract.
 
 from __future__ import annotations
 
+import abc
+
 import numpy as np
 import torch
 
@@ -32,9 +34,9 @@ class SpectraCNNEstimator(AgnlabEstimator):
     _fitted_attributes = ("net_",)
 
     # -- network ------------------------------------------------------------------------------
+    @abc.abstractmethod
     def _build_net(self, meta: dict):
-        """A fresh (untrained) network for the shapes in ``meta``; subclasses implement."""
-        raise NotImplementedError
+        """A fresh (untrained) network for the shapes in ``meta``."""
 
     def _set_net(self, net) -> None:
         """Set ``net_`` (eval mode) and build its fused inference copy once (private; not a learned attribute)."""
