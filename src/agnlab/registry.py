@@ -56,6 +56,8 @@ WORKFLOWS: tuple[Workflow, ...] = (
              cli=("_sed_cli",), demo="_sed_demo"),
     Workflow("spectra", "spectra", "4MOST-like quasar spectra, redshifts, DLAs",
              benchmarks=("spectra", "spectra_sim")),
+    Workflow("explore", "explore", "unsupervised exploration of multi-wavelength tables: clusters, embeddings, "
+             "outliers", benchmarks=("explore",)),
     Workflow("lightcurves", "lightcurves", "ZTF/LSST light curves: simulation, features, hierarchical "
              "classifier, VRAE anomalies", benchmarks=("lightcurves",)),
 )

@@ -144,8 +144,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         x, cond, lengths, tgt, err, mask = _batch([seqs[o] for o in usable], self.max_len)
         tr, va = train_validation_split(len(usable), self.validation_fraction, rng)
         seed = int(rng.integers(0, 2**31 - 1))
-        with compute_context(self.n_jobs, torch_rng=rng):
-            torch.manual_seed(seed)
+        with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
             net = self._net()
             cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                               patience=self.patience, seed=seed)
