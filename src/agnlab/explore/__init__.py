@@ -16,10 +16,10 @@ and control columns (known trends such as ``redshift``) to regress out.
 from .._lazy import lazy_exports
 
 _EXPORTS = {
-    "CLUSTERINGS": "._explorer",
-    "EMBEDDINGS": "._explorer",
-    "OUTLIERS": "._explorer",
-    "TRANSDUCTIVE": "._explorer",
+    "CLUSTERINGS": "._methods",
+    "EMBEDDINGS": "._methods",
+    "OUTLIERS": "._methods",
+    "TRANSDUCTIVE": "._methods",
     "Explorer": "._explorer",
     "Preprocessor": "._preprocess",
     "censored_distances": "._preprocess",

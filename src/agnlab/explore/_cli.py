@@ -59,7 +59,7 @@ def _cmd_explore(args) -> int:
 def register(subparsers) -> None:
     """Add the ``explore`` verb to the top-level ``agnlab`` parser."""
     from ..cli_common import add_common, add_input, add_output
-    from ._explorer import CLUSTERINGS, EMBEDDINGS, OUTLIERS
+    from ._methods import CLUSTERINGS, EMBEDDINGS, OUTLIERS
 
     p = subparsers.add_parser("explore", help="cluster, embed and rank outliers of a multi-wavelength table; "
                               "writes an HTML report")

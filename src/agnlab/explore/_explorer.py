@@ -36,14 +36,11 @@ import pandas as pd
 
 from .._estimator import AgnlabEstimator, compute_context
 from ._interpret import average_by, cluster_summary, embedding_bins
+from ._methods import CLUSTERINGS, EMBEDDINGS, OUTLIERS, TRANSDUCTIVE
 from ._preprocess import Preprocessor, _as_frame
 
 __all__ = ["CLUSTERINGS", "EMBEDDINGS", "Explorer", "OUTLIERS", "TRANSDUCTIVE"]
 
-CLUSTERINGS = ("kmeans", "gmm", "agglomerative", "hdbscan", "som")
-EMBEDDINGS = ("pca", "umap", "tsne", "lle", "autoencoder", "som")
-OUTLIERS = ("iforest", "lof", "gmm", "autoencoder", "pca")
-TRANSDUCTIVE = ("tsne", "agglomerative", "hdbscan", "lof")
 _MIN_ROWS = {"kmeans": 2, "gmm": 2, "agglomerative": 3, "hdbscan": 5, "som": 4, "pca": 2, "umap": 10, "tsne": 5,
              "lle": 6, "autoencoder": 8, "iforest": 4, "lof": 6}
 _GMM_ATTRS = ("weights_", "means_", "covariances_", "precisions_cholesky_")
