@@ -312,8 +312,7 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         """
         self._check_fitted()
         X = self._validate_predict(X)
-        flags = self._domain_flags(X)
-        ok = flags == "ok"
+        ok = self._domain_mask(X)
         n = X.shape[0]
         if out is None:
             out = np.empty((n, self.n_wave_), dtype=np.float64)
@@ -331,7 +330,7 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
                 self._forward_chunk(xs[s:s + step], out_t[s:s + step])
         if not ok.all():
             out[~ok] = np.nan
-        return self._with_flags(out, flags, return_flags)
+        return self._with_flags(out, ok, return_flags)
 
     def predict_dask(self, X):
         """Lazy prediction of a dask array ``X`` (n, n_params) block by block -> dask array (n, n_wave)."""

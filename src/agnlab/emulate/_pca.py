@@ -149,8 +149,7 @@ class PCAEmulator(RegressorMixin, EmulatorBase):
         """
         self._check_fitted()
         X = self._validate_predict(X)
-        flags = self._domain_flags(X)
-        ok = flags == "ok"
+        ok = self._domain_mask(X)
         out = np.full((X.shape[0], self.n_wave_), np.nan)
         Xs = self._scale_params(X)
         rows = np.flatnonzero(ok)
@@ -161,7 +160,7 @@ class PCAEmulator(RegressorMixin, EmulatorBase):
             r = rows[s:s + step]
             coef = self._interp(Xs[r])
             out[r] = np.exp(coef @ basis + mean)
-        return self._with_flags(out, flags, return_flags)
+        return self._with_flags(out, ok, return_flags)
 
     def _get_state(self):
         arrays = {**self._common_arrays(), "train_x": self.train_x_, "train_coef": self.train_coef_}
