@@ -70,9 +70,11 @@ def register(subparsers) -> None:
     add_output(p, "save_model", required=False, help="save the fitted Explorer", suffixes=(".npz",))
     p.add_argument("--features", default=None, help="comma-separated feature columns (default: every numeric "
                    "column except controls, survey and *_ul flags)")
-    p.add_argument("--control", default=None, help="comma-separated known trends to regress out, e.g. redshift (default: none)")
+    p.add_argument("--control", default=None,
+                   help="comma-separated known trends to regress out, e.g. redshift (default: none)")
     p.add_argument("--log", default=None, help="comma-separated columns to take log10 of (default: none)")
-    p.add_argument("--survey-column", default=None, help="column naming the survey, for per-survey scaling (default: one survey)")
+    p.add_argument("--survey-column", default=None,
+                   help="column naming the survey, for per-survey scaling (default: one survey)")
     p.add_argument("--id-column", default=None, help="column of object identifiers (default: object_id if present)")
     p.add_argument("--scaling", choices=("robust", "standard", "none"), default="robust",
                    help="per-survey scaling (default: robust)")
