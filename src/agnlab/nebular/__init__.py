@@ -32,6 +32,7 @@ from .._lazy import lazy_exports
 # public name -> defining module, imported on first use (keeps the import and the CLI fast)
 _EXPORTS = {
     "make_synthetic_cube": "._cube",
+    "read_line_maps": "._cube_io",
     "CLASSICAL_ICFS": "._classical_icf",
     "classical_icf": "._classical_icf",
     "compare_icfs": "._classical_icf",
@@ -87,6 +88,7 @@ __all__ = [
     "ionization_table",
     "line_emissivities",
     "make_synthetic_cube",
+    "read_line_maps",
     "monte_carlo_temden",
     "run_demo",
     "stack_cube",

@@ -28,6 +28,8 @@ _EXPORTS = {
     "ColorTracks": "._tracks",
     "color_tracks": "._tracks",
     "tracks_from_grid": "._tracks",
+    "load_tracks": "._tracks_io",
+    "save_tracks": "._tracks_io",
 }
 
 __all__ = [
@@ -42,6 +44,7 @@ __all__ = [
     "design_matrix",
     "histogram_edges",
     "jensen_shannon",
+    "load_tracks",
     "nonneg_enet",
     "nonneg_enet_path",
     "parameter_distributions",
@@ -50,6 +53,7 @@ __all__ = [
     "plot_selection",
     "poisson_deviance",
     "reduced_chi2",
+    "save_tracks",
     "tracks_from_grid",
 ]
 

@@ -66,7 +66,6 @@ def _cmd_crossmatch(args) -> int:
 
 
 def _observed_colors(table):
-    import numpy as np
 
     from ..catalog import clean_photometry
 
@@ -78,32 +77,12 @@ def _observed_colors(table):
                             (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
 
 
-def _read_tracks(path) -> dict:
-    """Arrays of a tracks file: an artifact of 'population tracks', or a plain npz with 'colors'."""
-    from ..io import read_npz
-
-    arrays = read_npz(path, what="tracks file")
-    blob = arrays.pop("__agnlab_metadata__", None)
-    if blob is not None:
-        from ..io import load_artifact
-
-        arrays, meta = load_artifact(path)
-        if meta["_kind"] != "color_tracks":
-            raise ValueError(f"{path}: holds a {meta['_kind']!r}, not colour tracks (write them with "
-                             "'agnlab population tracks')")
-    colors = arrays.get("colors")
-    if colors is None or colors.ndim != 3 or colors.shape[2] != 2 or not np.issubdtype(colors.dtype, np.number):
-        found = {k: list(v.shape) for k, v in arrays.items()}
-        raise ValueError(f"{path}: needs a numeric array 'colors' of shape (n_tracks, n_angles, 2); found {found}")
-    return arrays
-
-
 def _cmd_fit(args) -> int:
 
     from ..io import read_table
-    from . import PopulationFit
+    from . import PopulationFit, load_tracks
 
-    arrays = _read_tracks(args.tracks)
+    arrays = load_tracks(args.tracks)
     obs = _observed_colors(read_table(args.observed))
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
                         random_state=args.seed, progress=args.progress)
@@ -145,11 +124,8 @@ def _angle_range(args, domain, *, source):
 def _cmd_tracks(args) -> int:
     import itertools
 
-    import numpy as np
-
     from ..grids import CLUMPY_PARAM_NAMES
-    from ..io import save_artifact
-    from . import TRACK_NODES, color_tracks
+    from . import TRACK_NODES, color_tracks, save_tracks
 
     names = list(CLUMPY_PARAM_NAMES)
     if args.emulator:
@@ -183,11 +159,8 @@ def _cmd_tracks(args) -> int:
     angles = np.linspace(*angle_range, args.n_angles)
     tracks = color_tracks(model, params, angles_deg=angles, angle_name=args.angle_name, param_names=names,
                           wave_um=wave, z=args.z, progress=args.progress)
-    path = save_artifact(args.out, kind="color_tracks",
-                         arrays={"colors": tracks.colors, "params": tracks.params, "angles_deg": tracks.angles_deg,
-                                 "param_names": np.array(tracks.param_names)},
-                         metadata={"color_names": tracks.color_names, "z": list(map(float, args.z)),
-                                   "source": args.emulator or "agnlab.grids.clumpy_like_sed (approximation)"})
+    path = save_tracks(tracks, args.out, metadata={
+        "z": list(map(float, args.z)), "source": args.emulator or "agnlab.grids.clumpy_like_sed (approximation)"})
     print(f"wrote {tracks.n_tracks} tracks x {angles.size} angles to {path}")
     return 0
 
