@@ -28,6 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest -n 2
 
 test-all: $(STAMP)
@@ -36,8 +37,10 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 $(PY) benchmarks/run_all.py
 
+# `make notebooks` runs every notebook and rewrites notebooks/html/; NB=notebooks/x.ipynb picks some,
+# BASE=origin/main only those changed since that ref (as the notebooks workflow does on a pull request).
 notebooks: $(STAMP)
-	$(PY) -m agnlab.report.notebooks --html notebooks/html $(NB)
+	$(VENV)/bin/agnlab notebooks html $(if $(BASE),--changed $(BASE)) $(NB)
 
 clean:
 	rm -rf $(VENV) agnlab-report .pytest_cache

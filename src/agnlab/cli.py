@@ -65,6 +65,36 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def _cmd_notebooks_html(args) -> int:
+    from .report.notebooks import run_html_command
+
+    return run_html_command(args)
+
+
+def _add_notebooks(sub) -> None:
+    """``agnlab notebooks html``; nbclient/nbconvert are imported only when it runs."""
+    parser = sub.add_parser("notebooks", help="execute the example notebooks and convert them to HTML")
+    verbs = parser.add_subparsers(dest="verb", metavar="<verb>", required=True)
+    html = verbs.add_parser(
+        "html", help="execute notebooks and write their HTML copies (all, named, or changed since a git ref)",
+        description="Execute notebooks top to bottom and write HTML copies that record the notebook's hash. "
+                    "Exit status 2 when a notebook fails (the failing cell is shown), 1 when --check finds a "
+                    "stale copy.")
+    html.add_argument("notebooks", nargs="*", metavar="NOTEBOOK", help="notebooks to convert (default: all in --dir)")
+    html.add_argument("--dir", default="notebooks", metavar="DIR",
+                      help="folder of the notebooks when none is named (default: notebooks)")
+    html.add_argument("--changed", metavar="BASE_REF",
+                      help="only the notebooks changed since BASE_REF in git, or that use an agnlab module "
+                           "changed since then (default: all)")
+    html.add_argument("--out", metavar="DIR", default=None,
+                      help="folder of the HTML copies (default: html/ beside each notebook)")
+    html.add_argument("--check", action="store_true",
+                      help="execute nothing; exit 1 when an HTML copy is missing or stale")
+    html.add_argument("--timeout", type=int, default=600, metavar="S", help="seconds one cell may run (default: 600)")
+    html.add_argument("--quiet", action="store_true", help="print only errors")
+    html.set_defaults(func=_cmd_notebooks_html)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .cli_common import add_common, add_output
     from .registry import WORKFLOWS, hook
@@ -84,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="show what an agnlab model file holds (kind, parameters, ranges, metrics)")
     info.add_argument("input", metavar="FILE", help="a model file written by agnlab (.npz)")
     info.set_defaults(func=_cmd_info)
+    _add_notebooks(sub)
     for wf in WORKFLOWS:
         for module in wf.cli:
             hook(wf, module, "register")(sub)
