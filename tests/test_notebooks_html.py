@@ -12,13 +12,13 @@ import pytest
 from agnlab.cli import main
 from agnlab.report.notebooks import (
     META_NAME,
-    _with_meta,
     changed_notebooks,
     html_notebook_sha256,
     notebook_imports,
     notebook_sha256,
     package_dependencies,
     stale_html,
+    stamp_html,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +156,7 @@ def test_check_detects_stale_missing_and_foreign_copies(tmp_path, capsys):
     html = nbdir / "html"
     html.mkdir()
     for nb in (a, b):
-        (html / f"{nb.stem}.html").write_text(_with_meta("<html><head></head><body></body></html>",
+        (html / f"{nb.stem}.html").write_text(stamp_html("<html><head></head><body></body></html>",
                                                          notebook_sha256(nb), nb.name))
     assert html_notebook_sha256(html / "a.html") == notebook_sha256(a)
     assert stale_html([a, b]) == []

@@ -36,6 +36,7 @@ __all__ = [
     "notebook_sha256",
     "package_dependencies",
     "stale_html",
+    "stamp_html",
 ]
 
 META_NAME = "agnlab-notebook-sha256"
@@ -350,7 +351,8 @@ def execute_notebook(path, *, timeout_s: int = 600, cwd=None):
     return nb
 
 
-def _with_meta(body: str, digest: str, name: str) -> str:
+def stamp_html(body: str, digest: str, name: str) -> str:
+    """``body`` with the notebook's source hash and name as ``<meta>`` tags (what ``--check`` compares)."""
     meta = (f'<meta name="{META_NAME}" content="{digest}">\n'
             f'<meta name="agnlab-notebook" content="{_html.escape(name, quote=True)}">\n')
     m = re.search(r"<head[^>]*>\s*", body)
@@ -373,7 +375,7 @@ def convert_notebook(path, target=None, *, timeout_s: int = 600) -> Path:
     body, _ = HTMLExporter().from_notebook_node(execute_notebook(path, timeout_s=timeout_s))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        Path(tmp).write_text(_with_meta(body, digest, path.name), encoding="utf-8")
+        Path(tmp).write_text(stamp_html(body, digest, path.name), encoding="utf-8")
     return target
 
 
