@@ -144,10 +144,6 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         its parameter names and ``wave_um`` are carried into the emulator, so
         ``emu.fit(grid)`` gives a model every CLI verb accepts.
         """
-        import torch
-
-        from ..nn import TrainConfig, fit_module
-
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
         if not 0.0 < float(self.validation_fraction) < 0.5:
@@ -167,8 +163,8 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         Xs = self._scale_params(X).astype(np.float32)
 
         with compute_context(self.n_jobs, default_threads=1, torch_rng=rng):
-            module, result, best_val, sizes = self._train(torch, fit_module, TrainConfig, Xs, target, train, val,
-                                                          wave_um, logY.shape[1], int(rng.integers(2**31 - 1)))
+            module, result, best_val, sizes = self._train(Xs, target, train, val, wave_um, logY.shape[1],
+                                                          int(rng.integers(2**31 - 1)))
         batch, epochs, patience, lbfgs_steps = sizes
         self.module_ = module
         self._prepare_inference()
@@ -182,8 +178,12 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         }
         return self
 
-    def _train(self, torch, fit_module, TrainConfig, Xs, target, train, val, wave_um, n_wave, seed):
+    def _train(self, Xs, target, train, val, wave_um, n_wave, seed):
         """Build and train the network (inside the caller's thread/seed context)."""
+        import torch
+
+        from ..nn import TrainConfig, fit_module
+
         module = MLP(self.n_params_, self.n_components_, tuple(self.hidden), self.activation)
         batch, epochs, patience, lbfgs_steps = self._auto_training_sizes(train.size)
         cfg = TrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=batch,
