@@ -16,7 +16,8 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 #: Top-level packages and modules that everything may use; they import no workflow.
-SHARED = ("io", "grids", "photometry", "catalog", "inference", "nn", "report", "constants", "metrics", "parallel")
+SHARED = ("io", "grids", "photometry", "catalog", "inference", "nn", "report", "constants", "metrics", "parallel",
+          "scale")
 #: The workflows (top of the stack besides the CLI/registry).
 WORKFLOWS = ("emulate", "population", "nebular", "spectra", "lightcurves", "explore")
 

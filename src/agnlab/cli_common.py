@@ -13,7 +13,7 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["CLIError", "add_common", "add_input", "add_output", "apply_runtime_options", "check_outputs"]
+__all__ = ["CLIError", "add_common", "add_dask", "add_input", "add_output", "apply_runtime_options", "check_outputs"]
 
 
 class CLIError(ValueError):
@@ -85,6 +85,16 @@ def add_common(parser, *, seed: bool = True, n_jobs: bool = True, overwrite: boo
     parser.add_argument("--quiet", action="store_true", help="print only errors (implies --no-progress)")
     if overwrite:
         parser.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
+
+
+def add_dask(parser):
+    """``--dask local[:N] | ADDRESS`` and ``--dask-memory-limit`` for a batch verb (see :mod:`agnlab.scale`)."""
+    parser.add_argument("--dask", default=None, metavar="SPEC",
+                        help="run partition by partition on Dask: 'local' (one worker per core), 'local:N' or a "
+                             "scheduler address tcp://host:8786; the input may then be a partitioned Parquet folder "
+                             "or glob (default: in memory)")
+    parser.add_argument("--dask-memory-limit", default="auto", metavar="SIZE",
+                        help="memory per local Dask worker, e.g. 2GB (default: auto, the machine's memory shared)")
 
 
 def apply_runtime_options(args) -> None:

@@ -22,6 +22,7 @@ _EXPORTS = {
     "TRANSDUCTIVE": "._methods",
     "Explorer": "._explorer",
     "Preprocessor": "._preprocess",
+    "explore_dataset": "._dataset",
     "censored_distances": "._preprocess",
     "select_features": "._preprocess",
     "mock_table": "._mock",

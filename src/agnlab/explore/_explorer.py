@@ -570,71 +570,97 @@ class Explorer(AgnlabEstimator):
         return ValueError(f"{what} {method!r} is not kept in saved files (no safe format); refit the Explorer "
                           "to apply it to new rows")
 
-    def transform(self, table, *, return_flags: bool = False):
-        """Embedding of new rows, shape (n, n_components); NaN rows out of domain (``on_out_of_domain='nan'``)."""
-        X, flags = self._prepared(table)
-        ok = flags == "ok"
-        out = np.full((len(X), self.embedding_.shape[1]), np.nan)
+    def _embed_rows(self, X):
         m = self.embedding
         if m is None:
             raise ValueError("no embedding was fitted (embedding=None)")
+        if m == "pca":
+            return (X - self._model_state["pca_mean"]) @ self._model_state["pca_components"].T
+        if m == "autoencoder" and "autoencoder" in self._models:
+            return self._encode(self._models["autoencoder"], X)
+        if m == "som":
+            return self._som_embedding(X)
+        if m in ("umap", "lle") and "embedding" in self._models:
+            return self._models["embedding"].transform(X)
+        raise self._unavailable("embedding", m)
+
+    def _cluster_rows(self, X):
+        m = self.clustering
+        if m is None:
+            raise ValueError("no clustering was fitted (clustering=None)")
+        if m in ("kmeans", "gmm") and "cluster" in self._models:
+            return self._models["cluster"].predict(X)
+        if m == "som":
+            from ._som import som_bmu
+
+            return som_bmu(X, self._model_state["som_weights"])
+        raise self._unavailable("clustering", m)
+
+    def _score_rows(self, X):
+        m = self.outliers
+        if m is None:
+            raise ValueError("no outlier step was fitted (outliers=None)")
+        if m == "iforest" and "outliers" in self._models:
+            return -self._models["outliers"].score_samples(X)
+        if m == "autoencoder" and "autoencoder" in self._models:
+            return self._recon_error(self._models["autoencoder"], X)
+        if m == "pca":
+            return self._pca_error(X)
+        if m == "gmm":
+            model = self._models.get("outlier_gmm") or (self._models.get("cluster") if self.clustering == "gmm"
+                                                         else None)
+            if model is not None:
+                return -model.score_samples(X)
+        raise self._unavailable("outlier method", m)
+
+    def _rows(self, table, compute, out):
+        X, flags = self._prepared(table)
+        ok = flags == "ok"
+        out = out(len(X))
         if ok.any():
-            Xo = X[ok]
-            if m == "pca":
-                out[ok] = (Xo - self._model_state["pca_mean"]) @ self._model_state["pca_components"].T
-            elif m == "autoencoder" and "autoencoder" in self._models:
-                out[ok] = self._encode(self._models["autoencoder"], Xo)
-            elif m == "som":
-                out[ok] = self._som_embedding(Xo)
-            elif m in ("umap", "lle") and "embedding" in self._models:
-                out[ok] = self._models["embedding"].transform(Xo)
-            else:
-                raise self._unavailable("embedding", m)
+            out[ok] = compute(X[ok])
+        return out, flags
+
+    def transform(self, table, *, return_flags: bool = False):
+        """Embedding of new rows, shape (n, n_components); NaN rows out of domain (``on_out_of_domain='nan'``)."""
+        out, flags = self._rows(table, self._embed_rows, lambda n: np.full((n, self.embedding_.shape[1]), np.nan))
         return (out, flags) if return_flags else out
 
     def predict(self, table, *, return_flags: bool = False):
         """Cluster labels of new rows (-1 for out-of-domain rows with ``on_out_of_domain='nan'``)."""
-        X, flags = self._prepared(table)
-        ok = flags == "ok"
-        out = np.full(len(X), -1, dtype=np.int64)
-        m = self.clustering
-        if m is None:
-            raise ValueError("no clustering was fitted (clustering=None)")
-        if ok.any():
-            if m in ("kmeans", "gmm") and "cluster" in self._models:
-                out[ok] = self._models["cluster"].predict(X[ok])
-            elif m == "som":
-                from ._som import som_bmu
-
-                out[ok] = som_bmu(X[ok], self._model_state["som_weights"])
-            else:
-                raise self._unavailable("clustering", m)
+        out, flags = self._rows(table, self._cluster_rows, lambda n: np.full(n, -1, dtype=np.int64))
         return (out, flags) if return_flags else out
 
     def score_samples(self, table, *, return_flags: bool = False):
         """Outlier score of new rows (higher = more anomalous; NaN for out-of-domain rows)."""
-        X, flags = self._prepared(table)
-        ok = flags == "ok"
-        out = np.full(len(X), np.nan)
-        m = self.outliers
-        if m is None:
-            raise ValueError("no outlier step was fitted (outliers=None)")
-        if ok.any():
-            if m == "iforest" and "outliers" in self._models:
-                out[ok] = -self._models["outliers"].score_samples(X[ok])
-            elif m == "autoencoder" and "autoencoder" in self._models:
-                out[ok] = self._recon_error(self._models["autoencoder"], X[ok])
-            elif m == "pca":
-                out[ok] = self._pca_error(X[ok])
-            elif m == "gmm":
-                model = self._models.get("outlier_gmm") or (self._models.get("cluster") if self.clustering == "gmm"
-                                                             else None)
-                if model is None:
-                    raise self._unavailable("outlier method", m)
-                out[ok] = -model.score_samples(X[ok])
-            else:
-                raise self._unavailable("outlier method", m)
+        out, flags = self._rows(table, self._score_rows, lambda n: np.full(n, np.nan))
         return (out, flags) if return_flags else out
+
+    def apply(self, table) -> pd.DataFrame:
+        """Every fitted step that maps new rows, in one pass: a table indexed like ``table``.
+
+        Columns: ``cluster`` (-1 out of domain), ``embedding_1..k``, ``outlier_score`` (NaN out of
+        domain) for the steps that were fitted, and ``flag`` ("ok" or why the row was left out).
+        Raises for a transductive or unsaved step (see the module docstring).
+        """
+        X, flags = self._prepared(table)
+        ok, n = flags == "ok", len(X)
+        steps = []
+        if self.clustering is not None:
+            steps.append((["cluster"], self._cluster_rows, np.full(n, -1, dtype=np.int64)))
+        if self.embedding is not None:
+            k = self.embedding_.shape[1]
+            steps.append(([f"embedding_{j + 1}" for j in range(k)], self._embed_rows, np.full((n, k), np.nan)))
+        if self.outliers is not None:
+            steps.append((["outlier_score"], self._score_rows, np.full(n, np.nan)))
+        res = pd.DataFrame(index=table.index if isinstance(table, pd.DataFrame) else pd.RangeIndex(n))
+        for names, compute, values in steps:
+            if ok.any():
+                values[ok] = compute(X[ok])
+            for j, name in enumerate(names):
+                res[name] = values if values.ndim == 1 else values[:, j]
+        res["flag"] = np.asarray(flags, dtype=object)
+        return res
 
     # ------------------------------------------------------------------ interpretation
     def top_features(self, cluster, n: int = 5) -> pd.DataFrame:

@@ -21,7 +21,7 @@ def _names(n):
 
 def mock_table(n_rows: int = 2000, *, n_groups: int = 6, n_features: int = 20, missing_fraction: float = 0.10,
                upper_limit_fraction: float = 0.05, outlier_fraction: float = 0.01, trend_strength: float = 1.5,
-               n_surveys: int = 2, survey_offset: float = 0.5, separation: float = 4.0, seed=0):
+               n_surveys: int = 2, survey_offset: float = 0.5, separation: float = 4.0, seed=0, structure_seed=None):
     """Mock table of log fluxes/line properties with known structure (all values are log10 quantities).
 
     Groups: ``n_groups`` Gaussian groups with means ``separation`` sigma apart on
@@ -34,6 +34,12 @@ def mock_table(n_rows: int = 2000, *, n_groups: int = 6, n_features: int = 20, m
     limits (the value is replaced by a limit above it and the ``<column>_ul``
     flag is True). Outliers: ``outlier_fraction`` of the rows get 4 features
     shifted by 6-9 sigma.
+
+    ``structure_seed`` fixes the structure (group means and widths, trend slopes,
+    zero points, survey offsets) apart from the rows (``seed``), so that
+    tables with different ``seed`` and one ``structure_seed`` are independent
+    draws from the same population, e.g. the files of a partitioned dataset.
+    By default both come from ``seed``.
 
     Returns
     -------
@@ -51,6 +57,7 @@ def mock_table(n_rows: int = 2000, *, n_groups: int = 6, n_features: int = 20, m
     (100, 1)
     """
     rng = check_random_state(seed)
+    srng = rng if structure_seed is None else check_random_state(structure_seed)
     n_rows, n_groups, n_features = int(n_rows), int(n_groups), int(n_features)
     if n_rows < n_groups or n_groups < 1 or n_features < 2:
         raise ValueError(f"mock_table: need n_rows >= n_groups >= 1 and n_features >= 2, got {n_rows}, "
@@ -61,8 +68,8 @@ def mock_table(n_rows: int = 2000, *, n_groups: int = 6, n_features: int = 20, m
             raise ValueError(f"mock_table: {name} must lie in [0, 0.5), got {v!r}")
     names = _names(n_features)
     # group means: random directions scaled so that typical pair distance ~ separation
-    means = rng.normal(0.0, separation / np.sqrt(2.0), size=(n_groups, n_features))
-    widths = rng.uniform(0.7, 1.3, size=(n_groups, n_features))
+    means = srng.normal(0.0, separation / np.sqrt(2.0), size=(n_groups, n_features))
+    widths = srng.uniform(0.7, 1.3, size=(n_groups, n_features))
     group = rng.integers(0, n_groups, size=n_rows)
     X = means[group] + widths[group] * rng.normal(size=(n_rows, n_features))
     # planted outliers: 4 features shifted by 6-9 sigma
@@ -76,12 +83,12 @@ def mock_table(n_rows: int = 2000, *, n_groups: int = 6, n_features: int = 20, m
             X[i, cols] += rng.choice([-1.0, 1.0], 4) * rng.uniform(6.0, 9.0, 4) * widths[group[i], cols]
     # known trend with redshift (independent of the group)
     redshift = rng.uniform(0.1, 3.0, size=n_rows)
-    slopes = trend_strength * rng.uniform(0.5, 1.5, n_features) * rng.choice([-1.0, 1.0], n_features)
+    slopes = trend_strength * srng.uniform(0.5, 1.5, n_features) * srng.choice([-1.0, 1.0], n_features)
     X += (redshift - redshift.mean())[:, None] * slopes[None, :]
     # physical-ish zero points and survey calibration offsets
-    X += rng.uniform(-2.0, 2.0, n_features)[None, :]
+    X += srng.uniform(-2.0, 2.0, n_features)[None, :]
     survey = rng.integers(0, max(1, int(n_surveys)), size=n_rows)
-    offsets = survey_offset * rng.normal(size=(max(1, int(n_surveys)), n_features))
+    offsets = survey_offset * srng.normal(size=(max(1, int(n_surveys)), n_features))
     offsets[0] = 0.0
     X += offsets[survey]
     # upper limits: the faintest values of every feature become limits

@@ -1,0 +1,262 @@
+"""Scale out on Dask: read partitioned tables, apply a fitted model partition by partition, write safely.
+
+The one place where agnlab talks to Dask (``pip install 'agnlab[dask]'``):
+
+- :func:`dask_client` opens a client from a ``--dask`` spec: ``local`` (a
+  ``LocalCluster`` with one single-threaded worker per core), ``local:N`` (N
+  workers) or a scheduler address (``tcp://host:8786``). No home-made scheduler.
+- :func:`read_dataset` opens a Parquet file, folder or glob (or CSV glob) lazily
+  and checks the columns a step needs.
+- :func:`map_table` runs ``func(partition, model)`` on every partition: the
+  model is one task of the graph (shipped to each worker once, not once per
+  partition) and BLAS/torch threads are pinned per task, so workers do not
+  oversubscribe the cores.
+- :func:`write_dataset` writes partitioned Parquet under a temporary name and
+  renames it into place only when every partition succeeded: a failed run (a
+  worker killed, a bad partition that raised) never leaves a dataset that looks
+  complete.
+
+Without a client the graph runs on Dask's default local scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+__all__ = ["ScaleError", "dask_client", "map_table", "parse_dask_spec", "read_dataset", "write_dataset"]
+
+
+class ScaleError(RuntimeError):
+    """A partitioned run failed; nothing that looks complete was written."""
+
+
+def _need_dask():
+    try:
+        import dask.dataframe  # noqa: F401
+    except ImportError:
+        raise ImportError("the Dask path needs dask: pip install 'agnlab[dask]'") from None
+
+
+def parse_dask_spec(spec: str) -> tuple[str, int | str]:
+    """``"local"`` -> ("local", cores), ``"local:N"`` -> ("local", N), an address -> ("address", spec).
+
+    Examples
+    --------
+    >>> parse_dask_spec("local:3")
+    ('local', 3)
+    >>> parse_dask_spec("tcp://10.0.0.5:8786")
+    ('address', 'tcp://10.0.0.5:8786')
+    """
+    text = str(spec).strip()
+    if text == "local" or text.startswith("local:"):
+        if text == "local":
+            n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            return "local", int(n)
+        count = text.split(":", 1)[1]
+        if not count.isdigit() or int(count) < 1:
+            raise ValueError(f"--dask {spec!r}: expected local:N with N >= 1 workers")
+        return "local", int(count)
+    host = text.split("://", 1)[-1]
+    if ":" not in host or not host.rsplit(":", 1)[1].isdigit():
+        raise ValueError(f"--dask {spec!r}: expected 'local', 'local:N' or a scheduler address such as "
+                         "tcp://host:8786")
+    return "address", text
+
+
+@contextlib.contextmanager
+def dask_client(spec: str, *, memory_limit: str | int = "auto", timeout_s: float = 20.0):
+    """A ``distributed.Client`` for ``spec`` (see :func:`parse_dask_spec`), closed on exit.
+
+    Local workers have one thread each and ``memory_limit`` each (Dask's
+    syntax: ``"2GB"``; ``"auto"`` shares the machine's memory).
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ImportError("--dask needs dask.distributed: pip install 'agnlab[dask]'") from None
+    kind, value = parse_dask_spec(spec)
+    cluster = None
+    try:
+        if kind == "local":
+            cluster = LocalCluster(n_workers=int(value), threads_per_worker=1, processes=True,
+                                   memory_limit=memory_limit, dashboard_address=None)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(value, timeout=timeout_s)
+            except OSError as exc:
+                raise ScaleError(f"cannot reach the Dask scheduler at {value}: {exc}") from None
+        try:
+            yield client
+        finally:
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()
+
+
+def read_dataset(source, *, columns: Sequence[str] | None = None, partition_rows: int = 250_000):
+    """A lazy Dask DataFrame from a Parquet file/folder/glob, a CSV glob, or an in-memory table.
+
+    ``columns`` are checked (and only those are read from Parquet);
+    a pandas DataFrame is split into partitions of ``partition_rows``.
+    """
+    _need_dask()
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from .validation import check_columns
+
+    if isinstance(source, dd.DataFrame):
+        ddf = source
+    elif isinstance(source, pd.DataFrame):
+        ddf = dd.from_pandas(source, npartitions=max(1, -(-len(source) // int(partition_rows))))
+    else:
+        text = str(source)
+        path = Path(text).expanduser()
+        is_glob = any(ch in text for ch in "*?[")
+        if not is_glob and not path.exists():
+            raise FileNotFoundError(f"dataset {text} does not exist")
+        csv = text.lower().endswith(".csv") or (path.is_dir() and not any(path.rglob("*.parquet"))
+                                                and any(path.glob("*.csv")))
+        try:
+            if csv:
+                ddf = dd.read_csv(str(path / "*.csv") if path.is_dir() else text)
+            else:
+                ddf = dd.read_parquet(text, columns=list(columns) if columns else None)
+        except Exception as exc:  # pyarrow/fsspec raise many types for unreadable files
+            raise ScaleError(f"cannot read dataset {text}: {exc}") from exc
+    if columns:
+        check_columns(ddf._meta, list(columns), name=f"dataset {getattr(source, 'name', None) or source!s:.80}")
+    return ddf
+
+
+class _ThreadPin:
+    """BLAS, OpenMP and torch thread limits while tasks run, safe when tasks overlap in one process.
+
+    BLAS (OpenBLAS/MKL) and torch limits are process-wide: with Dask's threaded
+    scheduler the first task to start sets them and the last to finish restores
+    them, so no task sees a limit lifted under it. OpenMP's limit belongs to the
+    calling thread, so every task sets (and restores) its own.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._active = 0
+        self._stack = None
+
+    def _enter_process_limits(self, threads):
+        from threadpoolctl import threadpool_limits
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(threadpool_limits(limits=threads, user_api="blas"))
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            old = torch.get_num_threads()
+            torch.set_num_threads(threads)
+            stack.callback(torch.set_num_threads, old)
+        return stack
+
+    @contextlib.contextmanager
+    def __call__(self, threads: int):
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            if self._active == 0:
+                self._stack = self._enter_process_limits(threads)
+            self._active += 1
+        try:
+            with threadpool_limits(limits=threads, user_api="openmp"):
+                yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0:
+                    self._stack.close()
+                    self._stack = None
+
+
+_PIN = _ThreadPin()
+
+
+class _Pinned:
+    """``func(part, model)`` with BLAS/OpenMP and torch threads limited to ``threads`` while it runs."""
+
+    def __init__(self, func: Callable, threads: int):
+        self.func, self.threads = func, int(threads)
+        self._token = uuid.uuid4().hex  # closures cannot be hashed deterministically; one graph, one token
+
+    def __dask_tokenize__(self):
+        return self._token
+
+    def __call__(self, part, model):
+        with _PIN(self.threads):
+            return self.func(part, model)
+
+
+def map_table(func: Callable, ddf, meta, *, model=None, threads: int = 1):
+    """``func(partition, model)`` on every partition of ``ddf`` (lazy Dask DataFrame with ``meta``).
+
+    ``model`` becomes one task of the graph, so a cluster ships it to each
+    worker once; threads are pinned to ``threads`` per task.
+    """
+    _need_dask()
+    import dask
+
+    shipped = dask.delayed(model, pure=True, traverse=False) if model is not None else None
+    return ddf.map_partitions(_Pinned(func, threads), shipped, meta=meta, enforce_metadata=False)
+
+
+def _compute(task, client, progress):
+    if progress is None:
+        from ._progress import _default_disable
+
+        progress = not _default_disable()
+    if client is not None:
+        future = client.compute(task)
+        if progress:
+            from distributed import progress as dask_progress
+
+            dask_progress(future)
+        return future.result()
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return task.compute()
+    return task.compute()
+
+
+def write_dataset(ddf, out, *, overwrite: bool = False, client=None, progress: bool | None = None) -> Path:
+    """Write ``ddf`` as partitioned Parquet at ``out``: under a temporary name, renamed when complete.
+
+    Returns ``out``. Raises :class:`ScaleError` when a partition fails (the
+    temporary folder is removed; an existing ``out`` is left as it was).
+    """
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        _compute(ddf.to_parquet(str(tmp), write_index=True, compute=False), client, progress)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ScaleError(f"writing {out} failed ({type(exc).__name__}: {exc}); nothing was written there") from exc
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    else:
+        tmp.rename(out)
+    return out
