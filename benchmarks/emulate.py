@@ -189,13 +189,15 @@ def speed_section(emus_a, n_speed, threads=2):
     out_nn = np.ones((n_speed, neural.n_wave_))                   # touched: no page faults while timed
     out_ref = np.ones((n_speed, 119), dtype=np.float32)
     batches = (4096, 16384, 65536)
-    t = {k: [] for k in ("nn", "nn_alloc", *batches, "ref_alloc")}
+    t = {k: [] for k in ("nn", "nn_alloc", "nn32_alloc", "nnlog_alloc", *batches, "ref_alloc")}
     for _ in range(3):                       # interleaved so both see the same machine state
         for bsz in batches:
             t[bsz].append(best_time(lambda: reference_forward(ref_layers, Xs, bsz, out=out_ref), 1))
         t["nn"].append(best_time(lambda: neural.predict(X, out=out_nn), 1))
         t["ref_alloc"].append(best_time(lambda: reference_forward(ref_layers, Xs, 16384), 1))
         t["nn_alloc"].append(best_time(lambda: neural.predict(X), 1))
+        t["nn32_alloc"].append(best_time(lambda: neural.predict(X, dtype=np.float32), 1))
+        t["nnlog_alloc"].append(best_time(lambda: neural.predict(X, dtype=np.float32, output="log10_flux"), 1))
     best = {k: min(v) for k, v in t.items()}
     best_batch = min(batches, key=lambda b_: best[b_])
     t_ref, t_nn = best[best_batch], best["nn"]
@@ -216,6 +218,11 @@ def speed_section(emus_a, n_speed, threads=2):
             f"| NeuralEmulator.predict(X), allocating its output | {best['nn_alloc']:.2f} | "
             f"{best['nn_alloc'] / best['ref_alloc']:.2f} (vs reference allocating: {best['ref_alloc']:.2f} s) | "
             "F_nu float64 |",
+            f"| NeuralEmulator.predict(X, dtype=float32), allocating | {best['nn32_alloc']:.2f} | "
+            f"{best['nn32_alloc'] / best['ref_alloc']:.2f} (vs reference allocating) | F_nu float32 |",
+            f"| NeuralEmulator.predict(X, dtype=float32, output='log10_flux'), allocating | "
+            f"{best['nnlog_alloc']:.2f} | {best['nnlog_alloc'] / best['ref_alloc']:.2f} (vs reference allocating) | "
+            "log10 F_nu float32 (what the reference returns) |",
             f"| PCA baseline ({pca.interpolation_}; timed on {n_pca:,}, scaled) | {t_pca:.1f} | "
             f"{t_pca / t_ref:.1f} | F_nu float64 |", "",
             f"Reference batch sizes tried (best used): {batch_note}. Best of 3 interleaved repeats; torch and "

@@ -162,7 +162,7 @@ def check_outputs(args) -> None:
         seen[resolved] = opt
         if path.exists() and not getattr(args, "overwrite", False):
             raise CLIError(f"{opt} {path} already exists; pass --overwrite to replace it")
-        if path.exists() and directory != path.is_dir():
+        if path.exists() and directory != path.is_dir() and not getattr(args, "dask", None):
             raise CLIError(f"{opt} {path} exists and is {'a file' if directory else 'a folder'}")
         why = _writable_place(path)
         if why is not None:

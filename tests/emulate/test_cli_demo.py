@@ -55,6 +55,33 @@ def test_train_predict_evaluate(grid_file, tmp_path, capsys):
     assert "emulate" in metrics["sections"]
 
 
+def test_predict_on_a_local_cluster_matches_in_memory(grid_file, tmp_path):
+    """--dask local:2 on partitioned Parquet: the same fluxes (and flags) as the in-memory verb."""
+    pytest.importorskip("distributed")
+    from agnlab.emulate import load_emulator
+
+    model = tmp_path / "pca.npz"
+    _run(["emulate", "train", str(grid_file), "--out", str(model), "--kind", "pca", "--n-components", "6"])
+    emu = load_emulator(model)
+    params = pd.DataFrame(clumpy_like_grid(60, seed=2, ranges={"i": (10, 80), "Y": (6, 90)}).params,
+                          columns=emu.param_names_)
+    params.loc[3, "i"] = 200.0                                   # out of domain: NaN row and its flag
+    folder = tmp_path / "params"
+    folder.mkdir()
+    for k in range(3):
+        params.iloc[20 * k:20 * (k + 1)].to_parquet(folder / f"part{k}.parquet")
+    out = tmp_path / "seds.parquet"
+    assert _run(["emulate", "predict", str(model), str(folder), "--out", str(out), "--dask", "local:2",
+                 "--dask-memory-limit", "1GB", "--on-out-of-domain", "nan", "--dtype", "float32",
+                 "--output", "log10_flux", "--no-progress"]) == 0
+    got = pd.read_parquet(out)
+    ref = emu.set_params(on_out_of_domain="nan").predict(params, dtype=np.float32, output="log10_flux")
+    flux = got.filter(like="log10_fnu_").to_numpy()
+    assert flux.shape == (60, 119) and flux.dtype == np.float32
+    np.testing.assert_array_equal(flux, ref)    # same code, same float32 numbers
+    assert list(got["flag"]).count("out_of_domain") == 1 and got["flag"].iloc[3] == "out_of_domain"
+
+
 def test_predict_missing_column(grid_file, tmp_path):
     model = tmp_path / "pca.npz"
     _run(["emulate", "train", str(grid_file), "--out", str(model), "--kind", "pca", "--n-components", "4"])

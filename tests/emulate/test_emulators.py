@@ -1,5 +1,7 @@
 """PCAEmulator and NeuralEmulator: fit/predict, domain checks, bad input, persistence, Dask."""
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +37,12 @@ def split(grid):
 def neural(split):
     train, _ = split
     return NeuralEmulator(random_state=0, **TINY_NN).fit(train.params, train.flux, wave_um=train.wave_um)
+
+
+@pytest.fixture(scope="module")
+def pca(split):
+    train, _ = split
+    return PCAEmulator(n_components=8).fit(train.params, train.flux, wave_um=train.wave_um)
 
 
 def test_pca_regular_grid_exact_at_nodes():
@@ -243,6 +251,38 @@ def test_predict_into_out(neural, split):
         neural.predict(x, out=np.empty((37, 119), dtype=np.float32))
     with pytest.raises(ValueError, match="out: expected"):
         neural.predict(x, out=np.empty((36, 119)))
+
+
+@pytest.mark.parametrize("which", ["neural", "pca"])
+def test_output_dtype_and_log10(which, neural, pca, split):
+    """float32 and log10-flux outputs agree with the float64 fluxes; a float32 buffer can be filled in place."""
+    emu = neural if which == "neural" else pca
+    x = split[1].params[:50]
+    ref = emu.predict(x)
+    f32 = emu.predict(x, dtype=np.float32)
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, ref, rtol=1e-6)            # float32 rounding of the same numbers
+    lg = emu.predict(x, output="log10_flux", dtype=np.float32)
+    np.testing.assert_allclose(lg, np.log10(ref), rtol=0, atol=2e-6 * np.abs(np.log10(ref)).max())
+    np.testing.assert_allclose(emu.predict_log10(x), np.log10(ref), rtol=2e-6, atol=0)  # float32 ln(flux)
+    buf = np.empty((50, ref.shape[1]), dtype=np.float32)
+    assert emu.predict(x, out=buf, dtype=np.float32) is buf
+    with pytest.raises(ValueError, match="dtype must be"):
+        emu.predict(x, dtype=np.int32)
+    with pytest.raises(ValueError, match="output must be"):
+        emu.predict(x, output="mag")
+
+
+def test_float32_refuses_fluxes_outside_its_range(neural, split):
+    """Fluxes that would underflow float32 raise instead of silently becoming 0 (log10 output works)."""
+    x = split[1].params[:5]
+    tiny = copy.deepcopy(neural)
+    tiny.log_mean_ = tiny.log_mean_ - 60.0          # fluxes ~1e-60: float32 would store zeros
+    tiny._prepare_inference()
+    with pytest.raises(ValueError, match="float32's range"):
+        tiny.predict(x, dtype=np.float32)
+    np.testing.assert_allclose(tiny.predict(x, output="log10_flux"), neural.predict_log10(x) - 60.0, rtol=0,
+                               atol=1e-4)
 
 
 def test_auto_training_sizes():

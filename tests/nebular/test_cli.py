@@ -49,6 +49,32 @@ def test_temden_ratio_columns(model, tmp_path, capsys):
              "--tem-col", "rt", "--den-col", "nope", "--out", str(tmp_path / "o.csv")])
 
 
+def test_temden_on_a_local_cluster_matches_in_memory(model, tmp_path, capsys):
+    """--dask local:2 on partitioned Parquet gives the in-memory verb's Te, Ne and flags."""
+    pytest.importorskip("distributed")
+    rng = np.random.default_rng(0)
+    te, ne = rng.uniform(8000, 15000, 40), 10 ** rng.uniform(1.5, 3.5, 40)
+    df = pd.DataFrame({"rt": diagnostic_ratio("[OIII] 4363/5007", te, ne),
+                       "rn": diagnostic_ratio("[SII] 6731/6716", te, ne)})
+    df.loc[5, "rt"] = np.nan
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for k in range(2):
+        df.iloc[20 * k:20 * (k + 1)].to_parquet(folder / f"p{k}.parquet")
+    df.to_parquet(tmp_path / "all.parquet")
+    common = ["--model", str(model), "--tem-col", "rt", "--den-col", "rn"]
+    assert run(["nebular", "temden", str(tmp_path / "all.parquet"), *common, "--out",
+                str(tmp_path / "mem.parquet")]) == 0
+    assert run(["nebular", "temden", str(folder), *common, "--out", str(tmp_path / "dask.parquet"), "--dask", "local:2",
+                "--dask-memory-limit", "1GB", "--no-progress"]) == 0
+    mem, got = pd.read_parquet(tmp_path / "mem.parquet"), pd.read_parquet(tmp_path / "dask.parquet")
+    np.testing.assert_allclose(got[["te_k", "log_ne_cm3"]], mem[["te_k", "log_ne_cm3"]], rtol=0, atol=0)
+    assert list(got["temden_flag"]) == list(mem["temden_flag"]) and got["temden_flag"].iloc[5] == "nonfinite_input"
+    with pytest.raises(KeyError, match="nope"):
+        run(["nebular", "temden", str(folder), "--model", str(model), "--tem-col", "rt", "--den-col", "nope",
+             "--out", str(tmp_path / "x.parquet"), "--dask", "local:1"])
+
+
 def test_temden_line_columns_and_mc(model, tmp_path, capsys):
     cube = make_synthetic_cube((8, 6), seed=0)
     pd.DataFrame({k: v.ravel() for k, v in cube["fluxes"].items()}).to_parquet(tmp_path / "lines.parquet")

@@ -228,9 +228,23 @@ class EmulatorBase(AgnlabEstimator):
     # ------------------------------------------------------------------ output
     def predict_log10(self, X) -> np.ndarray:
         """log10 of the predicted fluxes, shape (n, n_wave), float64 (NaN rows out of domain with 'nan')."""
-        flux = self.predict(X)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log10(flux)
+        return self.predict(X, output="log10_flux")
+
+    def _output_buffer(self, out, n: int, dtype, output: str) -> np.ndarray:
+        """Check ``dtype``/``output`` and return the array predictions are written into (``out`` or a new one)."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype must be float64 or float32, got {dtype}")
+        if output not in ("flux", "log10_flux"):
+            raise ValueError(f"output must be 'flux' or 'log10_flux', got {output!r}")
+        shape = (n, self.n_wave_)
+        if out is None:
+            return np.empty(shape, dtype=dtype)
+        if (not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise ValueError(f"out: expected a writeable C-contiguous {dtype} array of shape {shape}, "
+                             f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+        return out
 
     @staticmethod
     def _with_flags(out, ok, return_flags: bool):

@@ -58,6 +58,40 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _flux_columns(emu, n_wave, output):
+    import numpy as np
+
+    wave = emu.wave_um_ if emu.wave_um_ is not None else np.arange(n_wave, dtype=float)
+    prefix = "log10_fnu" if output == "log10_flux" else "fnu"
+    return [f"{prefix}_{w:.6g}um" for w in wave]
+
+
+def _cmd_predict_dask(args, emu) -> int:
+    import numpy as np
+    import pandas as pd
+
+    from ..scale import dask_client, map_table, read_dataset, write_dataset
+
+    names = list(emu.param_names_)
+    ddf = read_dataset(args.params, columns=names)
+    cols = _flux_columns(emu, emu.n_wave_, args.output)
+    dtype = np.dtype(args.dtype)
+    meta = pd.DataFrame({**{n: pd.Series(dtype=float) for n in names}, **{c: pd.Series(dtype=dtype) for c in cols},
+                         "flag": pd.Series(dtype="string")})
+
+    def part(df, model):
+        params = df[names].astype(float)
+        flux, flags = model.predict(params, dtype=dtype, output=args.output, return_flags=True)
+        res = pd.concat([params, pd.DataFrame(flux, columns=cols, index=df.index)], axis=1)
+        return res.assign(flag=pd.array(flags, dtype="string"))
+
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = write_dataset(map_table(part, ddf, meta, model=emu), args.out, overwrite=args.overwrite,
+                            client=client, progress=args.progress)
+    print(f"wrote {out} (partitioned Parquet, {ddf.npartitions} partitions x {len(cols)} wavelengths)")
+    return 0
+
+
 def _cmd_predict(args) -> int:
     import numpy as np
     import pandas as pd
@@ -68,6 +102,8 @@ def _cmd_predict(args) -> int:
     emu = load_emulator(args.model).set_params(on_out_of_domain=args.on_out_of_domain)
     if args.n_jobs is not None and "n_jobs" in emu.get_params():
         emu.set_params(n_jobs=args.n_jobs)
+    if args.dask:
+        return _cmd_predict_dask(args, emu)
     table = read_table(args.params)
     from ..validation import check_columns
 
@@ -76,7 +112,7 @@ def _cmd_predict(args) -> int:
     from .._domain import OutOfDomainError
 
     try:
-        flux = emu.predict(params)
+        flux = emu.predict(params, dtype=np.dtype(args.dtype), output=args.output)
     except OutOfDomainError as exc:   # say it with the command line's spelling
         msg = str(exc).replace("pass on_out_of_domain='nan'", "pass --on-out-of-domain nan")
         raise OutOfDomainError(f"{args.params}: {msg}") from None
@@ -84,12 +120,12 @@ def _cmd_predict(args) -> int:
     if out.suffix == ".npz":
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
+                key = "log10_fnu" if args.output == "log10_flux" else "fnu"
                 np.savez(fh, params=params.to_numpy(dtype=float), param_names=np.array(emu.param_names_),
                          wave_um=np.asarray(emu.wave_um_ if emu.wave_um_ is not None else np.arange(flux.shape[1])),
-                         fnu=flux)
+                         **{key: flux})
     else:
-        wave = emu.wave_um_ if emu.wave_um_ is not None else np.arange(flux.shape[1], dtype=float)
-        cols = pd.DataFrame(flux, columns=[f"fnu_{w:.6g}um" for w in wave], index=params.index)
+        cols = pd.DataFrame(flux, columns=_flux_columns(emu, flux.shape[1], args.output), index=params.index)
         write_table(pd.concat([params.reset_index(drop=True), cols.reset_index(drop=True)], axis=1), out)
     print(f"wrote {out} ({flux.shape[0]} SEDs x {flux.shape[1]} wavelengths)")
     return 0
@@ -115,7 +151,7 @@ def _cmd_evaluate(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``emulate`` and its verbs to the top-level ``agnlab`` parser."""
-    from ..cli_common import add_common, add_input, add_output
+    from ..cli_common import add_common, add_dask, add_input, add_output
 
     p = subparsers.add_parser("emulate", help="emulators of model-spectrum grids (PCA, neural)")
     verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
@@ -142,10 +178,17 @@ def register(subparsers) -> None:
 
     pr = verbs.add_parser("predict", help="predict SEDs for a table of parameters")
     add_input(pr, "model", help="emulator file written by 'train'")
-    add_input(pr, "params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter")
-    add_output(pr, help="output table", suffixes=(".csv", ".parquet", ".npz"))
+    add_input(pr, "params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter; "
+              "with --dask also a partitioned Parquet folder or glob")
+    add_output(pr, help="output table (with --dask: a partitioned Parquet folder)",
+               suffixes=(".csv", ".parquet", ".npz"))
     pr.add_argument("--on-out-of-domain", choices=("raise", "nan"), default="raise",
                     help="parameters outside the trained ranges: stop with an error, or write NaN (default: raise)")
+    pr.add_argument("--dtype", choices=("float64", "float32"), default="float64",
+                    help="precision written (default: float64)")
+    pr.add_argument("--output", choices=("flux", "log10_flux"), default="flux",
+                    help="fluxes or their log10 (columns fnu_* or log10_fnu_*; default: flux)")
+    add_dask(pr)
     add_common(pr, seed=False)
     pr.set_defaults(func=_cmd_predict)
 

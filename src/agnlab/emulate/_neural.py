@@ -279,33 +279,49 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         self._mean_ln = torch.from_numpy((self.log_mean_ * _LN10).astype(np.float32))
 
     # ------------------------------------------------------------------ inference
-    def _forward_chunk(self, xs, out):
-        """Fluxes of one chunk of scaled float32 parameters (tensor) into ``out`` (float64 tensor view)."""
+    def _forward_chunk(self, xs, out, log10: bool):
+        """Fluxes (or log10 fluxes) of one chunk of scaled float32 parameters (tensor) into ``out`` (tensor view)."""
         import torch
 
         z = torch.addmm(self._mean_ln, self.module_(xs), self._basis)     # ln(flux), float32
+        if log10:
+            out.copy_(z.mul_(1.0 / _LN10))
+            return
         lo, hi = torch.aminmax(z)
-        if -85.0 < float(lo) and float(hi) < 85.0:
+        inside = -85.0 < float(lo) and float(hi) < 85.0
+        if out.dtype == torch.float32:
+            if not inside:
+                raise ValueError(f"fluxes down to exp({float(lo):.0f}) and up to exp({float(hi):.0f}) leave float32's "
+                                 "range; use dtype=float64 or output='log10_flux'")
+            torch.exp(z, out=out)
+        elif inside:
             out.copy_(z.exp_())                      # fluxes inside float32 range: exp in float32
         else:                                        # tiny fluxes (e.g. 1e-80): exp in float64
             out.copy_(z)
             out.exp_()
 
-    def predict(self, X, *, out=None, return_flags: bool = False):
-        """Predicted fluxes.
+    def predict(self, X, *, out=None, dtype=np.float64, output: str = "flux", return_flags: bool = False):
+        """Predicted fluxes (or log10 fluxes).
 
         Parameters
         ----------
         X : array_like or DataFrame, shape (n, n_params)
             Parameters (a table is matched by column names).
-        out : ndarray, shape (n, n_wave), float64, optional
-            Array to write the fluxes into (for example a ``numpy.memmap`` or a
-            reused buffer), returned; C-contiguous and writeable.
+        out : ndarray, shape (n, n_wave), optional
+            Array to write into (for example a ``numpy.memmap``, a Zarr-backed
+            buffer or a reused array), returned; C-contiguous, writeable, of ``dtype``.
+        dtype : {numpy.float64, numpy.float32}
+            Output precision. The network computes in float32 either way; float32
+            output halves the memory written (fluxes outside float32's range raise:
+            use ``output="log10_flux"`` for those).
+        output : {"flux", "log10_flux"}
+            Fluxes in the grid's units, or their base-10 logarithm (what most
+            users store; never under- or overflows).
 
         Returns
         -------
-        ndarray, shape (n, n_wave), float64
-            Fluxes; rows outside the training domain raise :class:`agnlab.OutOfDomainError`
+        ndarray, shape (n, n_wave), ``dtype``
+            Rows outside the training domain raise :class:`agnlab.OutOfDomainError`
             (``on_out_of_domain="raise"``) or are NaN (``"nan"``).
         flags : ndarray of str, shape (n,)
             Only with ``return_flags=True``: ``"ok"`` or ``"out_of_domain"``.
@@ -314,12 +330,7 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         X = self._validate_predict(X)
         ok = self._domain_mask(X)
         n = X.shape[0]
-        if out is None:
-            out = np.empty((n, self.n_wave_), dtype=np.float64)
-        elif (not isinstance(out, np.ndarray) or out.shape != (n, self.n_wave_) or out.dtype != np.float64
-              or not out.flags.c_contiguous or not out.flags.writeable):
-            raise ValueError(f"out: expected a writeable C-contiguous float64 array of shape {(n, self.n_wave_)}, "
-                             f"got {getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')}")
+        out = self._output_buffer(out, n, dtype, output)
         import torch
 
         xs = torch.from_numpy(self._scale_params(X).astype(np.float32))
@@ -327,12 +338,12 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         step = max(1, int(self.chunk_size))
         with compute_context(self.n_jobs, default_threads=None), torch.inference_mode():
             for s in range(0, n, step):
-                self._forward_chunk(xs[s:s + step], out_t[s:s + step])
+                self._forward_chunk(xs[s:s + step], out_t[s:s + step], output == "log10_flux")
         if not ok.all():
             out[~ok] = np.nan
         return self._with_flags(out, ok, return_flags)
 
-    def predict_dask(self, X):
+    def predict_dask(self, X, *, dtype=np.float64, output: str = "flux"):
         """Lazy prediction of a dask array ``X`` (n, n_params) block by block -> dask array (n, n_wave)."""
         import dask.array as da
 
@@ -342,7 +353,10 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
             raise ValueError(f"X: expected a 2-D dask array with {self.n_params_} columns, got shape {X.shape}")
         if X.numblocks[1] != 1:
             X = X.rechunk({1: -1})
-        return X.map_blocks(self.predict, chunks=(X.chunks[0], (self.n_wave_,)), dtype=np.float64)
+        import functools
+
+        block = functools.partial(self.predict, dtype=dtype, output=output)
+        return X.map_blocks(block, chunks=(X.chunks[0], (self.n_wave_,)), dtype=np.dtype(dtype))
 
     # ------------------------------------------------------------------ persistence
     def _get_state(self):

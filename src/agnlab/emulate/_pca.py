@@ -142,15 +142,18 @@ class PCAEmulator(RegressorMixin, EmulatorBase):
         else:
             self._interp = interpolate.NearestNDInterpolator(Xs, coef)
 
-    def predict(self, X, *, return_flags: bool = False):
-        """Fluxes (n, n_wave), float64; rows out of the training domain raise or are NaN.
+    def predict(self, X, *, out=None, dtype=np.float64, output: str = "flux", return_flags: bool = False):
+        """Fluxes (n, n_wave); rows out of the training domain raise or are NaN.
 
-        With ``return_flags=True`` returns ``(fluxes, flags)``, flags (n,) ``"ok"``/``"out_of_domain"``.
+        ``out``, ``dtype`` and ``output`` ("flux" or "log10_flux") as in
+        :meth:`NeuralEmulator.predict`. With ``return_flags=True`` returns
+        ``(fluxes, flags)``, flags (n,) ``"ok"``/``"out_of_domain"``.
         """
         self._check_fitted()
         X = self._validate_predict(X)
         ok = self._domain_mask(X)
-        out = np.full((X.shape[0], self.n_wave_), np.nan)
+        out = self._output_buffer(out, X.shape[0], dtype, output)
+        out[~ok] = np.nan
         Xs = self._scale_params(X)
         rows = np.flatnonzero(ok)
         step = max(1, int(self.chunk_size))
@@ -158,8 +161,8 @@ class PCAEmulator(RegressorMixin, EmulatorBase):
         mean = self.log_mean_ * _LN10
         for s in range(0, rows.size, step):
             r = rows[s:s + step]
-            coef = self._interp(Xs[r])
-            out[r] = np.exp(coef @ basis + mean)
+            z = self._interp(Xs[r]) @ basis + mean
+            out[r] = z / _LN10 if output == "log10_flux" else np.exp(z)
         return self._with_flags(out, ok, return_flags)
 
     def _get_state(self):

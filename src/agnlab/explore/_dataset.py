@@ -10,6 +10,7 @@ sample size is reported); every row is then labelled, embedded and scored.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from pathlib import Path
@@ -81,7 +82,7 @@ def explore_dataset(source, out, explorer, *, sample_rows: int = 200_000, id_col
         res.index = res.index.astype("string").rename(meta.index.name)
         return res.astype({"flag": "string"})
 
-    rows = map_table(part, ddf, meta, model=fitted)
+    rows = map_table(part, ddf, meta, model=_without_fitted_rows(fitted))
     out.mkdir(parents=True, exist_ok=True)
     write_dataset(rows, out / "rows", overwrite=overwrite, client=client, progress=progress)
     t_apply = time.perf_counter() - t0 - t_sample - t_fit
@@ -105,6 +106,15 @@ def _meta(fitted, index_name):
         cols["outlier_score"] = pd.Series(dtype=float)
     cols["flag"] = pd.Series(dtype="string")
     return pd.DataFrame(cols, index=pd.Index([], dtype="string", name=index_name))
+
+
+def _without_fitted_rows(fitted):
+    """A shallow copy that maps new rows but carries none of the sample's per-row arrays (tens of MB)."""
+    light = copy.copy(fitted)
+    for name in ("labels_", "embedding_", "outlier_score_", "feature_values_"):
+        setattr(light, name, getattr(fitted, name)[:0])
+    light.ids_ = []
+    return light
 
 
 def _indexed(df, id_column):

@@ -60,34 +60,59 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_temden(args) -> int:
+def _temden_table(est, table, tem_col, den_col, name):
+    """``table`` with ``te_k``, ``log_ne_cm3`` and ``temden_flag`` added (ratio columns or line columns)."""
     import pandas as pd
 
-    from ..io import read_table, write_table
+    from ..validation import check_columns
 
-    est = _estimator_from_args(args)
-    table = read_table(args.input)
-    if args.tem_col or args.den_col:
-        if not (args.tem_col and args.den_col):
+    if tem_col or den_col:
+        if not (tem_col and den_col):
             raise ValueError("give both --tem-col and --den-col, or neither (then line columns are used)")
-        from ..validation import check_columns
-
-        check_columns(table, [args.tem_col, args.den_col], name=str(args.input))
-        X = np.column_stack([pd.to_numeric(table[args.tem_col], errors="coerce"),
-                             pd.to_numeric(table[args.den_col], errors="coerce")])
+        check_columns(table, [tem_col, den_col], name=name)
+        X = np.column_stack([pd.to_numeric(table[tem_col], errors="coerce"),
+                             pd.to_numeric(table[den_col], errors="coerce")])
         out, flags = est.predict(X, return_flags=True)
         te, ln = out[:, 0], out[:, 1]
     else:
-        from ..validation import check_columns
-
-        check_columns(table, est.lines_, name=f"{args.input} (line columns)")
+        check_columns(table, est.lines_, name=f"{name} (line columns)")
         te, ln, flags = est.predict_from_lines({k: pd.to_numeric(table[k], errors="coerce").to_numpy()
                                                 for k in est.lines_}, return_flags=True)
-    flags = np.asarray(flags).ravel()
-    res = table.copy()
-    res["te_k"] = te
-    res["log_ne_cm3"] = ln
-    res["temden_flag"] = flags
+    return table.assign(te_k=te, log_ne_cm3=ln, temden_flag=pd.array(np.asarray(flags).ravel(), dtype="string"))
+
+
+def _cmd_temden_dask(args, est) -> int:
+    import pandas as pd
+
+    from ..scale import dask_client, map_table, read_dataset, write_dataset
+
+    ddf = read_dataset(args.input)
+    meta = ddf._meta.assign(te_k=pd.Series(dtype=float), log_ne_cm3=pd.Series(dtype=float),
+                            temden_flag=pd.Series(dtype="string"))
+
+    def part(df, model):
+        return _temden_table(model, df, args.tem_col, args.den_col, str(args.input))
+
+    _temden_table(est, ddf._meta_nonempty, args.tem_col, args.den_col, str(args.input))  # columns checked up front
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = write_dataset(map_table(part, ddf, meta, model=est), args.out, overwrite=args.overwrite, client=client,
+                            progress=args.progress)
+        flags = pd.read_parquet(out, columns=["temden_flag"])["temden_flag"].to_numpy(dtype=object)
+    from . import flag_summary
+
+    print(json.dumps({"output": str(out), "rows": len(flags), "flags": flag_summary(flags)}, indent=1))
+    return 0
+
+
+def _cmd_temden(args) -> int:
+    from ..io import read_table, write_table
+
+    est = _estimator_from_args(args)
+    if args.dask:
+        return _cmd_temden_dask(args, est)
+    table = read_table(args.input)
+    res = _temden_table(est, table, args.tem_col, args.den_col, str(args.input))
+    flags = res["temden_flag"].to_numpy(dtype=object)
     write_table(res, args.out)
     from . import flag_summary
 
@@ -179,7 +204,7 @@ _TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
 
 def register(subparsers) -> None:
     """Add ``nebular`` and its verbs to the top-level ``agnlab`` parser."""
-    from ..cli_common import add_common, add_input, add_output
+    from ..cli_common import add_common, add_dask, add_input, add_output
 
     neb = subparsers.add_parser("nebular", help="Te/Ne from diagnostic ratios (PyNeb-trained), Monte Carlo "
                                                 "over IFU cubes, ICF regressors")
@@ -200,7 +225,9 @@ def register(subparsers) -> None:
     p.add_argument("--tem-col", help="column with the temperature-diagnostic ratio (default: none, use line columns)")
     p.add_argument("--den-col", help="column with the density-diagnostic ratio "
                                      "(default: none; without --tem-col/--den-col: line-flux columns such as O3_4363A)")
-    add_output(p, help="output table (suffix selects the format)", suffixes=_TABLE_SUFFIXES)
+    add_output(p, help="output table (suffix selects the format; with --dask a partitioned Parquet folder)",
+               suffixes=_TABLE_SUFFIXES)
+    add_dask(p)
     add_common(p, seed=False)
     p.set_defaults(func=_cmd_temden)
 
