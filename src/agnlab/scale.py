@@ -251,7 +251,11 @@ def write_dataset(ddf, out, *, overwrite: bool = False, client=None, progress: b
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise ScaleError(f"writing {out} failed ({type(exc).__name__}: {exc}); nothing was written there") from exc
+        why = f"{type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "KilledWorker":
+            why = (f"a Dask worker died on every try of one partition ({exc}); out of memory? give workers more "
+                   "(--dask-memory-limit) or write smaller partitions")
+        raise ScaleError(f"writing {out} failed ({why}); nothing was written there") from exc
     if out.exists():
         old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
         out.rename(old)

@@ -183,6 +183,37 @@ def test_crossmatch_hats_same_pairs(rng, tmp_path):
     np.testing.assert_allclose(got["sep_arcsec"], ref["sep_arcsec"], rtol=0, atol=1e-9)
 
 
+def test_select_wise_agn_hats_matches_in_memory(tmp_path):
+    """Selection + colours + crossmatch through LSDB, partition by partition, equal the in-memory steps."""
+    pytest.importorskip("lsdb")
+    from agnlab.catalog import select_wise_agn_hats, write_hats
+
+    mock = make_mock_catalog(n_sources=4000, seed=5)
+    wise = mock.wise.assign(wise_row=np.arange(len(mock.wise)))
+    spec = mock.spectra.assign(spec_row=np.arange(len(mock.spectra)))
+    write_hats(wise, tmp_path / "wise", columns=list(wise.columns), partition_rows=800)
+    write_hats(spec, tmp_path / "spec", columns=list(spec.columns), partition_rows=800, margin_arcsec=5.0)
+    opts = dict(b_min_deg=None, gc_radius_deg=None, exclusion_regions=None)
+    res = select_wise_agn_hats(tmp_path / "wise", tmp_path / "agn", spectra=tmp_path / "spec", radius_arcsec=1.5,
+                               n_workers=1, **opts)
+    mask, report = select_wise_agn(wise, **opts)
+    assert res["n_input"] == len(wise) and res["n_selected"] == int(mask.sum())
+    np.testing.assert_array_equal(res["report"]["removed"].to_numpy(), report["removed"].to_numpy())
+    pairs = crossmatch(wise[mask], spec, radius_arcsec=1.5)
+    import lsdb
+
+    got = lsdb.open_catalog(tmp_path / "agn").compute().sort_values("wise_row")
+    assert res["n_matched"] == len(got) == len(pairs) > 0
+    np.testing.assert_array_equal(got["wise_row"].to_numpy(), wise[mask]["wise_row"].to_numpy()[pairs["left_index"]])
+    np.testing.assert_array_equal(got["spec_row"].to_numpy(), pairs["right_index"].to_numpy())
+    np.testing.assert_allclose(got["w1_w2"].to_numpy(), (got["w1mpro"] - got["w2mpro"]).to_numpy(), rtol=0, atol=0)
+    with pytest.raises(FileExistsError):
+        select_wise_agn_hats(tmp_path / "wise", tmp_path / "agn", **opts)
+    with pytest.raises(ValueError, match="preset"):
+        select_wise_agn_hats(tmp_path / "wise", tmp_path / "agn2", preset="nope")
+    assert not (tmp_path / "agn2").exists()
+
+
 def test_filter_spectra_reports(mock):
     keep, report = filter_spectra(mock.spectra, classes=("qso",), z_min=0.1, z_max=3.5)
     spec = mock.spectra[keep]

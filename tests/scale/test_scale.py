@@ -92,3 +92,39 @@ def test_write_dataset_is_all_or_nothing(tmp_path):
     with pytest.raises(ScaleError):
         write_dataset(bad, tmp_path / "fresh")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no partial folder left behind
+
+
+def _die_on(marker_id, once_file=None):
+    """A partition function that kills its worker process when it meets ``marker_id`` (once, with ``once_file``)."""
+    def run(part, model):
+        import os
+
+        if marker_id in set(part["object_id"]):
+            if once_file is None or not os.path.exists(once_file):
+                if once_file is not None:
+                    open(once_file, "w").close()
+                os._exit(1)
+        return part
+    return run
+
+
+def test_a_worker_killed_mid_run_is_retried_or_fails_cleanly(tmp_path):
+    """One death: Dask reruns the partition elsewhere and the output is complete; every try dying: a clear error
+    and no partial dataset."""
+    pytest.importorskip("distributed")
+    import dask
+
+    from agnlab.scale import dask_client
+
+    t = _table()
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            dask_client("local:2", memory_limit="1GB") as client:
+        ddf = read_dataset(t, partition_rows=250)
+        out = write_dataset(map_table(_die_on("o00600", str(tmp_path / "died")), ddf, ddf._meta), tmp_path / "ok",
+                            client=client, progress=False)
+        assert (tmp_path / "died").exists()
+        pd.testing.assert_frame_equal(pd.read_parquet(out).reset_index(drop=True), t, check_dtype=False)
+        with pytest.raises(ScaleError, match="worker died on every try.*nothing was written"):
+            write_dataset(map_table(_die_on("o00600"), ddf, ddf._meta), tmp_path / "bad", client=client,
+                          progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["died", "ok"]

@@ -54,7 +54,7 @@ def write_hats(table, path, *, name=None, margin_arcsec=5.0, partition_rows=250_
     partition_rows : int
         Target rows per HEALPix partition.
     columns : sequence of str, optional
-        Columns to keep besides ``ra``, ``dec`` (default: none).
+        Columns to keep besides ``ra``, ``dec`` (default: none); names are matched and written in lower case.
     """
     lsdb = _lsdb()
     df = _lower_columns(_as_frame(table))
@@ -65,7 +65,8 @@ def write_hats(table, path, *, name=None, margin_arcsec=5.0, partition_rows=250_
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; choose a new directory for the HATS catalogue")
-    keep = ["ra", "dec"] + [c for c in (columns or ()) if c not in ("ra", "dec")]
+    keep = ["ra", "dec"] + [c for c in dict.fromkeys(str(c).lower() for c in (columns or ())) if c not in ("ra", "dec")]
+    require_columns(df, keep, name="catalogue")
     out = pd.DataFrame({c: df[c].to_numpy() for c in keep})
     out[_ROW] = np.arange(len(df), dtype=np.int64)
     cat = lsdb.from_dataframe(out, ra_column="ra", dec_column="dec", catalog_name=name or path.name,
