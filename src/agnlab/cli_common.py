@@ -147,7 +147,8 @@ def check_outputs(args) -> None:
             continue
         path = Path(str(value)).expanduser()
         opt = _option(dest)
-        if not directory and suffixes and path.suffix.lower() not in suffixes:
+        dask_folder = bool(getattr(args, "dask", None)) and not path.suffix   # --dask: a folder of parts
+        if not directory and suffixes and path.suffix.lower() not in suffixes and not dask_folder:
             raise CLIError(f"{opt} {path}: unsupported suffix {path.suffix or '(none)'!r}; use one of "
                            f"{', '.join(suffixes)}")
         resolved = path.resolve()

@@ -15,6 +15,8 @@ The one place where agnlab talks to Dask (``pip install 'agnlab[dask]'``):
   renames it into place only when every partition succeeded: a failed run (a
   worker killed, a bad partition that raised) never leaves a dataset that looks
   complete.
+- :func:`map_files` does the same for array data kept in files (spectra, cubes):
+  one task per input item, each writing its files into the output folder.
 
 Without a client the graph runs on Dask's default local scheduler.
 """
@@ -30,7 +32,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-__all__ = ["ScaleError", "dask_client", "map_table", "parse_dask_spec", "read_dataset", "write_dataset"]
+__all__ = ["ScaleError", "dask_client", "list_files", "map_files", "map_table", "parse_dask_spec", "read_dataset",
+           "write_dataset"]
 
 
 class ScaleError(RuntimeError):
@@ -214,6 +217,80 @@ def map_table(func: Callable, ddf, meta, *, model=None, threads: int = 1):
     return ddf.map_partitions(_Pinned(func, threads), shipped, meta=meta, enforce_metadata=False)
 
 
+def list_files(source, suffixes: Sequence[str]) -> list[Path]:
+    """The files of a folder, a glob or a single file whose suffix is one of ``suffixes``, sorted."""
+    import glob
+
+    text = str(source)
+    path = Path(text).expanduser()
+    if any(ch in text for ch in "*?["):
+        files = [Path(p) for p in glob.glob(text)]
+    elif path.is_dir():
+        files = list(path.iterdir())
+    elif path.exists():
+        files = [path]
+    else:
+        raise FileNotFoundError(f"{text} does not exist")
+    files = sorted(f for f in files if f.is_file() and f.name.lower().endswith(tuple(suffixes)))
+    if not files:
+        raise FileNotFoundError(f"{text}: no {'/'.join(suffixes)} files")
+    return files
+
+
+def _commit(tmp: Path, out: Path) -> Path:
+    """Rename the finished temporary folder ``tmp`` to ``out`` (replacing an old ``out`` last)."""
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+    else:
+        tmp.rename(out)
+    return out
+
+
+def _fail(out: Path, tmp: Path, exc: BaseException):
+    shutil.rmtree(tmp, ignore_errors=True)
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    why = f"{type(exc).__name__}: {exc}"
+    if type(exc).__name__ == "KilledWorker":
+        why = (f"a Dask worker died on every try of one partition ({exc}); out of memory? give workers more "
+               "(--dask-memory-limit) or write smaller partitions")
+    raise ScaleError(f"writing {out} failed ({why}); nothing was written there") from exc
+
+
+def _new_output(out, overwrite: bool) -> tuple[Path, Path]:
+    out = Path(out).expanduser()
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out, out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+
+
+def map_files(func: Callable, items, out, *, model=None, threads: int = 1, client=None, overwrite: bool = False,
+              progress: bool | None = None) -> Path:
+    """``func(item, folder, model)`` for every item on Dask, each writing its files into ``folder``; returns ``out``.
+
+    ``folder`` is a temporary folder renamed to ``out`` when every item
+    succeeded (:class:`ScaleError` otherwise, with nothing at ``out``). Items
+    must name their files uniquely (e.g. after the input file or shard).
+    """
+    _need_dask()
+    import dask
+
+    out, tmp = _new_output(out, overwrite)
+    tmp.mkdir()
+    shipped = dask.delayed(model, pure=True, traverse=False) if model is not None else None
+    run = _Pinned(lambda item, m: func(item, tmp, m), threads)
+    tasks = [dask.delayed(run, pure=False)(item, shipped) for item in items]
+    try:
+        _compute(dask.delayed(list)(tasks), client, progress)
+    except BaseException as exc:
+        _fail(out, tmp, exc)
+    return _commit(tmp, out)
+
+
 def _compute(task, client, progress):
     if progress is None:
         from ._progress import _default_disable
@@ -240,27 +317,9 @@ def write_dataset(ddf, out, *, overwrite: bool = False, client=None, progress: b
     Returns ``out``. Raises :class:`ScaleError` when a partition fails (the
     temporary folder is removed; an existing ``out`` is left as it was).
     """
-    out = Path(out).expanduser()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
+    out, tmp = _new_output(out, overwrite)
     try:
         _compute(ddf.to_parquet(str(tmp), write_index=True, compute=False), client, progress)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        why = f"{type(exc).__name__}: {exc}"
-        if type(exc).__name__ == "KilledWorker":
-            why = (f"a Dask worker died on every try of one partition ({exc}); out of memory? give workers more "
-                   "(--dask-memory-limit) or write smaller partitions")
-        raise ScaleError(f"writing {out} failed ({why}); nothing was written there") from exc
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-    else:
-        tmp.rename(out)
-    return out
+        _fail(out, tmp, exc)
+    return _commit(tmp, out)

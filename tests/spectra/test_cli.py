@@ -40,6 +40,36 @@ def test_simulate_train_predict_evaluate(files, capsys):
     capsys.readouterr()
 
 
+def test_simulate_and_predict_on_a_local_cluster_match_in_memory(files, tmp_path, capsys):
+    """--dask local:2: shards hold the in-memory simulation's spectra; predictions per shard equal in-memory ones."""
+    pytest.importorskip("distributed")
+    import numpy as np
+
+    from agnlab.spectra import read_spectra
+
+    d, data = files
+    zm = d / "z.npz"
+    if not zm.exists():
+        assert main(["spectra", "train", str(data), "--kind", "redshift", "--out", str(zm), "--epochs", "1"]) == 0
+    shards = tmp_path / "shards"
+    assert main(["spectra", "simulate", "--n", "40", "--out", str(shards), "--seed", "3", "--dla-rate", "2.0",
+                 "--dask", "local:2", "--dask-memory-limit", "1GB", "--shard-size", "15", "--no-progress"]) == 0
+    files_ = sorted(shards.glob("shard-*.h5"))
+    assert [f.name for f in files_] == ["shard-0000000000.h5", "shard-0000000015.h5", "shard-0000000030.h5"]
+    whole = read_spectra(data)
+    flux = np.concatenate([read_spectra(f).flux for f in files_])
+    np.testing.assert_array_equal(flux, whole.flux)        # each spectrum seeded by (seed, index)
+    out = tmp_path / "pred.parquet"
+    assert main(["spectra", "predict", str(shards), "--redshift-model", str(zm), "--out", str(out),
+                 "--dask", "local:2", "--dask-memory-limit", "1GB", "--no-progress"]) == 0
+    got = pd.concat([pd.read_parquet(f) for f in sorted(out.glob("spectra-*.parquet"))], ignore_index=True)
+    ref_path = tmp_path / "ref.csv"
+    assert main(["spectra", "predict", str(data), "--redshift-model", str(zm), "--out", str(ref_path)]) == 0
+    ref = pd.read_csv(ref_path)
+    np.testing.assert_allclose(got["z_pred"], ref["z_pred"], rtol=0, atol=1e-6)   # float32 net, csv round trip
+    capsys.readouterr()
+
+
 def test_errors_name_the_problem(files, tmp_path, capsys):
     d, data = files
     bad = tmp_path / "bad.npz"

@@ -35,8 +35,31 @@ def _cmd_simulate(args) -> int:
 
     sim = QuasarSimulator(seed=args.seed, z_range=tuple(args.z_range), mag_range=tuple(args.mag_range),
                           dla_rate_per_dz=args.dla_rate)
+    if args.dask:
+        return _simulate_dask(args, sim)
     out = sim.simulate(args.n, n_jobs=args.n_jobs or 1).write(args.out)
     print(f"wrote {args.n} spectra to {out if out is not None else args.out}")
+    return 0
+
+
+def _simulate_shard(item, folder, sim):
+    start, n, suffix = item
+    sim.simulate(n, start=start, progress=False).write(Path(folder) / f"shard-{start:010d}{suffix}")
+
+
+def _simulate_dask(args, sim) -> int:
+    """``--dask``: shards of ``--shard-size`` spectra, each spectrum seeded by (seed, index) as in memory."""
+    from ..scale import dask_client, map_files
+
+    size = int(args.shard_size)
+    if size < 1:
+        raise ValueError(f"--shard-size must be >= 1, got {size}")
+    suffix = Path(args.out).suffix or ".h5"
+    items = [(start, min(size, args.n - start), suffix) for start in range(0, args.n, size)]
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = map_files(_simulate_shard, items, args.out, model=sim, client=client, overwrite=args.overwrite,
+                        progress=args.progress)
+    print(f"wrote {args.n} spectra to {out}/ ({len(items)} shards of <= {size})")
     return 0
 
 
@@ -61,29 +84,38 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _predict(args, data):
-    import pandas as pd
-
+def _load_models(args) -> dict:
     from ._dla import DLAFinder
     from ._redshift_cnn import RedshiftEstimator
 
-    out = {}
+    models = {}
     if args.redshift_model:
-        zest = RedshiftEstimator.load(args.redshift_model).set_params(n_jobs=args.n_jobs)
-        out["redshift"] = zest.predict(data.wave_aa, data.flux, data.ivar)
+        models["redshift"] = RedshiftEstimator.load(args.redshift_model).set_params(n_jobs=args.n_jobs)
     if args.dla_model:
+        models["dla"] = DLAFinder.load(args.dla_model).set_params(n_jobs=args.n_jobs)
+    if not models:
+        raise ValueError("give --redshift-model and/or --dla-model")
+    return models
+
+
+def _predict(args, data, models=None):
+    import pandas as pd
+
+    models = models or _load_models(args)
+    out = {}
+    if "redshift" in models:
+        out["redshift"] = models["redshift"].predict(data.wave_aa, data.flux, data.ivar)
+    if "dla" in models:
         if getattr(args, "true_z", False):
             zq = np.asarray(_truth(data, args.data)["z_qso"], float)
         elif "redshift" in out:
             zq = out["redshift"]["z_pred"].to_numpy()
         else:
             raise ValueError("--dla-model needs quasar redshifts: give --redshift-model or --true-z")
-        dla = DLAFinder.load(args.dla_model).set_params(n_jobs=args.n_jobs)
         thr = getattr(args, "threshold", None)
-        out["dlas"], out["dla_spectra"] = dla.detect(data.wave_aa, data.flux, data.ivar, z_qso=zq, threshold=thr)
+        out["dlas"], out["dla_spectra"] = models["dla"].detect(data.wave_aa, data.flux, data.ivar, z_qso=zq,
+                                                               threshold=thr)
         out["z_used"] = zq
-    if not out:
-        raise ValueError("give --redshift-model and/or --dla-model")
     return out, pd
 
 
@@ -100,25 +132,62 @@ def _dla_out(args) -> Path:
     return path
 
 
-def _cmd_predict(args) -> int:
-    from ..io import write_table
-
-    dla_out = _dla_out(args) if args.dla_model else None
-    data = _read(args.data)
-    out, pd = _predict(args, data)
-    n = len(data.flux)
-    table = pd.DataFrame({"spec_index": np.arange(n)})
+def _prediction_tables(args, data, models=None):
+    """The per-spectrum table and the DLA table (None without --dla-model) of one batch."""
+    out, pd = _predict(args, data, models)
+    table = pd.DataFrame({"spec_index": np.arange(len(data.flux))})
     if "redshift" in out:
         table = pd.concat([table, out["redshift"].reset_index(drop=True)], axis=1)
     if "dlas" in out:
         table["dla_score"] = out["dla_spectra"]["score"].to_numpy()
         table["n_dla"] = out["dla_spectra"]["n_dla"].to_numpy()
         table["dla_flag"] = out["dla_spectra"]["flag"].to_numpy()
+    return table, out.get("dlas")
+
+
+def _predict_shard(path, folder, args_models):
+    args, models = args_models
+    table, dlas = _prediction_tables(args, _read(path), models)
+    stem = Path(path).name.split(".")[0]
+    table.insert(0, "file", Path(path).name)
+    table.to_parquet(Path(folder) / f"spectra-{stem}.parquet")
+    if dlas is not None:
+        dlas.insert(0, "file", Path(path).name)
+        dlas.to_parquet(Path(folder) / f"dlas-{stem}.parquet")
+
+
+def _predict_dask(args) -> int:
+    """``--dask``: every spectra file of a folder/glob on a worker; per-file Parquet tables in the --out folder."""
+    from ..cli_common import CLIError
+    from ..scale import dask_client, list_files, map_files
+
+    if args.dla_out:
+        raise CLIError("--dask writes the DLA tables into the --out folder (dlas-*.parquet); drop --dla-out")
+    models = _load_models(args)
+    if "dla" in models and not (args.true_z or "redshift" in models):
+        raise ValueError("--dla-model needs quasar redshifts: give --redshift-model or --true-z")
+    files = list_files(args.data, (".h5", ".hdf5", ".fits", ".fit", ".fits.gz"))
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = map_files(_predict_shard, files, args.out, model=(args, models), client=client,
+                        overwrite=args.overwrite, progress=args.progress)
+    print(f"wrote {out}/ (spectra-*.parquet{', dlas-*.parquet' if args.dla_model else ''} for {len(files)} files)")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from ..io import write_table
+
+    if args.dask:
+        return _predict_dask(args)
+    dla_out = _dla_out(args) if args.dla_model else None
+    data = _read(args.data)
+    table, dlas = _prediction_tables(args, data)
+    n = len(table)
     write_table(table, args.out)
     msg = f"wrote {n} rows to {args.out}"
-    if "dlas" in out:
-        write_table(out["dlas"], dla_out)
-        msg += f" and {len(out['dlas'])} DLAs to {dla_out}"
+    if dlas is not None:
+        write_table(dlas, dla_out)
+        msg += f" and {len(dlas)} DLAs to {dla_out}"
     print(msg)
     return 0
 
@@ -164,7 +233,7 @@ _SPECTRA_SUFFIXES = (".h5", ".hdf5", ".fits")
 
 def register(subparsers) -> None:
     """Add ``agnlab spectra <verb>`` to the top-level CLI."""
-    from ..cli_common import add_common, add_input, add_output
+    from ..cli_common import add_common, add_dask, add_input, add_output
 
     p = subparsers.add_parser("spectra",
                               help="quasar spectra: simulate, train/predict/evaluate redshift and DLA models")
@@ -178,6 +247,9 @@ def register(subparsers) -> None:
     s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 20.5), metavar=("MMIN", "MMAX"),
                    help="r magnitude range, AB (default: 18 20.5)")
     s.add_argument("--dla-rate", type=float, default=0.2, help="DLA incidence per unit z (default: 0.2)")
+    s.add_argument("--shard-size", type=int, default=10_000,
+                   help="with --dask: spectra per shard file in the --out folder (default: 10000)")
+    add_dask(s)
     add_common(s)
     s.set_defaults(func=_cmd_simulate)
 
@@ -202,6 +274,7 @@ def register(subparsers) -> None:
                        required=False)
             q.add_argument("--threshold", type=float, default=None,
                            help="DLA confidence threshold (default: the model's)")
+            add_dask(q)
         else:
             add_output(q, help="write the metrics as JSON here", suffixes=(".json",), required=False)
         add_common(q, seed=False)
