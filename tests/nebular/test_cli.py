@@ -96,6 +96,26 @@ def test_temden_line_columns_and_mc(model, tmp_path, capsys):
              "--out", str(tmp_path / "m2.npz")])
 
 
+def test_mc_on_a_local_cluster_matches_in_memory(model, tmp_path, capsys):
+    """--dask local:2 over a folder of cubes: each cube's maps equal the in-memory verb's (same seed)."""
+    pytest.importorskip("distributed")
+    cubes = tmp_path / "cubes"
+    cubes.mkdir()
+    for k in range(2):
+        cube = make_synthetic_cube((5, 4), seed=k)
+        np.savez(cubes / f"galaxy{k}.npz", **cube["fluxes"], **{n + "_err": v for n, v in cube["errors"].items()})
+    common = ["--model", str(model), "--n-draws", "20", "--seed", "4"]
+    assert run(["nebular", "mc", *common, "--cube", str(cubes), "--out", str(tmp_path / "maps"), "--dask", "local:2",
+                "--dask-memory-limit", "1GB", "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["galaxy0_mc.npz", "galaxy1_mc.npz"]
+    assert run(["nebular", "mc", *common, "--cube", str(cubes / "galaxy1.npz"), "--out", str(tmp_path / "g1.npz")]) == 0
+    with np.load(tmp_path / "maps" / "galaxy1_mc.npz") as a, np.load(tmp_path / "g1.npz") as b:
+        assert sorted(a.files) == sorted(b.files)
+        for key in a.files:
+            np.testing.assert_array_equal(a[key], b[key])
+    capsys.readouterr()
+
+
 def test_icf_verb(tmp_path, capsys):
     assert run(["nebular", "icf", "--generate", "150", "--target", "log_icf_N", "--compare", "N",
                 "--out", str(tmp_path / "icf.npz")]) == 0

@@ -120,11 +120,50 @@ def _cmd_temden(args) -> int:
     return 0
 
 
-def _cmd_mc(args) -> int:
+def _mc_maps(est, fluxes, errors, args):
+    from . import monte_carlo_temden
+
+    return monte_carlo_temden(est, fluxes, errors, n_draws=args.n_draws, seed=args.seed,
+                              percentiles=tuple(args.percentiles), min_valid_fraction=args.min_valid_fraction,
+                              n_jobs=args.n_jobs, progress=False if args.dask else args.progress)
+
+
+def _write_maps(res, out):
     from ..io import atomic_path
-    from . import make_synthetic_cube, monte_carlo_temden, read_line_maps
+
+    with atomic_path(out) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **res.to_arrays())
+
+
+def _mc_cube(path, folder, est_args):
+    from . import read_line_maps
+
+    est, args = est_args
+    fluxes, errors = read_line_maps(path, est.lines_)
+    _write_maps(_mc_maps(est, fluxes, errors, args), Path(folder) / f"{Path(path).name.split('.')[0]}_mc.npz")
+
+
+def _mc_dask(args, est) -> int:
+    """``--dask``: every cube of a folder/glob on a worker (same seed per cube as the in-memory verb)."""
+    from ..scale import dask_client, list_files, map_files
+
+    if not args.cube:
+        raise ValueError("--dask needs --cube: a folder or glob of cubes (.npz / .fits)")
+    cubes = list_files(args.cube, (".npz", ".fits", ".fits.gz", ".fit"))
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = map_files(_mc_cube, cubes, args.out, model=(est, args), client=client, overwrite=args.overwrite,
+                        progress=args.progress)
+    print(json.dumps({"output": str(out), "cubes": len(cubes)}, indent=1))
+    return 0
+
+
+def _cmd_mc(args) -> int:
+    from . import make_synthetic_cube, read_line_maps
 
     est = _estimator_from_args(args)
+    if args.dask:
+        return _mc_dask(args, est)
     if args.cube:
         fluxes, errors = read_line_maps(args.cube, est.lines_)
     else:
@@ -133,14 +172,9 @@ def _cmd_mc(args) -> int:
         cube = make_synthetic_cube((args.synthetic, args.synthetic), tem_diag=est.tem_spec_.name,
                                    den_diag=est.den_spec_.name, seed=args.seed)
         fluxes, errors = cube["fluxes"], cube["errors"]
-    res = monte_carlo_temden(est, fluxes, errors, n_draws=args.n_draws, seed=args.seed,
-                             percentiles=tuple(args.percentiles), min_valid_fraction=args.min_valid_fraction,
-                             n_jobs=args.n_jobs, progress=args.progress)
-    out = Path(args.out)
-    with atomic_path(out) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **res.to_arrays())
-    print(json.dumps({"output": str(out), **res.summary()}, indent=1))
+    res = _mc_maps(est, fluxes, errors, args)
+    _write_maps(res, Path(args.out))
+    print(json.dumps({"output": str(args.out), **res.summary()}, indent=1))
     return 0
 
 
@@ -237,7 +271,8 @@ def register(subparsers) -> None:
               help="saved TeNeEstimator (otherwise fitted on the fly from PyNeb with the diagnostic options)")
     add_input(p, "cube", option=True, required=False,
               help=".npz with arrays <label> and <label>_err, or FITS with extensions <label> and <label>_ERR "
-                   "(labels: e.g. O3_4363A O3_5007A S2_6716A S2_6731A); default: a synthetic cube")
+                   "(labels: e.g. O3_4363A O3_5007A S2_6716A S2_6731A); with --dask a folder or glob of cubes; "
+                   "default: a synthetic cube")
     p.add_argument("--synthetic", type=int, default=40,
                    help="side of the synthetic cube used without --cube (default: 40)")
     p.add_argument("--n-draws", type=int, default=150, help="Monte Carlo draws per spaxel (default: 150)")
@@ -245,7 +280,8 @@ def register(subparsers) -> None:
                    help="percentiles of the draws to map (default: 16 50 84)")
     p.add_argument("--min-valid-fraction", type=float, default=0.5,
                    help="fraction of valid draws below which a spaxel is flagged (default: 0.5)")
-    add_output(p, help="output maps", suffixes=(".npz",))
+    add_output(p, help="output maps (with --dask: a folder of <cube>_mc.npz)", suffixes=(".npz",))
+    add_dask(p)
     add_common(p)
     p.set_defaults(func=_cmd_mc)
 
