@@ -77,6 +77,17 @@ def write_hats(table, path, *, name=None, margin_arcsec=5.0, partition_rows=250_
     return path
 
 
+def check_margin(catalog, path, radius_arcsec: float) -> None:
+    """Refuse a right-hand HATS catalogue whose margin cache is missing or narrower than the match radius."""
+    margin = getattr(catalog, "margin", None)
+    if margin is None:
+        raise ValueError(f"{path}: HATS catalogue has no margin cache; the crossmatch would miss pairs across "
+                         "partition edges (write it with write_hats / a margin >= radius)")
+    margin_arcsec = float(getattr(margin.hc_structure.catalog_info, "margin_threshold", np.inf) or np.inf)
+    if margin_arcsec < radius_arcsec:
+        raise ValueError(f"margin cache of {path} is {margin_arcsec} arcsec < radius {radius_arcsec}")
+
+
 def crossmatch_hats(left, right, *, radius_arcsec=1.5, workdir=None, partition_rows=250_000,
                     n_workers=None) -> pd.DataFrame:
     """Nearest-neighbour crossmatch through LSDB, partition by partition (same output as :func:`crossmatch`).
@@ -114,13 +125,7 @@ def crossmatch_hats(left, right, *, radius_arcsec=1.5, workdir=None, partition_r
                                         margin_arcsec=max(5.0, 2.0 * radius_arcsec)))
         lcat = lsdb.open_catalog(paths[0], columns=["ra", "dec", _ROW])
         rcat = lsdb.open_catalog(paths[1], columns=["ra", "dec", _ROW])
-        margin = getattr(rcat, "margin", None)
-        if margin is None:
-            raise ValueError(f"{paths[1]}: HATS catalogue has no margin cache; the crossmatch would miss pairs "
-                             "across partition edges (write it with write_hats / a margin >= radius)")
-        margin_arcsec = float(getattr(margin.hc_structure.catalog_info, "margin_threshold", np.inf) or np.inf)
-        if margin_arcsec < radius_arcsec:
-            raise ValueError(f"margin cache of {paths[1]} is {margin_arcsec} arcsec < radius {radius_arcsec}")
+        check_margin(rcat, paths[1], radius_arcsec)
         xm = lcat.crossmatch(rcat, n_neighbors=1, radius_arcsec=radius_arcsec, suffixes=("_l", "_r"),
                              suffix_method="all_columns", log_changes=False)
         with dask.config.set(scheduler="threads", num_workers=n_workers or os.cpu_count()):

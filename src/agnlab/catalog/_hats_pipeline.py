@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._hats import _lsdb
+from ._hats import _lsdb, check_margin
 from ._selection import select_wise_agn
 
 __all__ = ["select_wise_agn_hats"]
@@ -80,13 +80,7 @@ def select_wise_agn_hats(wise, out, *, spectra=None, radius_arcsec: float = 1.5,
     result = selected
     if spectra is not None:
         spec = lsdb.open_catalog(Path(spectra))
-        margin = getattr(spec, "margin", None)
-        if margin is None:
-            raise ValueError(f"{spectra}: HATS catalogue has no margin cache; the crossmatch would miss pairs across "
-                             "partition edges")
-        margin_arcsec = float(getattr(margin.hc_structure.catalog_info, "margin_threshold", np.inf) or np.inf)
-        if margin_arcsec < radius_arcsec:
-            raise ValueError(f"margin cache of {spectra} is {margin_arcsec} arcsec < radius {radius_arcsec}")
+        check_margin(spec, spectra, radius_arcsec)
         result = selected.crossmatch(spec, n_neighbors=1, radius_arcsec=radius_arcsec, suffixes=("", "_spec"),
                                      suffix_method="overlapping_columns", log_changes=False)
     tmp = out.with_name(f".{out.name}.partial-{uuid.uuid4().hex[:8]}")
