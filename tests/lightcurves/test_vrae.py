@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agnlab.lightcurves import VRAEAnomalyDetector, simulate
+from agnlab.lightcurves import VRAEAnomalyDetector, reconstruction_terms, simulate
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +15,8 @@ def detector():
 def test_score_table_and_ranking(detector):
     lc, labels = simulate(10, classes=["AGN", "QSO"], seed=1, changing_state_fraction=0.3)
     s = detector.score(lc)
-    assert list(s.columns) == ["object_id", "R", "if_score", "R_anomalous", "if_anomalous", "anomalous", "flag"]
+    assert list(s.columns) == ["object_id", "R", "if_score", "combined", "R_anomalous", "if_anomalous", "anomalous",
+                               "flag"]
     assert set(s["object_id"]) == set(labels["object_id"]) and (s["flag"] == "ok").all()
     assert s["R"].is_monotonic_decreasing and (s["R"] > 0).all()
     np.testing.assert_array_equal(s["anomalous"], s["R_anomalous"] | s["if_anomalous"])
@@ -43,3 +44,42 @@ def test_reconstruct_and_transform(detector):
 def test_training_record(detector):
     rec = detector.training_record_
     assert rec["n_objects"] == 50 and len(rec["history"]) >= 1 and np.isfinite(rec["best_val_loss"])
+
+
+def test_combined_score_is_fisher_of_training_p_values(detector):
+    lc, _ = simulate(8, classes=["AGN", "QSO"], seed=4)
+    s = detector.score(lc)
+    n = detector.train_R_.size
+
+    def p(train, x):
+        return (1.0 + np.sum(train >= x)) / (n + 1.0)
+
+    for _, row in s.iterrows():
+        expect = -2.0 * (np.log(p(detector.train_R_, row["R"])) + np.log(p(detector.train_if_, row["if_score"])))
+        assert row["combined"] == pytest.approx(expect, rel=1e-12)
+    # highest possible when an object beats every training object in both scores
+    assert s["combined"].max() <= -4.0 * np.log(1.0 / (n + 1.0)) + 1e-12
+
+
+def test_reconstruction_terms_censor_upper_limits():
+    tgt = np.array([18.0, 20.5, 20.5])          # a detection, then two 5-sigma limits
+    pred = np.array([18.3, 19.5, 21.0])         # the second limit is fainter than the prediction
+    err, err_pred, lim = np.array([0.1, 0.2, 0.2]), np.full(3, 0.1), np.array([0.0, 1.0, 1.0])
+    t = reconstruction_terms(tgt, pred, err, err_pred, lim)
+    np.testing.assert_allclose(t, [0.09 / 0.02, 1.0 / 0.05, 0.0], rtol=1e-12)
+
+
+def test_fading_below_the_limit_scores_high_only_with_upper_limits(detector):
+    lc, _ = simulate(6, classes=["QSO"], seed=5)
+    ids = list(pd.unique(lc["object_id"]))
+    fade = lc.copy()
+    first = fade["object_id"] == ids[0]
+    late = first & (fade["mjd"] > fade.loc[first, "mjd"].median())
+    # the AGN switches off: the second half are non-detections 1.5 mag fainter than the median
+    fade.loc[late, "mag"] = fade.loc[first & fade["detected"], "mag"].median() + 1.5
+    fade.loc[late, "detected"] = False
+    fade.loc[late, "mag_err"] = np.nan
+    s = detector.score(fade).set_index("object_id")
+    assert s.loc[ids[0], "R"] > 3.0 * s["R"].drop(index=ids[0]).median()
+    rec = detector.reconstruct(fade.loc[first])
+    assert (~rec["detected"]).any() and np.isfinite(rec["mag_pred"]).all()

@@ -32,6 +32,7 @@ _EXPORTS = {
     "drw": "._generators",
     "villar_flux": "._generators",
     "VRAEAnomalyDetector": "._vrae",
+    "reconstruction_terms": "._vrae",
     "classification_report": "._metrics",
     "confusion_matrix": "._metrics",
     "read_lightcurves": "._readers",

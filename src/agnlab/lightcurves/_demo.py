@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 __all__ = ["run_demo"]
 
 
@@ -45,7 +47,9 @@ def _plot_anomalies(rec, top_ids, scores):
         sub = rec.loc[rec["object_id"] == oid]
         for band, colour in (("g", "tab:green"), ("r", "tab:red")):
             b = sub.loc[sub["band"] == band]
-            ax.errorbar(b["mjd"], b["mag"], b["mag_err"], fmt=".", color=colour, ms=3, lw=0.5)
+            det = b["detected"].to_numpy(bool) if "detected" in b else np.ones(len(b), bool)
+            ax.errorbar(b["mjd"][det], b["mag"][det], b["mag_err"][det], fmt=".", color=colour, ms=3, lw=0.5)
+            ax.plot(b["mjd"][~det], b["mag"][~det], "v", color=colour, ms=3, alpha=0.4)     # upper limits
             ax.plot(b["mjd"], b["mag_pred"], "-", color=colour, lw=1)
         ax.invert_yaxis()
         r = float(scores.loc[scores["object_id"] == oid, "R"].iloc[0])

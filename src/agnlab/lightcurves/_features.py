@@ -10,7 +10,7 @@ import pandas as pd
 from ..parallel import chunked_map
 from ._classes import BAND_WAVE_UM
 from ._periodogram import FOLDED_NAMES, PERIOD_NAMES, folded_features, multiband_period
-from ._stochastic import drw_iar, mhps
+from ._stochastic import drw_iar, mhps_many
 from ._validate import clean_lightcurves
 
 __all__ = ["extract_features", "feature_names"]
@@ -55,7 +55,7 @@ def feature_names(bands=("g", "r"), *, villar: bool = True, context: bool = Fals
     names = [f"{n}_{b}" for b in bands for n in _band_names(villar)]
     names += list(PERIOD_NAMES)
     for a, b in _pairs(tuple(bands)):
-        names += [f"{a}-{b}_mean", f"{a}-{b}_max", f"{a}-{b}_median"]
+        names += [f"{a}-{b}_mean", f"{a}-{b}_max", f"{a}-{b}_median", f"{a}-{b}_peak"]
     names += ["n_det", "duration_days", "frac_non_det"]
     if context:
         names += list(_CONTEXT)
@@ -75,6 +75,27 @@ def _nondet(t_det, m_det, t_nd, lim_nd):
         out[2], out[3], out[4] = lb[-1], lb.max(), np.median(lb)
         out[5] = lb[-1] - m_det[0]
         out[6] = np.median(lb) - m_det.min()
+    return out
+
+
+def _peak_colours(t, m, bc, n_bands, max_gap_days: float = 1.0) -> np.ndarray:
+    """Colour between neighbouring bands at the brightest detection of the redder band.
+
+    The bluer band's detection nearest in time (within ``max_gap_days``) is paired with the
+    brightest detection of the redder band (for a supernova: the colour near peak, which separates
+    the blue SNII/SLSN from the redder SNIa/Ibc). NaN when no such pair exists.
+    """
+    out = np.full(max(n_bands - 1, 0), np.nan)
+    for k in range(n_bands - 1):
+        a, b = bc == k, bc == k + 1
+        if not a.any() or not b.any():
+            continue
+        ib = np.argmin(m[b])
+        tb = t[b][ib]
+        ta = t[a]
+        ia = int(np.argmin(np.abs(ta - tb)))
+        if abs(ta[ia] - tb) <= max_gap_days:
+            out[k] = m[a][ia] - m[b][ib]
     return out
 
 
@@ -131,9 +152,11 @@ def _chunk_features(chunk: pd.DataFrame, ids, bands, villar: bool) -> np.ndarray
         for key in ("drw_log_tau", "drw_log_sigma", "iar_phi"):
             out[rr, base + per_band.index(key)] = d[key]
         i_hi = base + per_band.index("mhps_high")
-        for r, t, m, e in zip(rr, ts, ms, es):
-            hi, lo = mhps(t, m, e)
-            out[r, i_hi: i_hi + 3] = (hi, lo, lo / hi if hi > 0 else np.nan)
+        hl = mhps_many(ts, ms, es)
+        out[rr, i_hi] = hl[:, 0]
+        out[rr, i_hi + 1] = hl[:, 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rr, i_hi + 2] = np.where(hl[:, 0] > 0, hl[:, 1] / hl[:, 0], np.nan)
         if fit is not None:
             flux = [10 ** (-0.4 * (m - _ZP_UJY)) for m in ms]
             ferr = [f * e * 0.4 * np.log(10.0) for f, e in zip(flux, es)]
@@ -141,6 +164,7 @@ def _chunk_features(chunk: pd.DataFrame, ids, bands, villar: bool) -> np.ndarray
             out[rr, i_v: base + nb] = fit.many(list(zip(ts, flux, ferr)), fill_value=np.nan, sorted=True, check=False)
     # multiband period and folded features per band
     i_p = len(bands) * nb
+    i_pk = i_p + len(PERIOD_NAMES) + 3 + 4 * np.arange(len(bands) - 1)     # the "_peak" colour columns
     for r, s0, s1 in zip(rows, starts, stops):
         sel = slice(s0, s1)
         dsel = det[sel] & (band_code[sel] >= 0)
@@ -156,18 +180,19 @@ def _chunk_features(chunk: pd.DataFrame, ids, bands, villar: bool) -> np.ndarray
             out[r, i_f: i_f + len(FOLDED_NAMES)] = folded_features(t[mb], m[mb], e[mb], per[0])
         out[r, -3:] = (t.size, float(t.max() - t.min()),
                        1.0 - det[sel].sum() / max(s1 - s0, 1))
+        out[r, i_pk] = _peak_colours(t, m, bc, len(bands))
     # colours between neighbouring bands
     i_c = i_p + len(PERIOD_NAMES)
     for k, (a, b) in enumerate(_pairs(tuple(bands))):
         ja, jb = bands.index(a) * nb, bands.index(b) * nb
-        for off, key in enumerate(("mean", "minimum", "median")):
+        for off, key in enumerate(("mean", "minimum", "median")):     # offset 3 is the colour at peak
             if key == "minimum":
                 # brightest detection: mean minus half the amplitude would mix in noise; use the percentile-free min
                 va = out[:, ja + per_band.index("mean")] - out[:, ja + per_band.index("amplitude")]
                 vb = out[:, jb + per_band.index("mean")] - out[:, jb + per_band.index("amplitude")]
             else:
                 va, vb = out[:, ja + per_band.index(key)], out[:, jb + per_band.index(key)]
-            out[:, i_c + 3 * k + off] = va - vb
+            out[:, i_c + 4 * k + off] = va - vb
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -209,7 +234,8 @@ def extract_features(lightcurves, *, bands=None, n_jobs=1, chunk_size: int = 256
     (upper limits before/after the first detection); the Villar et al. (2019) fit in flux; harmonic
     and folded-curve features at the multiband period. Per object: the multiband period, whose grid
     reaches 0.04 d (:mod:`~agnlab.lightcurves._periodogram`), colours between neighbouring bands
-    (mean, brightest, median), counts. With ``context`` (a table indexed by ``object_id`` with
+    (mean, brightest, median, and at the peak of the redder band from same-night pairs), counts.
+    With ``context`` (a table indexed by ``object_id`` with
     ``ra, dec`` and/or AllWISE ``w1mpro, w2mpro, w3mpro``, ``sgscore1``, ``rb``) the ALeRCE context
     features are added: Galactic coordinates (``agnlab.catalog.galactic_coordinates``), W1-W2,
     W2-W3, ZTF-WISE colours, star/galaxy score, real-bogus.

@@ -32,30 +32,38 @@ def _periodogram(k: int, fmax: float):
 
 
 def _multiband_power(omegas, t, y, w, band_codes, n_bands):
-    """Fraction of chi^2 explained by a per-band offset + sinusoid at each angular frequency."""
+    """Fraction of chi^2 explained by a per-band offset + sinusoid at each angular frequency.
+
+    Per band, the 3 x 3 weighted normal equations (offset, cos, sin) at every frequency come from
+    matrix-vector products of the (F, N) cosine and sine tables with the weights; one batched solve.
+    """
     power = np.zeros(omegas.size)
     chi0_tot = 0.0
     for b in range(n_bands):
         sel = band_codes == b
-        if sel.sum() < 3:
+        if np.count_nonzero(sel) < 3:
             continue
         tb, yb, wb = t[sel], y[sel], w[sel]
-        yb = yb - np.sum(wb * yb) / np.sum(wb)
-        chi0 = np.sum(wb * yb * yb)
-        chi0_tot += chi0
-        ph = omegas[:, None] * tb[None, :]
+        sw = np.sum(wb)
+        yb = yb - np.sum(wb * yb) / sw
+        wy = wb * yb
+        chi0_tot += float(np.dot(wy, yb))
+        ph = np.multiply.outer(omegas, tb)
         c, s = np.cos(ph), np.sin(ph)
-        # weighted least squares with offset, cos, sin (3 x 3 normal equations per frequency)
-        W = wb[None, :]
-        one = np.ones_like(c)
-        cols = (one, c, s)
+        sc, ss = c @ wb, s @ wb
+        cw = c * wb
+        scc = np.einsum("ij,ij->i", cw, c)
+        scs = np.einsum("ij,ij->i", cw, s)
+        sss = sw - scc
         A = np.empty((omegas.size, 3, 3))
-        rhs = np.empty((omegas.size, 3))
-        for i in range(3):
-            rhs[:, i] = np.sum(W * cols[i] * yb[None, :], axis=1)
-            for j in range(i, 3):
-                A[:, i, j] = A[:, j, i] = np.sum(W * cols[i] * cols[j], axis=1)
-        A[:, range(3), range(3)] += 1e-12
+        A[:, 0, 0] = sw + 1e-12
+        A[:, 0, 1] = A[:, 1, 0] = sc
+        A[:, 0, 2] = A[:, 2, 0] = ss
+        A[:, 1, 1] = scc + 1e-12
+        A[:, 1, 2] = A[:, 2, 1] = scs
+        A[:, 2, 2] = sss + 1e-12
+        rhs = np.zeros((omegas.size, 3))
+        rhs[:, 1], rhs[:, 2] = c @ wy, s @ wy       # the offset row is zero: yb has zero weighted mean
         coef = np.linalg.solve(A, rhs[..., None])[..., 0]
         power += np.sum(coef * rhs, axis=1)          # chi^2 reduction
     return power / chi0_tot if chi0_tot > 0 else np.full(omegas.size, np.nan)
@@ -97,15 +105,14 @@ def multiband_period(t, m, e, band_codes, n_bands, *, min_period_days=0.04, n_re
     if peaks.size == 0:
         return out
     df = fv[1] - fv[0]
-    best = (-np.inf, np.nan, np.nan)
-    for p in peaks:
-        omegas = fv[p] + np.linspace(-1.5 * df, 1.5 * df, 25)
-        omegas = omegas[omegas > 0]
-        pw = _multiband_power(omegas, t, m, w, band_codes, n_bands)
-        j = int(np.nanargmax(pw)) if np.isfinite(pw).any() else 0
-        if pw[j] > best[0]:
-            best = (pw[j], omegas[j], pv[p])
-    power_best, omega, coarse = best
+    offsets = np.linspace(-1.5 * df, 1.5 * df, 25)
+    omegas = (fv[peaks][:, None] + offsets[None, :]).ravel()      # all peaks refined in one pass
+    pw = _multiband_power(np.maximum(omegas, 1e-12), t, m, w, band_codes, n_bands)
+    pw = np.where((omegas > 0) & np.isfinite(pw), pw, -np.inf)
+    j = int(np.argmax(pw))
+    if not np.isfinite(pw[j]):
+        return out
+    power_best, omega, coarse = pw[j], omegas[j], pv[peaks[j // offsets.size]]
     if not np.isfinite(omega):
         return out
     period = 2 * np.pi / omega

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-__all__ = ["DRW_LOG_SIGMA", "DRW_LOG_TAU", "IAR_LOG_TAU", "drw_iar", "mhps", "pad"]
+__all__ = ["DRW_LOG_SIGMA", "DRW_LOG_TAU", "IAR_LOG_TAU", "drw_iar", "mhps", "mhps_many", "pad"]
 
 DRW_LOG_TAU = np.linspace(0.0, 4.0, 17)      # log10 tau / day
 DRW_LOG_SIGMA = np.linspace(-2.4, 0.4, 11)   # log10 stationary sigma / mag
@@ -101,32 +101,67 @@ def mhps(t, m, e, *, scales_days=(10.0, 100.0), eps: float = 0.5):
     normalised by the same convolution of the sampling mask. The noise variance filtered the same
     way is subtracted. Fewer than 5 epochs: NaN.
     """
-    if t.size < 5:
-        return np.full(len(scales_days), np.nan)
-    idx = np.floor(t - t[0]).astype(int)
-    L = int(idx[-1]) + 1
-    x = np.zeros(L)
-    cnt = np.zeros(L)
-    nv = np.zeros(L)
-    y = m - np.mean(m)
-    np.add.at(x, idx, y)
-    np.add.at(cnt, idx, 1.0)
-    np.add.at(nv, idx, e * e)
-    mask = cnt > 0
-    x[mask] /= cnt[mask]
-    nv[mask] /= cnt[mask] ** 2
-    out = []
-    for scale in scales_days:
-        sig = 0.225 * scale
-        filt, noise = [], []
-        for s in (sig / np.sqrt(1 + eps), sig * np.sqrt(1 + eps)):
-            norm = gaussian_filter1d(mask.astype(float), s, mode="constant", truncate=3.0)
-            norm = np.where(norm > 1e-12, norm, np.nan)
-            filt.append(gaussian_filter1d(x, s, mode="constant", truncate=3.0) / norm)
-            noise.append(s)
-        f = (filt[0] - filt[1])[mask]
-        var = np.nanvar(f) if np.isfinite(f).sum() > 2 else np.nan
-        # white noise of variance v on n samples per kernel width adds ~ v / (n_eff) to each filter
-        n_eff = max(float(mask.sum()) * sig / max(L, 1), 1.0)
-        out.append(max(var - np.mean(nv[mask]) * eps / n_eff, 0.0) / eps ** 2 if np.isfinite(var) else np.nan)
-    return np.array(out)
+    return mhps_many([np.asarray(t, float)], [np.asarray(m, float)], [np.asarray(e, float)],
+                     scales_days=scales_days, eps=eps)[0]
+
+
+def mhps_many(times, mags, errs, *, scales_days=(10.0, 100.0), eps: float = 0.5, max_cells: int = 4_000_000):
+    """:func:`mhps` of many light curves (lists of 1-D arrays), filtering them together.
+
+    The one-day grids of all curves are stacked into one zero-padded 2-D array and filtered along
+    its rows (``mode="constant"`` pads with zeros, so each row equals its own filtering); rows are
+    processed in blocks of at most ``max_cells`` grid cells. Returns (n, len(scales_days)).
+    """
+    n_obj = len(times)
+    out = np.full((n_obj, len(scales_days)), np.nan)
+    ok = [i for i in range(n_obj) if times[i].size >= 5]
+    if not ok:
+        return out
+    lengths = {i: int(np.floor(times[i][-1] - times[i][0])) + 1 for i in ok}
+    ok.sort(key=lambda i: lengths[i])                  # similar lengths together: little padding
+    blocks, cur, cur_max = [], [], 0
+    for i in ok:
+        new_max = max(cur_max, lengths[i])
+        if cur and new_max * (len(cur) + 1) > max_cells:
+            blocks.append(cur)
+            cur, new_max = [], lengths[i]
+        cur.append(i)
+        cur_max = new_max
+    if cur:
+        blocks.append(cur)
+    for blk in blocks:
+        L = max(lengths[i] for i in blk)
+        x = np.zeros((len(blk), L))
+        cnt = np.zeros((len(blk), L))
+        nv = np.zeros((len(blk), L))
+        for r, i in enumerate(blk):
+            t, m, e = times[i], mags[i], errs[i]
+            idx = np.floor(t - t[0]).astype(int)
+            np.add.at(x[r], idx, m - np.mean(m))
+            np.add.at(cnt[r], idx, 1.0)
+            np.add.at(nv[r], idx, e * e)
+        mask = cnt > 0
+        x[mask] /= cnt[mask]
+        nv[mask] /= cnt[mask] ** 2
+        n_mask = mask.sum(axis=1)
+        mean_nv = np.sum(nv, axis=1) / n_mask
+        Ls = np.array([lengths[i] for i in blk], dtype=float)
+        maskf = mask.astype(float)
+        for k, scale in enumerate(scales_days):
+            sig = 0.225 * scale
+            filt = []
+            for s_ in (sig / np.sqrt(1 + eps), sig * np.sqrt(1 + eps)):
+                norm = gaussian_filter1d(maskf, s_, axis=1, mode="constant", truncate=3.0)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    filt.append(gaussian_filter1d(x, s_, axis=1, mode="constant", truncate=3.0)
+                                / np.where(norm > 1e-12, norm, np.nan))
+            f = np.where(mask, filt[0] - filt[1], np.nan)
+            good = np.isfinite(f)
+            n_good = good.sum(axis=1)
+            fz = np.where(good, f, 0.0)
+            mu = fz.sum(axis=1) / np.maximum(n_good, 1)
+            var = np.where(good, (fz - mu[:, None]) ** 2, 0.0).sum(axis=1) / np.maximum(n_good, 1)
+            n_eff = np.maximum(n_mask * sig / np.maximum(Ls, 1), 1.0)
+            val = np.maximum(var - mean_nv * eps / n_eff, 0.0) / eps ** 2
+            out[blk, k] = np.where(n_good > 2, val, np.nan)
+    return out

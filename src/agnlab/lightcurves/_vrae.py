@@ -16,33 +16,52 @@ __all__ = ["VRAEAnomalyDetector"]
 _DT_SCALE = np.log1p(365.0)
 
 
-def _sequences(lightcurves, bands, max_len: int):
-    """Per object: encoder inputs (L, 3 + n_bands), decoder conditions, targets, errors, lengths."""
+#: assumed 1-sigma uncertainty (mag) of a 5-sigma upper limit, for the censored terms
+LIMIT_SIGMA_MAG = 0.2
+
+
+def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True):
+    """Per object: encoder inputs (L, 4 + n_bands), decoder conditions, targets, errors, limit flags.
+
+    Epochs are the detections and, with ``upper_limits``, the non-detections (``mag`` = the limit,
+    error :data:`LIMIT_SIGMA_MAG`, flag 1), in time order, magnitudes relative to the median detected
+    magnitude of their band. The decoder sees only times and bands, never which epochs are limits.
+    Returns ``ids, seqs, flags, n_det`` (``n_det``: detections per object).
+    """
     clean, flags = clean_lightcurves(lightcurves, bands=bands)
-    clean = clean.loc[clean["detected"]].sort_values(["object_id", "mjd"], kind="stable")
+    if not upper_limits:
+        clean = clean.loc[clean["detected"]]
+    clean = clean.sort_values(["object_id", "mjd"], kind="stable")
     ids = list(pd.unique(flags.index))
     oid = clean["object_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, oid[1:] != oid[:-1]]) if oid.size else np.zeros(0, int)
     stops = np.r_[starts[1:], oid.size]
     t_all, m_all, e_all = (clean[c].to_numpy(float) for c in ("mjd", "mag", "mag_err"))
+    d_all = clean["detected"].to_numpy(bool)
     b_all = clean["band"].map({b: i for i, b in enumerate(bands)}).to_numpy(int)
-    seqs = {}
+    seqs, n_det = {}, {}
     for s0, s1 in zip(starts, stops):
-        t, m, e, b = t_all[s0:s1], m_all[s0:s1], e_all[s0:s1], b_all[s0:s1]
+        t, m, e, b, d = t_all[s0:s1], m_all[s0:s1], e_all[s0:s1], b_all[s0:s1], d_all[s0:s1]
+        n_det[oid[s0]] = int(d.sum())
+        if not d.any():
+            continue
         if t.size > max_len:              # keep the whole baseline: evenly spaced epochs
             keep = np.unique(np.linspace(0, t.size - 1, max_len).round().astype(int))
-            t, m, e, b = t[keep], m[keep], e[keep], b[keep]
+            t, m, e, b, d = t[keep], m[keep], e[keep], b[keep], d[keep]
         rel = m.copy()
+        ref = np.median(m[d]) if d.any() else 0.0
         for j in range(len(bands)):
             sel = b == j
             if sel.any():
-                rel[sel] = m[sel] - np.median(m[sel])
+                rel[sel] = m[sel] - (np.median(m[sel & d]) if (sel & d).any() else ref)
+        e = np.where(d, e, LIMIT_SIGMA_MAG)
+        lim = (~d).astype(np.float32)
         dt = np.log1p(np.diff(t, prepend=t[0])) / _DT_SCALE
         onehot = np.eye(len(bands))[b]
-        x = np.column_stack([dt, rel, e, onehot]).astype(np.float32)
+        x = np.column_stack([dt, np.where(d, rel, 0.0), e, lim, np.where(d, 0.0, rel), onehot]).astype(np.float32)
         cond = np.column_stack([dt, onehot]).astype(np.float32)
-        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32))
-    return ids, seqs, flags
+        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32), lim)
+    return ids, seqs, flags, n_det
 
 
 def _batch(items, max_len):
@@ -54,12 +73,21 @@ def _batch(items, max_len):
     tgt = np.zeros((n, L), np.float32)
     err = np.ones((n, L), np.float32)
     mask = np.zeros((n, L), np.float32)
+    lim = np.zeros((n, L), np.float32)
     lengths = np.zeros(n, np.int64)
-    for i, (xi, ci, ti, ei) in enumerate(items):
+    for i, (xi, ci, ti, ei, li) in enumerate(items):
         k = xi.shape[0]
-        x[i, :k], cond[i, :k], tgt[i, :k], err[i, :k], mask[i, :k] = xi, ci, ti, ei, 1.0
+        x[i, :k], cond[i, :k], tgt[i, :k], err[i, :k], mask[i, :k], lim[i, :k] = xi, ci, ti, ei, 1.0, li
         lengths[i] = k
-    return x, cond, lengths, tgt, err, mask
+    return x, cond, lengths, tgt, err, mask, lim
+
+
+def reconstruction_terms(tgt, m_pred, err, err_pred, lim):
+    """Per-epoch terms of R: ``(m - m_pred)^2 / (err^2 + err_pred^2)`` for detections; for an upper limit
+    the same with ``m`` the limit, counted only when the prediction is brighter than the limit (a censored
+    point consistent with the reconstruction adds nothing). Works on numpy arrays and torch tensors."""
+    d2 = (tgt - m_pred) ** 2 / (err ** 2 + err_pred ** 2)
+    return d2 * (1.0 - lim) + d2 * lim * (m_pred < tgt)
 
 
 class VRAEAnomalyDetector(AgnlabEstimator):
@@ -75,6 +103,12 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     Saved models hold the network weights and the training latent means; the Isolation Forest is
     refitted from those at load with its recorded seed, giving the same trees (no pickle).
 
+    With ``upper_limits`` (default) the non-detections take part too (changing-state AGN that fade
+    below the survey limit are otherwise invisible): the encoder sees them flagged as limits, the
+    decoder predicts a magnitude at every epoch, training adds the censored likelihood
+    ``-ln Phi((m_pred - m_lim) / s)`` of each limit, and a limit adds to ``R`` only when the
+    reconstruction is brighter than it (:func:`reconstruction_terms`); ``N`` counts all epochs.
+
     Light curves with fewer than ``min_detections`` detections (in ``bands``) are outside the domain:
     ``on_out_of_domain="raise"`` raises :class:`agnlab.OutOfDomainError`, ``"nan"`` gives NaN scores
     and ``flag == "out_of_domain"``. Input is a long light-curve table, not an array, so this class
@@ -85,10 +119,18 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     bands : tuple of str
     hidden, latent : int
         GRU width and latent dimension.
+    pool : bool
+        Encoder summary = last hidden state plus the mean and maximum of the hidden states over the
+        epochs (False: last state only). Mid-curve events (flares) then reach the latent space.
     max_len : int
         Epochs per object kept (evenly spaced over the baseline when longer).
     beta : float
-        Weight of the KL term.
+        Weight of the KL term per object (1: the evidence lower bound; larger values regularise the
+        latent space more, so that the decoder reproduces normal variability and not every shape).
+    free_bits : float
+        KL per latent dimension (nats) left unpenalised (0: plain beta-VAE).
+    upper_limits : bool
+        Use the non-detections (censored epochs), see above.
     max_epochs, batch_size, lr, patience, validation_fraction
         Training (``agnlab.nn.fit_module``).
     r_threshold, if_contamination, if_n_estimators
@@ -98,15 +140,19 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     _fitted_attributes = ("module_", "if_threshold_")
 
     def __init__(self, *, bands=("g", "r"), hidden: int = 32, latent: int = 8, max_len: int = 200,
-                 beta: float = 0.1, max_epochs: int = 40, batch_size: int = 64, lr: float = 3e-3,
-                 patience: int | None = 8, validation_fraction: float = 0.15, min_detections: int = 10,
+                 pool: bool = True, beta: float = 1.0, free_bits: float = 0.0, upper_limits: bool = True,
+                 max_epochs: int = 40, batch_size: int = 64, lr: float = 3e-3, patience: int | None = 8,
+                 validation_fraction: float = 0.15, min_detections: int = 10,
                  r_threshold: float = 3.0, if_contamination: float = 0.01, if_n_estimators: int = 200,
                  on_out_of_domain: str = "raise", n_jobs=None, random_state=None, progress=None):
         self.bands = bands
         self.hidden = hidden
         self.latent = latent
         self.max_len = max_len
+        self.pool = pool
         self.beta = beta
+        self.free_bits = free_bits
+        self.upper_limits = upper_limits
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -124,7 +170,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     def _net(self):
         from ._vrae_net import VRAE
 
-        return VRAE(len(tuple(self.bands)), self.hidden, self.latent)
+        return VRAE(len(tuple(self.bands)), self.hidden, self.latent, n_extra=2, pool=self.pool)
 
     def fit(self, lightcurves, y=None):
         """Train on a long table of (mostly normal) AGN/QSO light curves; ``y`` is ignored."""
@@ -134,25 +180,25 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         from ._vrae_net import vrae_loss
 
         bands = tuple(self.bands)
-        ids, seqs, _ = _sequences(lightcurves, bands, self.max_len)
-        usable = [o for o in ids if o in seqs and seqs[o][0].shape[0] >= self.min_detections]
+        ids, seqs, _, n_det = _sequences(lightcurves, bands, self.max_len, self.upper_limits)
+        usable = [o for o in ids if o in seqs and n_det.get(o, 0) >= self.min_detections]
         if len(usable) < 4:
             raise ValueError(f"lightcurves: {len(usable)} objects with >= {self.min_detections} detections in "
                              f"bands {bands}; need at least 4 to train")
         rng = self._rng()
         t0 = time.perf_counter()
-        x, cond, lengths, tgt, err, mask = _batch([seqs[o] for o in usable], self.max_len)
+        x, cond, lengths, tgt, err, mask, lim = _batch([seqs[o] for o in usable], self.max_len)
         tr, va = train_validation_split(len(usable), self.validation_fraction, rng)
         seed = int(rng.integers(0, 2**31 - 1))
         with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
             net = self._net()
             cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                               patience=self.patience, seed=seed)
-            tensors = [torch.from_numpy(a) for a in (x, cond, lengths, tgt, err, mask)]
-            beta = self.beta
-            hist = fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 6)),
-                              tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 6)),
-                              config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta),
+            tensors = [torch.from_numpy(a) for a in (x, cond, lengths, tgt, err, mask, lim)]
+            beta, free_bits = self.beta, self.free_bits
+            hist = fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 7)),
+                              tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 7)),
+                              config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta, free_bits=free_bits),
                               progress=self.progress, desc="VRAE")
         self.module_ = net
         r, mu = self._score_arrays([seqs[o] for o in usable])
@@ -161,6 +207,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self._iforest = self._make_iforest(mu)
         s = -self._iforest.score_samples(mu)
         self.if_threshold_ = float(np.quantile(s, 1.0 - self.if_contamination))
+        self.train_R_, self.train_if_ = np.sort(r), np.sort(s)
         self.training_record_ = {"n_objects": len(usable), "n_train": int(tr.size), "n_validation": int(va.size),
                                  "best_epoch": hist["best_epoch"], "best_val_loss": float(hist["best_val_loss"]),
                                  "history": [list(map(float, h)) for h in hist["history"]],
@@ -181,35 +228,50 @@ class VRAEAnomalyDetector(AgnlabEstimator):
             self.module_.eval()
             for k in range(0, len(items), batch):
                 arrays = _batch(items[k:k + batch], self.max_len)
-                x, cond, lengths, tgt, err, mask = (torch.from_numpy(a) for a in arrays)
+                x, cond, lengths, tgt, err, mask, lim = (torch.from_numpy(a) for a in arrays)
                 m_pred, log_err, mu, _ = self.module_(x, cond, lengths, sample=False)
-                var = err ** 2 + torch.exp(2 * log_err)
-                r = (((tgt - m_pred) ** 2 / var) * mask).sum(1) / mask.sum(1)
+                terms = reconstruction_terms(tgt, m_pred, err, torch.exp(log_err), lim)
+                r = (terms * mask).sum(1) / mask.sum(1)
                 rs.append(r.numpy().astype(np.float64))
                 mus.append(mu.numpy().astype(np.float64))
         return np.concatenate(rs), np.concatenate(mus)
 
+    @staticmethod
+    def _p_value(train_sorted, x):
+        """Empirical upper-tail p-value of ``x`` among the (sorted) training scores, (1 + n_above) / (n + 1)."""
+        if train_sorted.size == 0:
+            return np.full(np.shape(x), np.nan)
+        above = train_sorted.size - np.searchsorted(train_sorted, np.nan_to_num(x, nan=np.inf), side="left")
+        p = (1.0 + above) / (train_sorted.size + 1.0)
+        return np.where(np.isfinite(x), p, np.nan)
+
     def transform(self, lightcurves) -> pd.DataFrame:
         """Latent means (one row per object with enough detections)."""
         self._check_fitted()
-        ids, seqs, _ = _sequences(lightcurves, tuple(self.bands), self.max_len)
-        ok = [o for o in ids if o in seqs and seqs[o][0].shape[0] >= self.min_detections]
+        ids, seqs, _, n_det = _sequences(lightcurves, tuple(self.bands), self.max_len, self.upper_limits)
+        ok = [o for o in ids if o in seqs and n_det.get(o, 0) >= self.min_detections]
         if not ok:
             raise ValueError("lightcurves: no object with enough detections")
         _, mu = self._score_arrays([seqs[o] for o in ok])
         return pd.DataFrame(mu, index=pd.Index(ok, name="object_id"), columns=[f"z{i}" for i in range(mu.shape[1])])
 
     def score(self, lightcurves) -> pd.DataFrame:
-        """Anomaly scores: table ``object_id, R, if_score, R_anomalous, if_anomalous, anomalous, flag``, ranked.
+        """Anomaly scores: table ``object_id, R, if_score, combined, R_anomalous, if_anomalous, anomalous, flag``.
 
-        Rows are sorted by decreasing ``R`` (the ranked candidate list); NaN rows (out of domain) last.
+        ``combined`` joins the two scores by Fisher's method: ``-2 (ln p_R + ln p_IF)`` with ``p`` the
+        empirical upper-tail p-value of each score among the training objects (``(1 + n_above) / (n + 1)``);
+        an object extreme in either score ranks high, one mildly high in both ranks above one high in
+        neither. (The training scores are in-sample, so p-values are somewhat small for every new object;
+        rankings are unaffected.) Rows are sorted by decreasing ``R`` (the ranked candidate list); NaN
+        rows (out of domain) last.
         """
         self._check_fitted()
         check_on_out_of_domain(self.on_out_of_domain)
-        ids, seqs, clean_flags = _sequences(lightcurves, tuple(self.bands), self.max_len)
+        ids, seqs, clean_flags, n_det_of = _sequences(lightcurves, tuple(self.bands), self.max_len,
+                                                      self.upper_limits)
         if not ids:
             raise ValueError("lightcurves: the table has no rows")
-        n_det = np.array([seqs[o][0].shape[0] if o in seqs else 0 for o in ids])
+        n_det = np.array([n_det_of.get(o, 0) if o in seqs else 0 for o in ids])
         ok = n_det >= self.min_detections
         flags = domain_flags(ok, self.on_out_of_domain,
                              describe=lambda i: f"object {ids[i]!r} has {n_det[i]} detections in bands "
@@ -225,24 +287,29 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         with np.errstate(invalid="ignore"):
             r_an = R > self.r_threshold
             if_an = s > self.if_threshold_
-        out = pd.DataFrame({"object_id": ids, "R": R, "if_score": s, "R_anomalous": r_an, "if_anomalous": if_an,
-                            "anomalous": r_an | if_an, "flag": flags})
+        combined = -2.0 * (np.log(self._p_value(self.train_R_, R)) + np.log(self._p_value(self.train_if_, s)))
+        out = pd.DataFrame({"object_id": ids, "R": R, "if_score": s, "combined": combined, "R_anomalous": r_an,
+                            "if_anomalous": if_an, "anomalous": r_an | if_an, "flag": flags})
         return out.sort_values("R", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 
     def reconstruct(self, lightcurves) -> pd.DataFrame:
-        """Detections with the reconstructed magnitude and error (for plots): adds ``mag_pred, err_pred``."""
+        """Epochs used (detections, and upper limits with ``upper_limits``) with the reconstructed
+        magnitude and error (for plots): the clean table's columns plus ``mag_pred, err_pred``."""
         import torch
 
         self._check_fitted()
         bands = tuple(self.bands)
-        ids, seqs, _ = _sequences(lightcurves, bands, self.max_len)
+        ids, seqs, _, _ = _sequences(lightcurves, bands, self.max_len, self.upper_limits)
         clean, _ = clean_lightcurves(lightcurves, bands=bands)
-        clean = clean.loc[clean["detected"]].sort_values(["object_id", "mjd"], kind="stable")
+        if not self.upper_limits:
+            clean = clean.loc[clean["detected"]]
+        clean = clean.sort_values(["object_id", "mjd"], kind="stable")
         rows = []
         for o in ids:
             if o not in seqs:
                 continue
-            x, cond, lengths, tgt, err, mask = (torch.from_numpy(a) for a in _batch([seqs[o]], self.max_len))
+            arrays = _batch([seqs[o]], self.max_len)
+            x, cond, lengths = (torch.from_numpy(a) for a in arrays[:3])
             with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
                 m_pred, log_err, _, _ = self.module_(x, cond, lengths, sample=False)
             sub = clean.loc[clean["object_id"] == o]
@@ -261,6 +328,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
 
         arrays = module_to_arrays(self.module_)
         arrays["train_latent"] = self.train_latent_
+        arrays["train_R"], arrays["train_if"] = self.train_R_, self.train_if_
         return arrays, {"if_seed": self.if_seed_, "if_threshold": self.if_threshold_}
 
     def _set_state(self, arrays, meta):
@@ -268,6 +336,9 @@ class VRAEAnomalyDetector(AgnlabEstimator):
 
         self.module_ = arrays_to_module(self._net(), arrays).eval()
         self.train_latent_ = np.asarray(arrays["train_latent"], dtype=np.float64)
+        # files written before the combined score existed lack the training scores: combined is then NaN
+        self.train_R_ = np.asarray(arrays["train_R"] if "train_R" in arrays else [], dtype=np.float64)
+        self.train_if_ = np.asarray(arrays["train_if"] if "train_if" in arrays else [], dtype=np.float64)
         self.if_seed_ = int(meta["if_seed"])
         self.if_threshold_ = float(meta["if_threshold"])
         self._iforest = self._make_iforest(self.train_latent_)
