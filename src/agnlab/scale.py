@@ -204,15 +204,42 @@ class _Pinned:
             return self.func(part, model)
 
 
+def _as_strings(frame, columns, index: bool):
+    """Object (text) columns and index as pandas' string dtype, which Parquet writes without guessing."""
+    frame = frame.astype({c: "string" for c in columns}) if columns else frame
+    if index:
+        frame.index = frame.index.astype("string")
+    return frame
+
+
+class _StringOutput:
+    """``func``'s partitions with object columns and index cast to strings (as in the Dask ``meta``)."""
+
+    def __init__(self, func, columns, index: bool):
+        self.func, self.columns, self.index = func, columns, index
+
+    def __call__(self, part, model):
+        return _as_strings(self.func(part, model), self.columns, self.index)
+
+
 def map_table(func: Callable, ddf, meta, *, model=None, threads: int = 1):
     """``func(partition, model)`` on every partition of ``ddf`` (lazy Dask DataFrame with ``meta``).
 
     ``model`` becomes one task of the graph, so a cluster ships it to each
-    worker once; threads are pinned to ``threads`` per task.
+    worker once; threads are pinned to ``threads`` per task. Object (text)
+    columns and an object index of ``meta`` become pandas' string dtype, in
+    ``meta`` and in every partition, so that Parquet stores them as text.
     """
     _need_dask()
     import dask
+    import pandas as pd
 
+    if isinstance(meta, pd.DataFrame):
+        text = [c for c in meta.columns if meta[c].dtype == object]
+        text_index = meta.index.dtype == object
+        if text or text_index:
+            meta = _as_strings(meta, text, text_index)
+            func = _StringOutput(func, text, text_index)
     shipped = dask.delayed(model, pure=True, traverse=False) if model is not None else None
     return ddf.map_partitions(_Pinned(func, threads), shipped, meta=meta, enforce_metadata=False)
 

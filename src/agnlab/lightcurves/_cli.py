@@ -36,10 +36,31 @@ def _cmd_simulate(args) -> int:
     return 0
 
 
+def _features_dask(args) -> int:
+    from ..scale import dask_client, read_dataset, write_dataset
+    from . import extract_features_dask, group_by_object
+
+    if args.lightcurves == "builtin" or args.format != "generic":
+        raise ValueError("--dask reads a generic long table (Parquet folder or glob: object_id, mjd, band, mag, "
+                         "mag_err[, detected])")
+    from ..validation import check_columns
+
+    ddf = read_dataset(args.lightcurves)       # every column: 'detected' and context columns are optional
+    check_columns(ddf._meta, ["object_id", "mjd", "band", "mag", "mag_err"], name=str(args.lightcurves))
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        feats = extract_features_dask(group_by_object(ddf), bands=tuple(args.bands.split(",")),
+                                      villar=not args.no_villar)
+        out = write_dataset(feats, args.out, overwrite=args.overwrite, client=client, progress=args.progress)
+    print(f"wrote {out} (partitioned Parquet, {feats.npartitions} partitions)")
+    return 0
+
+
 def _cmd_features(args) -> int:
     from ..io import write_table
     from . import extract_features
 
+    if args.dask:
+        return _features_dask(args)
     lc = _read_lc(args.lightcurves, args)
     feats = extract_features(lc, bands=tuple(args.bands.split(",")), n_jobs=args.n_jobs,
                              villar=not args.no_villar, progress=args.progress)
@@ -75,20 +96,23 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_classify(args) -> int:
-    import pandas as pd
-
     from ..io import write_table
-    from . import HierarchicalClassifier
+    from . import HierarchicalClassifier, probability_table
 
     clf = HierarchicalClassifier.load(args.model)
     if args.n_jobs is not None:
         clf.set_params(n_jobs=args.n_jobs)
-    feats = _read_features(args.features)
-    proba = clf.predict_proba(feats)
-    top = clf.predict_proba(feats, level="top")
-    out = pd.concat([proba, top.add_prefix("group_")], axis=1)
-    out.insert(0, "class", proba.columns.to_numpy()[proba.to_numpy().argmax(axis=1)])
-    write_table(out.rename_axis("object_id").reset_index(), args.out)
+    if args.dask:
+        from ..scale import dask_client, read_dataset, write_dataset
+        from . import classify_dask
+
+        with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+            proba = classify_dask(clf, read_dataset(args.features))
+            out = write_dataset(proba, args.out, overwrite=args.overwrite, client=client, progress=args.progress)
+        print(f"wrote {out} (partitioned Parquet, {proba.npartitions} partitions)")
+        return 0
+    out = probability_table(clf, _read_features(args.features))
+    write_table(out.reset_index(), args.out)
     print(f"wrote {args.out} ({len(out)} objects)")
     return 0
 
@@ -113,7 +137,7 @@ def _cmd_anomalies(args) -> int:
 
 def register(subparsers) -> None:
     """Add ``lightcurves`` and its verbs to the top-level ``agnlab`` parser."""
-    from ..cli_common import add_common, add_input, add_output
+    from ..cli_common import add_common, add_dask, add_input, add_output
 
     p = subparsers.add_parser("lightcurves", help="ZTF/LSST light curves: simulate, features, classify, anomalies")
     verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
@@ -138,6 +162,7 @@ def register(subparsers) -> None:
     f.add_argument("--bands", default="g,r", help="comma-separated bands (default: g,r)")
     f.add_argument("--no-villar", action="store_true", help="skip the Villar supernova fit (faster)")
     f.add_argument("--n-per-class", type=int, default=20, help="objects per class for 'builtin' (default: 20)")
+    add_dask(f)
     add_common(f)
     f.set_defaults(func=_cmd_features)
 
@@ -153,6 +178,7 @@ def register(subparsers) -> None:
     add_input(c, "model", help="classifier (.npz from 'train')")
     add_input(c, "features", help="feature table")
     add_output(c, help="probability table to write", suffixes=_TABLE_SUFFIXES)
+    add_dask(c)
     add_common(c, seed=False)
     c.set_defaults(func=_cmd_classify)
 
