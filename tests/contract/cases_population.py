@@ -33,7 +33,8 @@ _PARAMS = np.random.default_rng(1).uniform(0.0, 1.0, (_TRACKS.shape[0], 3))
 
 
 def _make():
-    return PopulationFit(bins=10, n_alphas=3, cv=2, l1_ratios=(1.0,), random_state=2, progress=False)
+    return PopulationFit(bins=10, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.05, n_gof_boot=3, random_state=2,
+                         progress=False)
 
 
 def _fit(est):
@@ -73,6 +74,11 @@ def _bad_fit():
         "string_observed": lambda est: est.fit(_TRACKS, np.full(_OBS.shape, "x")),
         "angles_mismatch": lambda est: est.fit(_TRACKS, _OBS, angles_deg=_ANGLES[:3]),
         "missing_column": lambda est: est.fit(_TRACKS, {"w1_w2": _OBS[:, 0], "w2w3": _OBS[:, 1]}),
+        "no_errors": lambda est: est.set_params(color_error=None).fit(_TRACKS, _OBS),
+        "errors_and_color_error": lambda est: est.fit(_TRACKS, _OBS, np.full_like(_OBS, 0.05)),
+        "errors_wrong_shape": lambda est: est.set_params(color_error=None).fit(_TRACKS, _OBS, _OBS[:5]),
+        "negative_errors": lambda est: est.set_params(color_error=None).fit(_TRACKS, _OBS, -np.ones_like(_OBS)),
+        "range_excludes_all": lambda est: est.set_params(color_range=((50, 51), (50, 51))).fit(_TRACKS, _OBS),
     }
 
 

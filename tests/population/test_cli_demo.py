@@ -36,6 +36,18 @@ def test_cli_select_crossmatch_fit(tmp_path):
     fit = PopulationFit.load(out)
     assert fit.weights_.shape == (120,) and (fit.weights_ >= 0).all()
     assert (tmp_path / "rep" / "index.html").exists()
+    assert 0 <= fit.goodness_of_fit_["p_value"] <= 1
+    # the catalogue's own errors (w*sigmpro) by default
+    dflt = tmp_path / "fit2.npz"
+    assert _run(["population", "fit", str(tracks), str(xm), "--out", str(dflt), "--bins", "10",
+                 "--n-alphas", "3", "--cv", "2", "--gof-boot", "3"]) == 0
+    errs = PopulationFit.load(dflt).training_record_["errors"]
+    assert errs["source"].startswith("observed_errors")
+    # a forward-modelled colour cut (a pure colour cut: no magnitudes needed)
+    cut = tmp_path / "fit3.npz"
+    assert _run(["population", "fit", str(tracks), str(xm), "--out", str(cut), "--bins", "10", "--n-alphas", "3",
+                 "--cv", "2", "--gof-boot", "3", "--selection", "assef18_c75"]) == 0
+    assert PopulationFit.load(cut).selection == "assef18_c75"
 
 
 def test_cli_select_missing_column(tmp_path):
@@ -58,4 +70,8 @@ def test_demo_section(seed):
     m = report.metrics["population"]
     assert m["n_selected"] > 0 and m["selection_purity"] >= 0.95
     assert m["recovery_max_jsd"] <= 0.05
-    assert m["recovery_reduced_chi2"] <= 1.5
+    assert m["recovery_p_value"] > 0.01          # the right model (its own tracks) is not rejected
+    assert m["fit_n_bins"] > 0 and 0 <= m["fit_p_value"] <= 1
+    # the Assef cut ignored is rejected and more biased than the forward-modelled fit
+    assert m["selection_p_ignored"] < 0.01
+    assert m["selection_max_jsd_forward"] < m["selection_max_jsd_ignored"]

@@ -101,33 +101,48 @@ def test_population_fit_recovers_sparse_mix(rng):
     true = np.zeros(tracks.shape[0])
     idx = rng.choice(tracks.shape[0], 12, replace=False)
     true[idx] = rng.dirichlet(np.ones(12))
-    obs = _sample(rng, tracks, true, angle_weights(angles), 60000)
-    fit = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), color_error=0.03, random_state=0).fit(
-        tracks, obs, angles_deg=angles)
+    obs = _sample(rng, tracks, true, angle_weights(angles), 60000, noise=0.0)
+    err = np.column_stack([rng.uniform(0.02, 0.06, obs.shape[0]), rng.uniform(0.02, 0.1, obs.shape[0])])
+    obs += rng.normal(size=obs.shape) * err                     # per-source errors, passed to the fit
+    fit = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0).fit(
+        tracks, obs, err, angles_deg=angles)
     assert (fit.weights_ >= 0).all()
     np.testing.assert_allclose(fit.model_hist_.sum(), fit.observed_hist_.sum(), rtol=0.05)
-    assert fit.reduced_chi2_ <= 1.5
+    gof = fit.goodness_of_fit_
+    assert gof["p_value"] > 0.05 and gof["n_boot"] == 20 and gof["n_bins"] > 100   # the right model: accepted
+    assert len(fit.training_record_["errors"]["sigmas"]) > 1                        # errors grouped into classes
     got = fit.parameter_distributions(params, param_names=["a", "b", "c"])
     ref = parameter_distributions(params, true, param_names=["a", "b", "c"])
     for name in ("a", "b", "c"):
         assert jensen_shannon(got[name]["weighted"], ref[name]["weighted"]) <= 0.05
     assert fit.model_histogram().shape == (30, 30)
     assert fit.residuals_.shape == (30, 30)
-    assert np.shape(fit.training_record_["cv"]["mean_deviance"]) == (2, 6)
+    cv = fit.training_record_["cv"]
+    assert np.shape(cv["mean_deviance"]) == (len(cv["l1_ratios"]), len(cv["alpha_ratios"]))
+    assert np.shape(cv["deviance_se"]) == np.shape(cv["mean_deviance"])
     assert fit.training_record_["n_tracks"] == tracks.shape[0] and fit.training_record_["fit_seconds"] > 0
+    # the same data against tracks shifted by 0.015 mag in both colours: rejected
+    shifted = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0).fit(
+        tracks + 0.015, obs, err, angles_deg=angles)
+    assert shifted.goodness_of_fit_["p_value"] < 0.01
+    assert shifted.goodness_of_fit_["cash"] > gof["cash"]
+    # ignoring the errors (color_error=0, declared explicitly) is rejected too
+    sharp = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0, color_error=0.0).fit(
+        tracks, obs, angles_deg=angles)
+    assert sharp.goodness_of_fit_["p_value"] < 0.01
 
 
 def test_population_fit_bad_input(rng):
     tracks, _, angles = _toy_tracks(rng, n_tracks=40)
     with pytest.raises(ValueError, match="degenerate observed histogram"):
-        PopulationFit(bins=10).fit(tracks, np.array([[1.0, 2.0], [1.1, 2.1]]))
+        PopulationFit(bins=10, color_error=0.05).fit(tracks, np.array([[1.0, 2.0], [1.1, 2.1]]))
     obs = _sample(rng, tracks, np.ones(40), np.full(tracks.shape[1], 1 / tracks.shape[1]), 2000)
     with pytest.raises(ValueError, match="all-zero columns"):
-        PopulationFit(bins=10, color_range=((50, 60), (50, 60))).fit(tracks, obs + 55)
+        PopulationFit(bins=10, color_range=((50, 60), (50, 60)), color_error=0.05).fit(tracks, obs + 55)
     with pytest.raises(ValueError, match="track_colors"):
-        PopulationFit().fit(tracks[:, :, 0], obs)
+        PopulationFit(color_error=0.05).fit(tracks[:, :, 0], obs)
     with pytest.raises(ValueError, match="l1_ratios"):
-        PopulationFit(l1_ratios=(0.0,)).fit(tracks, obs)
+        PopulationFit(l1_ratios=(0.0,)).fit(tracks, obs, np.full_like(obs, 0.05))
     with pytest.raises(NotFittedError):
         PopulationFit().model_histogram()
     bad = obs.copy()
@@ -135,7 +150,7 @@ def test_population_fit_bad_input(rng):
     tr = tracks.copy()
     tr[0] = 99.0
     with pytest.warns(UserWarning, match="non-finite"):
-        fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tr, bad)
+        fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=2).fit(tr, bad)
     assert fit.training_record_["dropped"]["non_finite"] == 7
     assert fit.training_record_["dropped"]["empty_tracks"] >= 1
     assert fit.weights_[0] == 0
@@ -144,7 +159,7 @@ def test_population_fit_bad_input(rng):
 def test_population_fit_save_roundtrip(rng, tmp_path):
     tracks, _, _ = _toy_tracks(rng, n_tracks=60)
     obs = _sample(rng, tracks, np.ones(60), np.full(tracks.shape[1], 1 / tracks.shape[1]), 3000)
-    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tracks, obs)
+    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=4).fit(tracks, obs)
     path = fit.save(tmp_path / "fit.npz")
     loaded = PopulationFit.load(path)
     assert loaded.get_params() == fit.get_params()
@@ -152,6 +167,9 @@ def test_population_fit_save_roundtrip(rng, tmp_path):
     np.testing.assert_allclose(loaded.residuals_, fit.residuals_, rtol=0, atol=0)
     np.testing.assert_allclose(loaded.reduced_chi2_, fit.reduced_chi2_, rtol=1e-12)
     assert loaded.training_record_["dropped"] == fit.training_record_["dropped"]
+    assert loaded.goodness_of_fit_ == fit.goodness_of_fit_
+    with pytest.raises(ValueError, match="design matrix of a fit made in this session"):
+        loaded.bootstrap(5)
 
 
 def test_population_fit_reads_legacy_files(rng, tmp_path):
@@ -160,7 +178,7 @@ def test_population_fit_reads_legacy_files(rng, tmp_path):
 
     tracks, _, _ = _toy_tracks(rng, n_tracks=60)
     obs = _sample(rng, tracks, np.ones(60), np.full(tracks.shape[1], 1 / tracks.shape[1]), 3000)
-    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,)).fit(tracks, obs)
+    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.03).fit(tracks, obs)
     rec = fit.training_record_
     arrays = {"weights": fit.weights_, "edges_x": fit.edges_[0], "edges_y": fit.edges_[1],
               "observed_hist": fit.observed_hist_, "model_hist": fit.model_hist_,
@@ -176,6 +194,9 @@ def test_population_fit_reads_legacy_files(rng, tmp_path):
     np.testing.assert_allclose(old.weights_, fit.weights_, rtol=0, atol=0)
     np.testing.assert_allclose(old.reduced_chi2_, fit.reduced_chi2_, rtol=1e-12)
     assert old.training_record_["dropped"] == rec["dropped"]
+    # no bootstrap in old files: the statistic is recomputed, the p-value is NaN (documented)
+    np.testing.assert_allclose(old.goodness_of_fit_["cash"], fit.goodness_of_fit_["cash"], rtol=1e-12)
+    assert np.isnan(old.goodness_of_fit_["p_value"])
 
 
 def test_population_fit_tables_by_column_name_and_color_tracks(rng):
@@ -186,7 +207,7 @@ def test_population_fit_tables_by_column_name_and_color_tracks(rng):
 
     tracks, params, angles = _toy_tracks(rng, n_tracks=60)
     obs = _sample(rng, tracks, np.ones(60), angle_weights(angles), 3000)
-    kw = dict(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), random_state=0)
+    kw = dict(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), random_state=0, color_error=0.03, n_gof_boot=2)
     ref = PopulationFit(**kw).fit(tracks, obs, angles_deg=angles)
     table = pd.DataFrame({"w2_w3": obs[:, 1], "other": 0.0, "w1_w2": obs[:, 0]})   # not in colour order
     ct = ColorTracks(tracks, params, ["a", "b", "c"], angles)
@@ -205,7 +226,7 @@ def test_population_fit_is_documented_as_not_a_pipeline_step(rng):
     tracks, _, _ = _toy_tracks(rng, n_tracks=20)
     obs = _sample(rng, tracks, np.ones(20), np.full(tracks.shape[1], 1 / tracks.shape[1]), 500)
     with pytest.raises(ValueError, match="observed_colors|track_colors"):   # (X, y) = (observations, None)
-        PopulationFit().fit(obs, None)
+        PopulationFit(color_error=0.03).fit(obs, None)
 
 
 def test_jensen_shannon_bounds():
@@ -247,3 +268,237 @@ def test_color_tracks_from_neural_emulator():
     full = np.insert(np.repeat(params, 3, axis=0), 5, np.tile([10.0, 50.0, 80.0], 2), axis=1)
     ref = synthetic_colors(CLUMPY_WAVE_UM, emu.predict(full), z=0.5).reshape(2, 3, 2)
     np.testing.assert_allclose(tr.colors, ref, rtol=0, atol=1e-5)
+
+
+def test_population_fit_refuses_data_without_errors(rng):
+    """No errors given: the fit refuses (it never assumes zero); observed_errors and color_error are exclusive."""
+    tracks, _, angles = _toy_tracks(rng, n_tracks=40)
+    obs = _sample(rng, tracks, np.ones(40), angle_weights(angles), 2000)
+    with pytest.raises(ValueError, match="no measurement errors"):
+        PopulationFit().fit(tracks, obs)
+    with pytest.raises(ValueError, match="not both"):
+        PopulationFit(color_error=0.03).fit(tracks, obs, np.full_like(obs, 0.03))
+    with pytest.raises(ValueError, match="shape of observed_colors"):
+        PopulationFit().fit(tracks, obs, np.full(obs.shape[0], 0.03))
+    with pytest.raises(ValueError, match=">= 0"):
+        PopulationFit().fit(tracks, obs, np.full_like(obs, -0.03))
+
+
+def test_population_fit_reads_catalogue_magnitudes_and_errors(rng):
+    """A WISE table: colours from w*mpro, errors from w*sigmpro; W3 upper limits (no error) dropped and counted."""
+    import pandas as pd
+
+    tracks, _, angles = _toy_tracks(rng, n_tracks=60)
+    c = _sample(rng, tracks, np.ones(60), angle_weights(angles), 3000)
+    w2 = rng.uniform(12, 15, c.shape[0])
+    tab = pd.DataFrame({"w1mpro": w2 + c[:, 0], "w2mpro": w2, "w3mpro": w2 - c[:, 1],
+                        "w1sigmpro": 0.02, "w2sigmpro": 0.02, "w3sigmpro": 0.04})
+    tab.loc[:9, "w3sigmpro"] = np.nan                       # 10 upper limits in W3
+    kw = dict(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), random_state=0, n_gof_boot=2)
+    with pytest.warns(UserWarning, match="upper limits"):
+        fit = PopulationFit(**kw).fit(tracks, tab, angles_deg=angles)
+    rec = fit.training_record_
+    assert rec["dropped"]["missing_error"] == 10 and "sigmpro" in rec["errors"]["source"]
+    assert rec["errors"]["model"] == "magnitudes"          # W2 and magnitude errors known: the magnitude model
+    ref = PopulationFit(**kw).fit(tracks, c[10:], np.tile([0.02, 0.02, 0.04], (c.shape[0] - 10, 1)),
+                                  angles_deg=angles, observed_w2=w2[10:])     # magnitude errors (n, 3) + W2
+    np.testing.assert_allclose(fit.weights_, ref.weights_, rtol=1e-9, atol=1e-9)
+    cls = PopulationFit(error_model="classes", **kw).fit(tracks, tab, angles_deg=angles)
+    np.testing.assert_allclose(cls.training_record_["errors"]["sigmas"],
+                               [[np.hypot(0.02, 0.02), np.hypot(0.02, 0.04), 0.02]], rtol=1e-12)   # shared W2 error
+    with pytest.raises(ValueError, match="needs W1, W2, W3 magnitude errors"):
+        PopulationFit(error_model="magnitudes", **kw).fit(tracks, c, np.full_like(c, 0.03))
+
+
+def test_shared_w2_error_is_modelled(rng):
+    """Colours from noisy magnitudes are anticorrelated through W2: modelled, the right tracks are accepted."""
+    tracks, _, angles = _toy_tracks(rng, n_tracks=200)
+    true = np.zeros(200)
+    true[rng.choice(200, 8, replace=False)] = 1.0
+    n = 150_000
+    ti = rng.choice(200, n, p=true / true.sum())
+    ai = rng.choice(tracks.shape[1], n, p=angle_weights(angles))
+    w2 = rng.uniform(12.0, 14.5, n)
+    c = tracks[ti, ai]
+    mags = np.column_stack([w2 + c[:, 0], w2, w2 - c[:, 1]])
+    sig = np.sqrt(np.array([0.015, 0.018, 0.03]) ** 2 + (0.2171 * 10 ** (0.4 * (mags - [17.1, 15.7, 12.2]))) ** 2)
+    m = mags + rng.normal(size=mags.shape) * sig
+    obs = np.column_stack([m[:, 0] - m[:, 1], m[:, 1] - m[:, 2]])
+    kw = dict(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0)
+    fit = PopulationFit(**kw).fit(tracks, obs, sig, angles_deg=angles, observed_w2=m[:, 1])
+    assert fit.training_record_["errors"]["model"] == "magnitudes"
+    assert fit.goodness_of_fit_["p_value"] > 0.05
+    # the same errors as independent colour errors (covariance ignored): rejected
+    indep = np.column_stack([np.hypot(sig[:, 0], sig[:, 1]), np.hypot(sig[:, 1], sig[:, 2])])
+    naive = PopulationFit(**kw).fit(tracks, obs, indep, angles_deg=angles)
+    assert naive.goodness_of_fit_["p_value"] < 0.01
+
+
+def test_error_classes_and_mixed_blur(rng):
+    """Error classes keep each class's RMS error; the mixed design matrix is the weighted sum of the blurred ones."""
+    from agnlab.population import error_classes
+
+    err = np.column_stack([rng.uniform(0.02, 0.2, 5000), np.full(5000, 0.05)])
+    sig, frac = error_classes(err, n_classes=3)
+    assert sig.shape == (3, 2) and np.all(np.diff(sig[:, 0]) > 0)
+    np.testing.assert_allclose(sig[:, 1], 0.05, rtol=1e-12)
+    np.testing.assert_allclose(frac.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(np.sum(frac * sig[:, 0] ** 2), np.mean(err[:, 0] ** 2), rtol=1e-10)
+    tracks, _, angles = _toy_tracks(rng, n_tracks=20)
+    edges = histogram_edges(tracks.reshape(-1, 2), bins=25, quantiles=(0.0, 1.0))
+    mixed = design_matrix(tracks, edges, color_error=sig, error_weights=frac).matrix.toarray()
+    parts = sum(f * design_matrix(tracks, edges, color_error=s).matrix.toarray() for s, f in zip(sig, frac))
+    # equal up to the Gaussian tails beyond 3 sigma (each class alone is truncated at its own 3 sigma): 0.27 %
+    np.testing.assert_allclose(mixed, parts, rtol=0, atol=3e-3 * parts.max())
+    np.testing.assert_allclose(mixed.sum(axis=0), parts.sum(axis=0), rtol=3e-3)
+    with pytest.raises(ValueError, match="observed_errors"):
+        error_classes(np.full((5, 4), 0.1))
+
+
+def test_cash_expectation_matches_monte_carlo(rng):
+    from agnlab.population import cash_expectation, poisson_deviance
+
+    mu = np.concatenate([rng.uniform(0.05, 3, 200), rng.uniform(3, 300, 200)])
+    mean, var = cash_expectation(mu)
+    sims = np.array([poisson_deviance(rng.poisson(mu), mu, floor=0.0) for _ in range(2000)])
+    # Monte-Carlo standard error of the mean ~ sqrt(var / 2000) ~ 0.6; 4 sigma
+    np.testing.assert_allclose(mean, sims.mean(), rtol=0, atol=4 * np.sqrt(var / 2000))
+    np.testing.assert_allclose(np.sqrt(var), sims.std(), rtol=0.1)
+    # limits: ~0 per bin for mu -> 0, 1 + 1/(6 mu) for large mu (Kaastra 2017)
+    assert cash_expectation([0.01])[0] < 0.1
+    np.testing.assert_allclose(cash_expectation([200.0])[0], 1 + 1 / 1200, rtol=2e-3)
+
+
+def test_cv_grid_widens_at_the_edge(rng):
+    """A grid whose smallest alpha is best is widened (reported); widen=0 keeps it and warns."""
+    tracks, _, angles = _toy_tracks(rng, n_tracks=80)
+    true = np.zeros(80)
+    true[:6] = 1.0
+    obs = _sample(rng, tracks, true, angle_weights(angles), 20000)
+    kw = dict(bins=20, alphas=(1.0, 0.3), cv=2, l1_ratios=(1.0,), color_error=0.03, random_state=0, n_gof_boot=0)
+    fit = PopulationFit(widen=3, **kw).fit(tracks, obs, angles_deg=angles)
+    cv = fit.training_record_["cv"]
+    assert len(cv["widened"]) >= 1 and len(cv["alpha_ratios"]) > 2 and min(cv["alpha_ratios"]) < 0.3
+    assert fit.alpha_ratio_ < 0.3
+    assert np.shape(cv["mean_deviance"]) == (1, len(cv["alpha_ratios"]))
+    with pytest.warns(UserWarning, match="edge of the grid"):
+        stuck = PopulationFit(widen=0, **kw).fit(tracks, obs, angles_deg=angles)
+    assert stuck.training_record_["cv"]["widened"] == [] and stuck.training_record_["cv"]["at_edge"]["alpha"]
+    assert np.isnan(stuck.goodness_of_fit_["p_value"])          # n_gof_boot=0: no p-value
+
+
+def test_bootstrap_bands(rng):
+    tracks, params, angles = _toy_tracks(rng, n_tracks=150)
+    true = np.zeros(150)
+    true[rng.choice(150, 5, replace=False)] = 1.0
+    obs = _sample(rng, tracks, true, angle_weights(angles), 20000)
+    fit = PopulationFit(bins=20, n_alphas=5, cv=2, l1_ratios=(0.5, 1.0), color_error=0.03, random_state=0,
+                        n_gof_boot=0).fit(tracks, obs, angles_deg=angles)
+    out = fit.bootstrap(12, random_state=1, params=params, param_names=["a", "b", "c"])
+    assert out is fit.bootstrap_ and out["replicates"].shape == (12, 150)
+    np.testing.assert_allclose(np.asarray(out["replicates"].sum(axis=1)).ravel(), 1.0, rtol=1e-9)
+    wq = out["weight_fractions"]
+    assert wq.shape == (5, 150) and np.all(np.diff(wq, axis=0) >= -1e-12)   # quantiles ordered
+    top = np.argmax(fit.weight_fractions())
+    assert wq[0, top] <= fit.weight_fractions()[top] <= wq[-1, top]
+    for d in out["distributions"].values():
+        assert d["bands"].shape == (5, d["centers"].size)
+        # the fitted distribution lies inside (or within 0.05 of) the 95 % band
+        assert np.all(d["weighted"] >= d["bands"][0] - 0.05) and np.all(d["weighted"] <= d["bands"][-1] + 0.05)
+    again = fit.bootstrap(12, random_state=1, params=params, param_names=["a", "b", "c"])
+    np.testing.assert_allclose(again["weight_fractions"], wq, rtol=0, atol=0)    # same seed, same bands
+    with pytest.raises(ValueError, match="at least 2"):
+        fit.bootstrap(1)
+
+
+def _cut_toy(rng, n_obs=80_000):
+    """Tracks straddling the Assef et al. cut, replicated at four W2 magnitudes; an observed sample cut by it."""
+    from agnlab.population import selection_threshold
+
+    nb, na = 120, 8
+    p = np.column_stack([rng.uniform(0.3, 1.5, nb), rng.uniform(2.0, 4.0, nb), rng.uniform(-0.3, 0.3, nb)])
+    t = np.linspace(0, 1, na)[None, :]
+    base = np.stack([p[:, :1] + p[:, 2:3] * t, p[:, 1:2] + 0.5 * t], axis=2)
+    levels = np.array([13.5, 14.5, 15.5, 16.3])
+    tracks = np.concatenate([base] * levels.size)
+    w2 = np.repeat(levels, nb)[:, None] * np.ones((1, na))
+    params = np.column_stack([np.tile(p, (levels.size, 1)), np.repeat(levels, nb)])
+    true = np.zeros(tracks.shape[0])
+    true[rng.choice(tracks.shape[0], 15, replace=False)] = rng.dirichlet(np.ones(15))
+    angles = np.linspace(0, 90, na)
+    ti = rng.choice(tracks.shape[0], n_obs, p=true)
+    ai = rng.choice(na, n_obs, p=angle_weights(angles))
+    err = np.column_stack([rng.uniform(0.03, 0.06, n_obs), rng.uniform(0.05, 0.1, n_obs)])
+    obs = tracks[ti, ai] + rng.normal(size=(n_obs, 2)) * err
+    keep = obs[:, 0] > selection_threshold("default", w2[ti, ai])
+    return tracks, w2, params, true, angles, obs, err, w2[ti, ai], keep
+
+
+def test_selection_forward_modelled_removes_the_bias(rng):
+    """The Assef cut applied to tracks and data: unbiased on the tracks the cut lets through; ignoring it is not."""
+    from scipy.special import ndtr
+
+    from agnlab.population import selection_threshold
+
+    tracks, w2, params, true, angles, obs, err, ow2, keep = _cut_toy(rng)
+    kw = dict(bins=25, n_alphas=6, cv=3, random_state=0, n_gof_boot=10)
+    fwd = PopulationFit(selection="default", **kw).fit(tracks, obs[keep], err[keep], angles_deg=angles,
+                                                       track_w2=w2, observed_w2=ow2[keep])
+    ign = PopulationFit(**kw).fit(tracks, obs[keep], err[keep], angles_deg=angles)
+    assert fwd.training_record_["dropped"]["deselected"] == 0          # the data were already cut
+    # compare where the data can say something: tracks with >= 30 % of their sources selected
+    comp = (ndtr((tracks[..., 0] - selection_threshold("default", w2)) / 0.045) * angle_weights(angles)).sum(axis=1)
+    ok = comp >= 0.3
+    names = ["c0", "c1", "slope", "w2"]
+    ref = parameter_distributions(params[ok], true[ok], param_names=names)
+    got_f = parameter_distributions(params[ok], fwd.weights_[ok], param_names=names)
+    got_i = parameter_distributions(params[ok], ign.weights_[ok], param_names=names)
+    for k in ("c0", "slope"):   # the W2 level is degenerate (same colours) and c1 barely touched by the cut
+        jf = jensen_shannon(got_f[k]["weighted"], ref[k]["weighted"])
+        ji = jensen_shannon(got_i[k]["weighted"], ref[k]["weighted"])
+        assert jf <= 0.05 and ji >= 2 * jf, (k, jf, ji)
+    assert fwd.goodness_of_fit_["p_value"] > 0.01 and ign.goodness_of_fit_["p_value"] < 0.01
+    # the cut is applied to unselected observations too, with a count
+    both = PopulationFit(selection="default", **kw).fit(tracks, obs, err, angles_deg=angles, track_w2=w2,
+                                                        observed_w2=ow2)
+    assert both.training_record_["dropped"]["deselected"] == int((~keep).sum())
+    np.testing.assert_allclose(both.observed_hist_.sum() + both.training_record_["dropped"]["outside_range"],
+                               keep.sum(), rtol=0, atol=0)
+
+
+def test_selection_bad_input(rng):
+    tracks, w2, _, _, angles, obs, err, ow2, keep = _cut_toy(rng, n_obs=3000)
+    kw = dict(bins=10, n_alphas=3, cv=2, l1_ratios=(1.0,), n_gof_boot=0)
+    with pytest.raises(ValueError, match="track_w2"):
+        PopulationFit(selection="default", **kw).fit(tracks, obs, err, observed_w2=ow2)
+    with pytest.raises(ValueError, match="observed_w2"):
+        PopulationFit(selection="default", **kw).fit(tracks, obs, err, track_w2=w2)
+    with pytest.raises(ValueError, match="track_w2: expected shape"):
+        PopulationFit(selection="default", **kw).fit(tracks, obs, err, track_w2=w2[:5], observed_w2=ow2)
+    with pytest.raises(ValueError, match="unknown preset"):
+        PopulationFit(selection="nope", **kw).fit(tracks, obs, err)
+    with pytest.raises(ValueError, match="empty selection"):
+        PopulationFit(selection={"alpha": 9.0, "beta": 0.0, "gamma": 0.0}, **kw).fit(tracks, obs, err)
+    # a pure colour cut (beta = 0) needs no magnitudes
+    flat = PopulationFit(selection="assef18_c75", **kw).fit(tracks, obs, err, angles_deg=angles)
+    assert flat.training_record_["dropped"]["deselected"] == int(np.sum(obs[:, 0] <= 0.71))
+
+
+def test_add_host_mixes_at_the_reference_wavelength():
+    """The host provides the requested share of F_nu(2.2 um); host-dominated colours move to the stellar locus."""
+    from agnlab.grids import CLUMPY_WAVE_UM, clumpy_like_sed
+    from agnlab.photometry import synthetic_colors
+    from agnlab.population import add_host, host_galaxy_fnu
+
+    agn = clumpy_like_sed(np.array([[40.0, 5.0, 30.0, 20.0, 1.5, 45.0]]), include_agn=True)
+    host = host_galaxy_fnu(CLUMPY_WAVE_UM)
+    for f in (0.0, 0.3, 0.8):
+        mixed = add_host(CLUMPY_WAVE_UM, agn, f)
+        at = np.interp(2.2, CLUMPY_WAVE_UM, mixed[0])
+        np.testing.assert_allclose(at - np.interp(2.2, CLUMPY_WAVE_UM, agn[0]), f * at, rtol=1e-9)
+    c_host = synthetic_colors(CLUMPY_WAVE_UM, host[None, :])[0]
+    assert abs(c_host[0]) < 0.3 and abs(c_host[1]) < 0.5          # old stars: W1-W2 ~ 0, W2-W3 ~ 0 (Vega)
+    c = [synthetic_colors(CLUMPY_WAVE_UM, add_host(CLUMPY_WAVE_UM, agn, f))[0, 0] for f in (0.0, 0.5, 0.9)]
+    assert c[0] > c[1] > c[2]                                        # bluer W1-W2 with more host light
+    with pytest.raises(ValueError, match="host_fraction"):
+        add_host(CLUMPY_WAVE_UM, agn, 1.0)

@@ -66,15 +66,28 @@ def _cmd_crossmatch(args) -> int:
 
 
 def _observed_colors(table):
-
+    """Colours (n, 2), errors and W2 (or None): ``w1_w2, w2_w3`` (colour errors ``w1_w2_err, w2_w3_err``) or the
+    WISE magnitudes; with ``w*sigmpro`` the errors are the three magnitude errors (n, 3), so the fit models the
+    W2 error both colours share (a magnitude without error, e.g. an upper limit, gets NaN and is dropped)."""
     from ..catalog import clean_photometry
 
     cols = set(table.columns)
+    sig = [f"w{b}sigmpro" for b in (1, 2, 3)]
+    w2 = table["w2mpro"].to_numpy(float) if "w2mpro" in cols else None
     if {"w1_w2", "w2_w3"} <= cols:
-        return table[["w1_w2", "w2_w3"]].to_numpy(float)
+        obs = table[["w1_w2", "w2_w3"]].to_numpy(float)
+        if {"w1_w2_err", "w2_w3_err"} <= cols:
+            return obs, table[["w1_w2_err", "w2_w3_err"]].to_numpy(float), w2
+        if set(sig) <= cols:
+            return obs, table[sig].to_numpy(float), w2
+        return obs, None, w2
     clean, _ = clean_photometry(table, bands=("w1", "w2", "w3"))
-    return np.column_stack([(clean["w1mpro"] - clean["w2mpro"]).to_numpy(),
-                            (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
+    obs = np.column_stack([(clean["w1mpro"] - clean["w2mpro"]).to_numpy(),
+                           (clean["w2mpro"] - clean["w3mpro"]).to_numpy()])
+    w2 = clean["w2mpro"].to_numpy(float)
+    if not set(sig) <= set(clean.columns):
+        return obs, None, w2
+    return obs, clean[sig].to_numpy(float), w2
 
 
 def _cmd_fit(args) -> int:
@@ -83,14 +96,26 @@ def _cmd_fit(args) -> int:
     from . import PopulationFit, load_tracks
 
     arrays = load_tracks(args.tracks)
-    obs = _observed_colors(read_table(args.observed))
+    table = read_table(args.observed)
+    obs, err, w2 = _observed_colors(table)
+    sel_kw = {} if w2 is None else {"observed_w2": w2}
+    if args.selection and "w2_mag" in arrays:
+        sel_kw["track_w2"] = arrays["w2_mag"]
+    if args.color_error is not None:
+        err = None   # an explicit constant error replaces the catalogue's
+    elif err is None:
+        raise ValueError(f"{args.observed}: no measurement errors (columns w1sigmpro, w2sigmpro, w3sigmpro or "
+                         "w1_w2_err, w2_w3_err); give --color-error MAG (0 for noise-free colours)")
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
-                        random_state=args.seed, progress=args.progress)
-    fit.fit(arrays["colors"], obs, angles_deg=arrays.get("angles_deg"))
+                        n_gof_boot=args.gof_boot, selection=args.selection, random_state=args.seed,
+                        progress=args.progress)
+    fit.fit(arrays["colors"], obs, err, angles_deg=arrays.get("angles_deg"), **sel_kw)
     path = fit.save(args.out)
-    print(f"reduced chi2 {fit.reduced_chi2_:.3f}, {fit.n_nonzero_} non-zero weights, alpha/alpha_max "
-          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_}; dropped {fit.training_record_['dropped']}; "
-          f"wrote {path}")
+    gof = fit.goodness_of_fit_
+    print(f"Cash {gof['cash']:.1f} (expected {gof['expected_cash']:.1f} +- {gof['std_cash']:.1f} over "
+          f"{gof['n_bins']} bins, p = {gof['p_value']:.3g}), {fit.n_nonzero_} non-zero weights, alpha/alpha_max "
+          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_} (grid widened {len(fit.training_record_['cv']['widened'])}"
+          f" times); dropped {fit.training_record_['dropped']}; wrote {path}")
     if args.report:
         from ..report import Report
         from . import plot_fit_histograms, plot_parameter_distributions
@@ -98,11 +123,22 @@ def _cmd_fit(args) -> int:
         rep = Report("agnlab population fit")
         sec = rep.section("population_fit", "Population fit")
         sec.figure(plot_fit_histograms(fit), "Observed, model and residual histograms")
+        names = [str(n) for n in arrays["param_names"]] if "param_names" in arrays else None
         if "params" in arrays:
-            names = [str(n) for n in arrays["param_names"]] if "param_names" in arrays else None
-            sec.figure(plot_parameter_distributions(fit.parameter_distributions(arrays["params"], param_names=names)),
-                       "Uniform vs weighted parameter distributions")
-        sec.metrics({"reduced_chi2": fit.reduced_chi2_, "n_nonzero": fit.n_nonzero_})
+            if args.bootstrap:
+                boot = fit.bootstrap(args.bootstrap, params=arrays["params"], param_names=names)
+                sec.figure(plot_parameter_distributions(boot["distributions"]),
+                           f"Uniform vs weighted parameter distributions, with 68 % and 95 % bands from "
+                           f"{args.bootstrap} bootstrap replicates (sources and regularisation)")
+            else:
+                sec.figure(plot_parameter_distributions(fit.parameter_distributions(arrays["params"],
+                                                                                    param_names=names)),
+                           "Uniform vs weighted parameter distributions")
+        sec.metrics({"cash": gof["cash"], "expected_cash": gof["expected_cash"], "std_cash": gof["std_cash"],
+                     "p_value": gof["p_value"], "n_bins": gof["n_bins"], "n_nonzero": fit.n_nonzero_,
+                     "alpha_ratio": fit.alpha_ratio_, "l1_ratio": fit.l1_ratio_,
+                     "cv_widened": len(fit.training_record_["cv"]["widened"]), **{
+                         f"dropped_{k}": v for k, v in fit.training_record_["dropped"].items()}})
         print(f"wrote {rep.write(args.report)}")
     return 0
 
@@ -237,8 +273,16 @@ def register(subparsers) -> None:
     f.add_argument("--bins", type=int, default=40, help="histogram bins per colour (default: 40)")
     f.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
     f.add_argument("--n-alphas", type=int, default=8, help="regularisation strengths tried (default: 8)")
-    f.add_argument("--color-error", type=float, help="typical colour error (mag) to blur the model "
-                                                     "histograms (default: no blur)")
+    f.add_argument("--color-error", type=float, help="constant colour error (mag) to blur the model histograms, "
+                                                     "replacing the catalogue's errors; 0 for noise-free colours "
+                                                     "(default: per-source errors from w*sigmpro)")
+    f.add_argument("--selection", help="forward-model this colour cut (a preset of agnlab.catalog.ASSEF_PRESETS, e.g. "
+                                       "default); needs w2mpro in the table and w2_mag in the tracks file when the "
+                                       "cut depends on W2 (default: none)")
+    f.add_argument("--gof-boot", type=int, default=20,
+                   help="parametric-bootstrap replicates of the goodness-of-fit p-value (default: 20)")
+    f.add_argument("--bootstrap", type=int, default=0,
+                   help="bootstrap replicates for bands on the parameter distributions in --report (default: 0)")
     add_output(f, "report", help="also write an HTML report to this folder", required=False, directory=True)
     add_common(f, n_jobs=False)
     f.set_defaults(func=_cmd_fit)

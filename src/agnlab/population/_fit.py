@@ -10,10 +10,19 @@ import scipy.sparse as sp
 
 from .._estimator import AgnlabEstimator
 from ..validation import check_array, table_name
-from ._histogram import angle_weights, color_histogram, design_matrix, histogram_edges
+from ._histogram import (
+    angle_weights,
+    color_histogram,
+    design_matrix,
+    error_classes,
+    histogram_edges,
+    magnitude_error_model,
+)
+from ._selection import resolve_selection, selection_threshold
 from ._solver import alpha_max, nonneg_enet
 
-__all__ = ["PopulationFit", "jensen_shannon", "parameter_distributions", "poisson_deviance", "reduced_chi2"]
+__all__ = ["PopulationFit", "cash_expectation", "jensen_shannon", "parameter_distributions", "poisson_deviance",
+           "reduced_chi2"]
 
 
 def poisson_deviance(counts, model, *, floor=1e-3) -> float:
@@ -23,6 +32,43 @@ def poisson_deviance(counts, model, *, floor=1e-3) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         t = np.where(h > 0, h * np.log(h / mu), 0.0)
     return float(2.0 * np.sum(t - (h - mu)))
+
+
+def cash_expectation(model):
+    """Expectation and variance of the Cash statistic (Poisson deviance) of Poisson counts with means ``model``.
+
+    Exact sums over the Poisson distribution of each bin (Kaastra 2017, A&A 605, A51 gives the
+    same numbers as approximations): for large means each bin contributes ~1 (+1/(6 mu)), for
+    small means less (0 for mu -> 0). This is the reference for a *known* model; a fitted model
+    scores lower by about the number of effective free parameters (see the parametric bootstrap of
+    :attr:`PopulationFit.goodness_of_fit_`).
+
+    Returns
+    -------
+    mean, var : float
+        Sums over the bins.
+    """
+    from scipy.stats import poisson
+
+    mu = np.asarray(model, float).ravel()
+    mu = mu[mu > 0]
+    if mu.size == 0:
+        return 0.0, 0.0
+    mean = var = 0.0
+    for lo in range(0, mu.size, 256):
+        m = mu[lo:lo + 256]
+        half = int(np.ceil(12.0 * np.sqrt(m.max()) + 25))
+        k = np.floor(m)[:, None] + np.arange(-half, half + 1)[None, :]
+        k = np.where(k >= 0, k, np.nan)
+        pmf = np.nan_to_num(poisson.pmf(k, m[:, None]))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = 2.0 * (m[:, None] - k + np.where(k > 0, k * np.log(k / m[:, None]), 0.0))
+        c = np.nan_to_num(c)
+        e1 = np.sum(pmf * c, axis=1)
+        e2 = np.sum(pmf * c * c, axis=1)
+        mean += float(e1.sum())
+        var += float(np.sum(e2 - e1 * e1))
+    return mean, var
 
 
 def reduced_chi2(counts, model, *, n_params=0, min_var=1.0):
@@ -115,27 +161,72 @@ def _thin(counts, n_folds, rng):
 _LEGACY_KIND = "population_fit"   # files written before the shared estimator contract
 
 
-def _observed_array(observed_colors, columns) -> np.ndarray:
-    """(n_objects, 2) float array from an array or a table (columns read by name, never by position)."""
-    if hasattr(observed_colors, "columns") or hasattr(observed_colors, "colnames") or isinstance(observed_colors,
-                                                                                                 dict):
-        if hasattr(observed_colors, "columns"):
-            have = [str(c) for c in observed_colors.columns]
-        elif hasattr(observed_colors, "colnames"):
-            have = list(observed_colors.colnames)
-        else:
-            have = [str(c) for c in observed_colors]
-        cols = [str(c) for c in columns]
+_MAG_COLUMNS = ("w1mpro", "w2mpro", "w3mpro")
+_SIG_COLUMNS = ("w1sigmpro", "w2sigmpro", "w3sigmpro")
+
+
+def _table_columns(table):
+    if hasattr(table, "columns"):
+        return [str(c) for c in table.columns]
+    if hasattr(table, "colnames"):
+        return list(table.colnames)
+    return [str(c) for c in table]
+
+
+def _numeric_column(table, name):
+    try:
+        return np.asarray(table[name], dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"observed_colors: column {name!r} is not numeric ({exc})") from None
+
+
+def _observed_array(observed_colors, columns):
+    """(n_objects, 2) colours, (n_objects, 2) errors or None, and a note on where the errors came from.
+
+    Tables are read by column name, never by position: the colour columns ``columns``, or else the
+    WISE magnitudes ``w1mpro, w2mpro, w3mpro``; colour errors from ``w1sigmpro, w2sigmpro, w3sigmpro``
+    when present (a magnitude without its error, e.g. an AllWISE W3 upper limit, gives a NaN error).
+    """
+    is_table = hasattr(observed_colors, "columns") or hasattr(observed_colors, "colnames") or \
+        isinstance(observed_colors, dict)
+    if not is_table:
+        return check_array(observed_colors, name="observed_colors", ndim=2, finite=False), None, None
+    have = _table_columns(observed_colors)
+    cols = [str(c) for c in columns]
+    sig = None
+    if all(c in have for c in cols):
+        obs = np.column_stack([_numeric_column(observed_colors, c) for c in cols])
+        if all(c in have for c in _SIG_COLUMNS):
+            sig = np.column_stack([_numeric_column(observed_colors, c) for c in _SIG_COLUMNS])
+    elif all(c in have for c in _MAG_COLUMNS):
+        m = np.column_stack([_numeric_column(observed_colors, c) for c in _MAG_COLUMNS])
+        obs = np.column_stack([m[:, 0] - m[:, 1], m[:, 1] - m[:, 2]])
+        if all(c in have for c in _SIG_COLUMNS):
+            sig = np.column_stack([_numeric_column(observed_colors, c) for c in _SIG_COLUMNS])
+    else:
         missing = [c for c in cols if c not in have]
-        if missing:
-            raise ValueError(f"{table_name(observed_colors, 'observed_colors')}: missing column(s) {missing} "
-                             f"(set color_columns=... to the names of "
-                             f"the two colours); available: {have}")
-        try:
-            return np.column_stack([np.asarray(observed_colors[c], dtype=float) for c in cols])
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"observed_colors: columns {cols} are not numeric ({exc})") from None
-    return check_array(observed_colors, name="observed_colors", ndim=2, finite=False)
+        raise ValueError(f"{table_name(observed_colors, 'observed_colors')}: missing column(s) {missing} "
+                         f"(set color_columns=... to the names of the two colours, or give the WISE magnitudes "
+                         f"{list(_MAG_COLUMNS)}); available: {have}")
+    if sig is None:
+        return obs, None, None
+    return obs, _color_errors(sig), "catalogue columns " + ", ".join(_SIG_COLUMNS)
+
+
+def _observed_w2(table, observed_w2, n):
+    """W2 magnitudes of the observed sources (``observed_w2`` or the table's ``w2mpro``), or None."""
+    if observed_w2 is not None:
+        return check_array(observed_w2, name="observed_w2", shape=(n,), finite=False)
+    is_table = hasattr(table, "columns") or hasattr(table, "colnames") or isinstance(table, dict)
+    if is_table and "w2mpro" in _table_columns(table):
+        return _numeric_column(table, "w2mpro")
+    return None
+
+
+def _color_errors(mag_err):
+    """Errors of the W1, W2, W3 magnitudes (n, 3) -> (err W1-W2, err W2-W3, shared W2 error) (n, 3)."""
+    return np.column_stack([np.hypot(mag_err[:, 0], mag_err[:, 1]), np.hypot(mag_err[:, 1], mag_err[:, 2]),
+                            mag_err[:, 1]])
 
 
 def _track_array(track_colors) -> np.ndarray:
@@ -154,10 +245,10 @@ class PopulationFit(AgnlabEstimator):
     """Non-negative ElasticNet mix of model colour tracks matching an observed colour-colour histogram.
 
     The observed colours are binned into a 2-D histogram ``h``; each track (a model
-    seen over a set of viewing angles) is binned into the same grid (a column of the
-    sparse design matrix ``A``, summing to the track's fraction inside the range).
-    Weights ``w = N v >= 0`` (expected numbers of sources per track; ``N`` sources in the
-    histogram, ``v`` the mixing fractions) minimise
+    seen over a set of viewing angles) is binned into the same grid, blurred by the
+    sources' measurement errors (a column of the sparse design matrix ``A``, summing to
+    the track's fraction inside the range). Weights ``w = N v >= 0`` (expected numbers
+    of sources per track; ``N`` sources in the histogram, ``v`` the mixing fractions) minimise
 
         1/(2 n_bins) ||(h - N A v) / sigma||^2 + alpha * l1_ratio * sum(v) + alpha (1 - l1_ratio)/2 ||v||^2
 
@@ -165,8 +256,10 @@ class PopulationFit(AgnlabEstimator):
     w = 0) and ``l1_ratio`` are chosen by K-fold cross-validation: the observed
     histogram is split into K independent Poisson histograms (binomial thinning,
     equivalent to splitting the sources), fitted on K-1 and scored by the Poisson
-    deviance on the held-out one. The solver works on the (n_bins x n_tracks)
-    sparse matrix with a working set (never the n_tracks^2 Gram matrix).
+    deviance on the held-out one. When the best value lies at an edge of the grid, the
+    grid is widened (smaller alphas, smaller l1_ratios) up to ``widen`` times and the
+    widening is reported. The solver works on the (n_bins x n_tracks) sparse matrix with
+    a working set (never the n_tracks^2 Gram matrix).
 
     Parameters
     ----------
@@ -185,13 +278,45 @@ class PopulationFit(AgnlabEstimator):
     cv : int
         Number of folds (>= 2).
     color_error : float or (float, float), optional
-        Typical Gaussian errors (mag) of the observed colours; model histograms are
-        blurred accordingly (see :func:`design_matrix`).
+        A constant Gaussian error (mag) of the two observed colours, for data without per-source
+        errors; ``0`` declares noise-free colours (no blurring). Default ``None``: the errors come
+        from ``fit(..., observed_errors=...)`` or from the table's ``w1sigmpro, w2sigmpro,
+        w3sigmpro`` columns, and ``fit`` refuses data without errors (it never assumes zero).
+    error_model : {"auto", "magnitudes", "classes"}
+        How the sources' errors blur the tracks. ``"magnitudes"``: a magnitude-dependent error model
+        measured from the catalogue (:func:`magnitude_error_model`: each band's error vs its magnitude,
+        and the W2 distribution); each track point is blurred with the errors it would have at each
+        W2 (its own W2 when ``track_w2`` is given), the W2 error shared by both colours. Needs magnitude
+        errors (``*sigmpro`` or ``observed_errors`` of shape (n, 3)) and W2 (``w2mpro`` or
+        ``observed_w2``). ``"classes"``: error classes (below), from colour errors alone. ``"auto"``
+        (default): ``"magnitudes"`` when its inputs are there, else ``"classes"``.
+    n_error_classes : int
+        Per-source errors are grouped into up to ``n_error_classes`` quantile classes per colour
+        (see :func:`error_classes`); the model histogram mixes the tracks blurred with each class.
+    error_cells : int
+        The shares of the error classes are measured in ``error_cells`` x ``error_cells`` colour cells
+        over the histogram range (shrunk towards the global shares where a cell holds few sources), and
+        each track point is blurred with the error mix of its cell: errors depend on magnitudes and
+        hence on colour. ``1``: one global error mix.
     angle_weighting : {"isotropic", "uniform"}
         Probability of each viewing angle within a track (isotropic: solid angle).
     sigma : {"poisson", "none"}
         ``"poisson"``: sigma^2 = max(h, 1) first, then one re-weighted pass with
         sigma^2 = max(model, 1) (less biased at low counts); ``"none"``: unweighted.
+    selection : str or dict, optional
+        The selection of the observed sample, forward-modelled: a preset name of
+        :data:`agnlab.catalog.ASSEF_PRESETS` (e.g. ``"default"``, ``"assef18_r90"``) or a mapping
+        ``{"alpha", "beta", "gamma"[, "bright_flat"]}`` of the cut W1-W2 > alpha exp(beta (W2 - gamma)^2).
+        The same cut is applied to the observations (sources failing it are dropped and counted as
+        ``deselected``) and to the model: each track point keeps only the part of its error-blurred
+        W1-W2 distribution above the threshold at its W2 magnitude (``track_w2``), so the fitted
+        weights are numbers of sources *before* the cut. Default: no selection.
+    widen : int
+        How many times the cross-validation grid may be widened when its optimum lies at an
+        edge (0: never; the edge is still reported in ``training_record_["cv"]``).
+    n_gof_boot : int
+        Replicates of the parametric bootstrap behind ``goodness_of_fit_["p_value"]`` (0: skip;
+        the p-value is then NaN).
     tol : float
         Relative KKT tolerance of the solver.
     max_outer : int
@@ -200,7 +325,7 @@ class PopulationFit(AgnlabEstimator):
         Names of the two colour columns when ``observed_colors`` is a table
         (read by name, never by position).
     random_state : int, numpy Generator or None
-        Seed of the fold split.
+        Seed of the fold split and of the goodness-of-fit bootstrap.
     progress : bool, optional
         Progress bar over the cross-validation grid.
 
@@ -213,24 +338,50 @@ class PopulationFit(AgnlabEstimator):
     edges_ : (ndarray, ndarray)
     observed_hist_, model_hist_, residuals_ : ndarray, shape (bx, by)
         Counts, model counts and Pearson residuals (h - mu) / sqrt(max(mu, 1)).
+    goodness_of_fit_ : dict
+        ``cash`` (Poisson deviance / Cash statistic over the ``n_bins`` bins with data or model),
+        ``expected_cash`` and ``std_cash`` (mean and spread of the statistic over a parametric
+        bootstrap of the fitted model: histograms drawn from the model and refitted with the same
+        penalty), ``p_value`` (upper tail of a normal with that mean and spread: the statistic is a
+        sum over many bins; ``p_value_empirical``: the fraction of replicates at least as large, with
+        its floor 1/(n_boot + 1)), ``n_boot``, ``expected_cash_poisson`` / ``std_cash_poisson``
+        (exact expectation for the fitted model taken as known, :func:`cash_expectation`; it ignores
+        the fitted parameters, so it is larger than the bootstrap mean).
     chi2_, reduced_chi2_, dof_ : float, float, int
+        Pearson chi^2 (variance max(mu, 1)), kept for comparison; it cannot reject a model at low
+        counts -- use ``goodness_of_fit_``.
     n_nonzero_ : int
     n_tracks_ : int
+    bootstrap_ : dict
+        Result of the last :meth:`bootstrap` (absent before).
     training_record_ : dict
         ``n_objects``, ``n_objects_used``, ``n_tracks``, ``n_bins``, ``dropped`` (observed rows
-        dropped: ``non_finite``, ``outside_range``; tracks flagged: ``empty_tracks``,
-        ``nonfinite_track_points``), ``cv`` (``n_folds``, ``l1_ratios``, ``alpha_ratios`` and
-        ``mean_deviance``, shape (n_l1_ratios, n_alphas): mean held-out Poisson deviance per bin),
-        ``solver`` (convergence of the final fit), ``design_nnz``, ``fit_seconds``.
+        dropped: ``non_finite``, ``missing_error`` (finite colours without a finite error, e.g. W3
+        upper limits), ``outside_range``; tracks flagged: ``empty_tracks``,
+        ``nonfinite_track_points``; with a ``selection``: ``deselected``, sources failing the cut),
+        ``errors`` (``source`` and the error classes used to blur the
+        tracks: ``sigmas`` (K, 2), ``fractions``), ``cv`` (``n_folds``, ``l1_ratios``,
+        ``alpha_ratios``, ``mean_deviance`` and ``deviance_se``, shape (n_l1_ratios, n_alphas):
+        mean held-out Poisson deviance per bin and its standard error over the folds; ``widened``:
+        one entry per widening of the grid; ``at_edge``: whether the final optimum is still at an
+        edge), ``solver`` (convergence of the final fit), ``design_nnz``, ``fit_seconds``.
 
     Notes
     -----
+    **Measurement errors.** Observed colours are the true colours plus noise, so each track
+    is blurred with the sources' errors before it is compared with the data. Per-source errors
+    (``observed_errors``, or the catalogue's ``*sigmpro`` columns) are grouped into classes
+    and the model histogram is the mixture of the tracks blurred with each class, weighted by
+    the share of sources in it; this assumes the error distribution does not depend on the
+    colours (within the histogram). The covariance between W1-W2 and W2-W3 through the shared
+    W2 error is neglected (W2 errors are usually the smallest).
+
     **Domain.** The fit lives on the colour-colour histogram. Observed rows outside
     the histogram range (``color_range``, or the quantile range of the observed colours)
-    or with non-finite colours are not used: they are counted in
-    ``training_record_["dropped"]`` (``outside_range``, ``non_finite``; non-finite rows
-    also give a warning). Tracks with no point inside the range get an all-zero
-    column and a weight fixed at 0 (counted as ``empty_tracks``, with a warning);
+    or with non-finite colours or errors are not used: they are counted in
+    ``training_record_["dropped"]`` (``outside_range``, ``non_finite``, ``missing_error``;
+    dropped non-finite rows also give a warning). Tracks with no point inside the range get
+    an all-zero column and a weight fixed at 0 (counted as ``empty_tracks``, with a warning);
     when every track lies outside, ``fit`` raises ``ValueError``.
 
     **Not a Pipeline step.** ``fit(track_colors, observed_colors)`` is not
@@ -242,9 +393,9 @@ class PopulationFit(AgnlabEstimator):
     put the pipeline upstream (whatever produces the observed colours) and pass its
     output as ``observed_colors``. Everything else of the estimator contract holds
     (``get_params``/``set_params``/``clone``, ``random_state``, ``save``/``load``).
-    ``observed_colors`` may be a table: its columns ``color_columns`` are read by
-    name; ``track_colors`` may be a :class:`ColorTracks` (its ``angles_deg`` are
-    then used unless ``angles_deg`` is given).
+    ``observed_colors`` may be a table: its columns ``color_columns`` (or the WISE
+    magnitudes) are read by name; ``track_colors`` may be a :class:`ColorTracks` (its
+    ``angles_deg`` are then used unless ``angles_deg`` is given).
 
     Examples
     --------
@@ -254,16 +405,20 @@ class PopulationFit(AgnlabEstimator):
     >>> centers = rng.uniform(0, 3, (50, 2))
     >>> tracks = centers[:, None, :] + np.linspace(0, 0.5, 8)[None, :, None] * np.array([1.0, 0.5])
     >>> obs = tracks[[3, 17]].reshape(-1, 2)[rng.integers(0, 16, 5000)] + rng.normal(0, 0.05, (5000, 2))
-    >>> fit = PopulationFit(bins=20, n_alphas=5, cv=2, l1_ratios=(0.9,)).fit(tracks, obs)
+    >>> err = np.full_like(obs, 0.05)
+    >>> fit = PopulationFit(bins=20, n_alphas=5, cv=2, l1_ratios=(0.9,), n_gof_boot=5).fit(tracks, obs, err)
     >>> bool(fit.weights_[[3, 17]].sum() > 0.5 * fit.weights_.sum())
     True
     """
 
     _fitted_attributes = ("weights_",)
+    _state_version = 2
 
     def __init__(self, *, bins=40, color_range=None, l1_ratios=(0.2, 0.5, 0.8, 1.0), n_alphas=8, eps=1e-4,
-                 alphas=None, cv=3, color_error=None, angle_weighting="isotropic", sigma="poisson", tol=1e-4,
-                 max_outer=50, color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
+                 alphas=None, cv=3, color_error=None, error_model="auto", n_error_classes=3, error_cells=6,
+                 angle_weighting="isotropic",
+                 sigma="poisson", selection=None, widen=3, n_gof_boot=20, tol=1e-4, max_outer=50,
+                 color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
         self.bins = bins
         self.color_range = color_range
         self.l1_ratios = l1_ratios
@@ -272,8 +427,14 @@ class PopulationFit(AgnlabEstimator):
         self.alphas = alphas
         self.cv = cv
         self.color_error = color_error
+        self.error_model = error_model
+        self.n_error_classes = n_error_classes
+        self.error_cells = error_cells
         self.angle_weighting = angle_weighting
         self.sigma = sigma
+        self.selection = selection
+        self.widen = widen
+        self.n_gof_boot = n_gof_boot
         self.tol = tol
         self.max_outer = max_outer
         self.color_columns = color_columns
@@ -287,10 +448,16 @@ class PopulationFit(AgnlabEstimator):
             raise ValueError(f"l1_ratios: each must be in (0, 1], got {self.l1_ratios}")
         if int(self.cv) < 2:
             raise ValueError(f"cv: need at least 2 folds, got {self.cv}")
+        if self.error_model not in ("auto", "magnitudes", "classes"):
+            raise ValueError(f"error_model: 'auto', 'magnitudes' or 'classes', got {self.error_model!r}")
         if self.sigma not in ("poisson", "none"):
             raise ValueError(f"sigma: 'poisson' or 'none', got {self.sigma!r}")
         if len(tuple(self.color_columns)) != 2:
             raise ValueError(f"color_columns: need two column names, got {self.color_columns!r}")
+        if int(self.widen) < 0 or int(self.n_gof_boot) < 0 or int(self.n_error_classes) < 1 or \
+                int(self.error_cells) < 1:
+            raise ValueError(f"widen >= 0, n_gof_boot >= 0, n_error_classes >= 1 and error_cells >= 1 required, got "
+                             f"{self.widen}, {self.n_gof_boot}, {self.n_error_classes}, {self.error_cells}")
         if self.alphas is not None:
             rel = np.sort(np.atleast_1d(np.asarray(self.alphas, float)))[::-1]
             if rel.size == 0 or np.any(rel <= 0):
@@ -299,7 +466,7 @@ class PopulationFit(AgnlabEstimator):
             if int(self.n_alphas) < 1 or not 0 < self.eps < 1:
                 raise ValueError(f"n_alphas >= 1 and 0 < eps < 1 required, got {self.n_alphas}, {self.eps}")
             rel = np.logspace(0, np.log10(self.eps), int(self.n_alphas))
-        return l1, rel
+        return np.unique(l1), rel
 
     def _problem(self, A, h, var=None):
         """Row scale, target and X^T y of the weighted problem (shared by all alphas and l1_ratios)."""
@@ -327,8 +494,96 @@ class PopulationFit(AgnlabEstimator):
         info.update(alpha=rel_alpha * amax, l1_ratio=l1_ratio)
         return v * prob["n_src"], info, rel_alpha * amax
 
+    def _refit(self, A, h, rel_alpha, l1_ratio, w0):
+        """The final fit at one (alpha, l1_ratio): data variances, then one pass with model variances."""
+        w, info, alpha = self._solve(A, self._problem(A, h), rel_alpha, l1_ratio, w0=w0)
+        if self.sigma == "poisson":
+            w, info, alpha = self._solve(A, self._problem(A, h, var=np.maximum(A @ w, 1.0)), rel_alpha, l1_ratio,
+                                         w0=w)
+        return w, info, alpha
+
+    def _errors(self, obs, err, err_source, observed_errors):
+        """Per-source colour errors (n, 2) or a constant, and where they came from; refuses none."""
+        if observed_errors is not None:
+            if self.color_error is not None:
+                raise ValueError("give either observed_errors (per source) or color_error (constant), not both")
+            e = check_array(observed_errors, name="observed_errors", ndim=(1, 2), finite=False)
+            if e.ndim == 1 or e.shape[0] != obs.shape[0] or e.shape[1] not in (2, 3):
+                raise ValueError(f"observed_errors: expected the shape of observed_colors {obs.shape} (colour errors) "
+                                 f"or ({obs.shape[0]}, 3) (W1, W2, W3 magnitude errors), got {e.shape}")
+            if np.any(e[np.isfinite(e)] < 0):
+                raise ValueError("observed_errors: must be >= 0")
+            if e.shape[1] == 3:
+                return _color_errors(e), "observed_errors (W1, W2, W3 magnitude errors; W2 shared)"
+            return e, "observed_errors"
+        if self.color_error is not None:
+            se = np.broadcast_to(np.asarray(self.color_error, float), (2,))
+            if not np.all(np.isfinite(se)) or np.any(se < 0):
+                raise ValueError(f"color_error: need one or two finite values >= 0, got {self.color_error!r}")
+            return np.broadcast_to(se, obs.shape), "color_error"
+        if err is not None:
+            return err, err_source
+        raise ValueError("no measurement errors: pass observed_errors (per-source colour errors, the shape of "
+                         "observed_colors), a table with w1sigmpro, w2sigmpro, w3sigmpro, or a constant "
+                         "color_error=<mag> (color_error=0 declares noise-free colours); the fit never assumes "
+                         "zero errors silently")
+
+    # ------------------------------------------------------------------ cross-validation
+    def _cv(self, A, h, folds, l1s, rel, dev, paths, disable):
+        """Fill ``dev[l1]`` (n_alphas, n_folds) for every l1 in ``l1s`` and alpha in ``rel`` (paths continued)."""
+        from .._progress import progress as _bar
+
+        n_folds = len(folds)
+        tasks = []
+        for k in range(n_folds):
+            for l1 in l1s:
+                d = dev.get(l1)
+                if d is None or d.shape[0] < rel.size or np.isnan(d[:, k]).any():
+                    tasks.append((k, l1))
+        prob_k, prob = None, None
+        for k, l1 in _bar(tasks, total=len(tasks), desc="PopulationFit CV", disable=disable):
+            h_val = folds[k]
+            h_tr = h - h_val
+            scale = h_val.sum() / max(h_tr.sum(), 1.0)
+            if prob_k != k:
+                prob, prob_k = self._problem(A, h_tr), k   # one fold's problem in memory at a time
+            d = dev.setdefault(l1, np.full((rel.size, n_folds), np.nan))
+            if d.shape[0] < rel.size:
+                d = dev[l1] = np.vstack([d, np.full((rel.size - d.shape[0], n_folds), np.nan)])
+            j0, w, prev = paths.get((l1, k), (-1, None, None))
+            for j in range(j0 + 1, rel.size):
+                w, prev, _ = self._solve(A, prob, rel[j], l1, w0=w, prev=prev)
+                d[j, k] = poisson_deviance(h_val, scale * (A @ w)) / h.size
+            paths[(l1, k)] = (rel.size - 1, w, prev)
+
+    @staticmethod
+    def _selection_inputs(sel, tc, obs, table, track_w2, observed_w2):
+        """Per-point W1-W2 thresholds of the tracks and the observed sources passing the cut."""
+        if sel["beta"] == 0:       # a pure colour cut: no magnitudes needed
+            thr = selection_threshold(sel)
+            return np.full(tc.shape[:2], thr), obs[:, 0] > thr
+        if track_w2 is None:
+            raise ValueError("selection: the cut depends on W2; give the W2 magnitude of every track point "
+                             "(track_w2=..., shape (n_tracks, n_angles), or a ColorTracks with w2_mag)")
+        tw2 = check_array(track_w2, name="track_w2", ndim=(1, 2), finite=False)
+        if tw2.ndim == 1:
+            tw2 = tw2[:, None]
+        if tw2.shape[0] != tc.shape[0] or tw2.shape[1] not in (1, tc.shape[1]):
+            raise ValueError(f"track_w2: expected shape ({tc.shape[0]}, {tc.shape[1]}) or ({tc.shape[0]},), "
+                             f"got {np.shape(track_w2)}")
+        if observed_w2 is None:
+            is_table = hasattr(table, "columns") or hasattr(table, "colnames") or isinstance(table, dict)
+            if not (is_table and "w2mpro" in _table_columns(table)):
+                raise ValueError("selection: the cut depends on W2; give observed_w2=... or a table with w2mpro")
+            observed_w2 = _numeric_column(table, "w2mpro")
+        ow2 = check_array(observed_w2, name="observed_w2", shape=(obs.shape[0],), finite=False)
+        x_min = np.broadcast_to(selection_threshold(sel, tw2), tc.shape[:2])
+        with np.errstate(invalid="ignore"):
+            return x_min, obs[:, 0] > selection_threshold(sel, ow2)
+
     # ------------------------------------------------------------------ API
-    def fit(self, track_colors, observed_colors, *, angles_deg=None):
+    def fit(self, track_colors, observed_colors, observed_errors=None, *, angles_deg=None, track_w2=None,
+            observed_w2=None):
         """Fit weights over tracks.
 
         Parameters
@@ -337,11 +592,24 @@ class PopulationFit(AgnlabEstimator):
             Colours (W1-W2, W2-W3) of each model track at each viewing angle.
         observed_colors : array_like, shape (n_objects, 2), or a table
             Observed (W1-W2, W2-W3); a table (pandas DataFrame, astropy Table, mapping)
-            is read by the column names ``color_columns``. Non-finite rows are dropped
-            and counted in ``training_record_["dropped"]``.
+            is read by the column names ``color_columns`` (or, without them, the magnitudes
+            ``w1mpro, w2mpro, w3mpro``), and its ``w1sigmpro, w2sigmpro, w3sigmpro`` give the errors.
+            Non-finite rows are dropped and counted in ``training_record_["dropped"]``.
+        observed_errors : array_like, shape of ``observed_colors`` (n_objects, 2), optional
+            Gaussian 1-sigma errors (mag) of each source's two colours, taken as independent. Or shape
+            (n_objects, 3): the errors of the W1, W2 and W3 magnitudes; the W2 error, shared by both
+            colours, then enters with its covariance (-sigma_W2^2), as for tables with ``*sigmpro``.
+            Rows with finite colours but a non-finite error (e.g. a W3 upper limit) are dropped and
+            counted (``missing_error``).
+            Required unless the table carries magnitude errors or ``color_error`` is set.
         angles_deg : array_like, shape (n_angles,), optional
             Viewing angles of the track points (for isotropic weighting); default: those of
             a ``ColorTracks``, else equally likely points.
+        track_w2 : array_like, shape (n_tracks, n_angles) or (n_tracks,), optional
+            W2 magnitude (Vega) of every track point, for a ``selection`` that depends on W2
+            (default: ``ColorTracks.w2_mag``).
+        observed_w2 : array_like, shape (n_objects,), optional
+            W2 magnitudes of the observed sources for the ``selection`` (default: the table's ``w2mpro``).
 
         Returns
         -------
@@ -350,42 +618,110 @@ class PopulationFit(AgnlabEstimator):
         Raises
         ------
         ValueError
-            Wrong shapes, missing columns, a degenerate observed histogram, or every track
-            outside the histogram range.
+            No measurement errors, wrong shapes, missing columns, a degenerate observed
+            histogram, or every track outside the histogram range.
         TypeError
             Non-numeric track colours.
         """
-        from .._progress import progress as _bar
-
         t0 = time.perf_counter()
         l1s, rel = self._check_params()
         if hasattr(track_colors, "colors") and hasattr(track_colors, "angles_deg"):   # a ColorTracks
             if angles_deg is None:
                 angles_deg = track_colors.angles_deg
+            if track_w2 is None:
+                track_w2 = getattr(track_colors, "w2_mag", None)
             track_colors = track_colors.colors
-        obs = _observed_array(observed_colors, self.color_columns)
+        sel = resolve_selection(self.selection)
+        obs, tab_err, tab_src = _observed_array(observed_colors, self.color_columns)
         if obs.shape[1] != 2:
             raise ValueError(f"observed_colors: expected shape (n_objects, 2), got {obs.shape}")
         tc = _track_array(track_colors)
-        edges = histogram_edges(obs, bins=self.bins, color_range=self.color_range)
-        h2, dropped = color_histogram(obs, edges)
+        err, err_source = self._errors(obs, tab_err, tab_src, observed_errors)
+        finite_obs = np.isfinite(obs).all(axis=1)
+        missing_err = finite_obs & ~np.isfinite(err).all(axis=1)
+        obs_ok = np.where(missing_err[:, None], np.nan, obs)
+        x_min, deselected = None, 0
+        if sel is not None:
+            x_min, keep_obs = self._selection_inputs(sel, tc, obs, observed_colors, track_w2, observed_w2)
+            cut = finite_obs & ~missing_err & ~keep_obs
+            deselected = int(cut.sum())
+            obs_ok = np.where(cut[:, None], np.nan, obs_ok)
+            if deselected == int((finite_obs & ~missing_err).sum()):
+                raise ValueError(f"selection {sel}: empty selection, none of the {deselected} observed sources with "
+                                 "finite colours passes the cut")
+        edges = histogram_edges(obs_ok, bins=self.bins, color_range=self.color_range)
+        h2, dropped = color_histogram(obs_ok, edges)
+        dropped = {"non_finite": int((~finite_obs).sum()), "missing_error": int(missing_err.sum()),
+                   "deselected": deselected, "outside_range": dropped["outside_range"]}
         h = h2.ravel()
         if dropped["non_finite"]:
             warnings.warn(f"observed_colors: dropped {dropped['non_finite']} rows with non-finite colours",
                           stacklevel=2)
+        if dropped["missing_error"]:
+            warnings.warn(f"observed_errors: dropped {dropped['missing_error']} rows with finite colours but no "
+                          "finite error (e.g. upper limits: never used as values)", stacklevel=2)
         if h.sum() < 10 or np.count_nonzero(h) < 3:
             raise ValueError(f"degenerate observed histogram: {int(h.sum())} sources in {np.count_nonzero(h)} "
-                             f"non-empty bins of {h.size} (dropped {dropped}); need >= 10 sources in >= 3 bins")
+                             f"non-empty bins of {h.size} (dropped {dropped}); need >= 10 sources in >= 3 bins "
+                             "(does the histogram range exclude the sources?)")
+        from ._histogram import _bin_index
+
+        inside = _bin_index(obs_ok, edges) >= 0
         aw = None
         if angles_deg is not None:
             aw = angle_weights(angles_deg, kind=self.angle_weighting)
             if aw.size != tc.shape[1]:
                 raise ValueError(f"angles_deg: {aw.size} angles but track_colors has {tc.shape[1]} per track")
-        dm = design_matrix(tc, edges, weights=aw, color_error=self.color_error, progress=self.progress)
+        ow2 = _observed_w2(observed_colors, observed_w2, obs.shape[0])
+        have_mag = err.shape[1] == 3 and bool(np.any(err[:, 2] > 0)) and ow2 is not None
+        if self.error_model == "magnitudes" and not have_mag:
+            raise ValueError("error_model='magnitudes' needs W1, W2, W3 magnitude errors (a table with *sigmpro or "
+                             "observed_errors of shape (n, 3)) and W2 magnitudes (w2mpro or observed_w2)")
+        if have_mag and self.error_model in ("auto", "magnitudes"):
+            rows = inside & np.isfinite(ow2)
+            e2 = err[rows, 2]
+            w2r = ow2[rows]
+            emodel = magnitude_error_model(w2r + obs[rows, 0], w2r, w2r - obs[rows, 1],
+                                           np.sqrt(np.maximum(err[rows, 0] ** 2 - e2 ** 2, 0.0)), e2,
+                                           np.sqrt(np.maximum(err[rows, 1] ** 2 - e2 ** 2, 0.0)))
+            w2p = None
+            if track_w2 is not None:
+                w2p = np.asarray(track_w2, float)
+                w2p = np.broadcast_to(w2p[:, None] if w2p.ndim == 1 else w2p, tc.shape[:2])
+            x_min_fn = None
+            if sel is not None and sel["beta"] != 0:
+                def x_min_fn(w2_obs, _sel=sel):
+                    return selection_threshold(_sel, w2_obs)
+            dm = design_matrix(tc, edges, weights=aw, error_model=emodel, w2_points=w2p,
+                               x_min=None if x_min_fn is not None else x_min, x_min_fn=x_min_fn,
+                               progress=self.progress)
+            err_info = {"source": err_source, "model": "magnitudes", "w2_nodes": emodel["w2_nodes"].tolist(),
+                        "grids": {b: [g[0].tolist(), g[1].tolist()] for b, g in zip(("w1", "w2", "w3"),
+                                                                                    emodel["grids"])}}
+        else:
+            sig_k, frac_k, labels = error_classes(err[inside], n_classes=int(self.n_error_classes),
+                                                  return_labels=True)
+            error_map = None
+            if int(self.error_cells) > 1 and frac_k.size > 1:
+                nc = int(self.error_cells)
+                cex = np.linspace(edges[0][0], edges[0][-1], nc + 1)
+                cey = np.linspace(edges[1][0], edges[1][-1], nc + 1)
+                pts = obs_ok[inside]
+                cx = np.clip(np.searchsorted(cex, pts[:, 0], side="right") - 1, 0, nc - 1)
+                cy = np.clip(np.searchsorted(cey, pts[:, 1], side="right") - 1, 0, nc - 1)
+                counts = np.zeros((nc, nc, frac_k.size))
+                np.add.at(counts, (cx, cy, labels), 1.0)
+                # shrink towards the global mix where a cell holds few sources (prior worth 20 sources)
+                error_map = (cex, cey, (counts + 20.0 * frac_k) / (counts.sum(axis=2, keepdims=True) + 20.0))
+            dm = design_matrix(tc, edges, weights=aw, color_error=sig_k, error_weights=frac_k, error_map=error_map,
+                               x_min=x_min, progress=self.progress)
+            err_info = {"source": err_source, "model": "classes", "sigmas": sig_k.tolist(),
+                        "fractions": frac_k.tolist()}
         dropped.update(empty_tracks=int(dm.empty_tracks.size), nonfinite_track_points=int(dm.n_nonfinite_points))
         if dm.empty_tracks.size == tc.shape[0]:
             raise ValueError("design matrix: every track lies entirely outside the observed colour range "
-                             f"{[(e[0], e[-1]) for e in edges]} (all-zero columns); check the colours/bands")
+                             f"{[(e[0], e[-1]) for e in edges]}" + (" or the selection" if sel else "") +
+                             " (all-zero columns); check the colours/bands")
         if dm.empty_tracks.size:
             warnings.warn(f"design matrix: {dm.empty_tracks.size} of {tc.shape[0]} tracks have no point inside "
                           "the histogram (all-zero columns); their weights are fixed at 0", stacklevel=2)
@@ -397,23 +733,40 @@ class PopulationFit(AgnlabEstimator):
 
         rng = self._rng()
         folds = _thin(h, int(self.cv), rng)
-        dev = np.zeros((l1s.size, rel.size, int(self.cv)))
-        tasks = [(i, k) for k in range(int(self.cv)) for i in range(l1s.size)]
         disable = None if self.progress is None else not self.progress
-        probs = {}
-        for i, k in _bar(tasks, total=len(tasks), desc="PopulationFit CV", disable=disable):
-            h_val = folds[k]
-            h_tr = h - h_val
-            scale = h_val.sum() / max(h_tr.sum(), 1.0)
-            if k not in probs:
-                probs = {k: self._problem(A, h_tr)}  # one fold's problem in memory at a time
-            w, prev = None, None
-            for j, r in enumerate(rel):
-                w, prev, _ = self._solve(A, probs[k], r, l1s[i], w0=w, prev=prev)
-                dev[i, j, k] = poisson_deviance(h_val, scale * (A @ w)) / h.size
-        mean_dev = dev.mean(axis=2)
-        bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
-        self.l1_ratio_ = float(l1s[bi])
+        dev, paths, widened = {}, {}, []
+        l1_grid = list(l1s)
+        for round_ in range(int(self.widen) + 1):
+            self._cv(A, h, folds, l1_grid, rel, dev, paths, disable)
+            order = sorted(dev)
+            mean_dev = np.array([dev[k].mean(axis=1) for k in order])
+            bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
+            edge_alpha = bool(bj == rel.size - 1)
+            edge_l1 = bool(bi == 0 and order[0] > 0.01 and len(order) > 1)
+            if round_ == int(self.widen) or not (edge_alpha or edge_l1):
+                break
+            entry = {"round": round_ + 1}
+            if edge_alpha:
+                step = rel[-1] / rel[-2] if rel.size > 1 else 0.1
+                n_new = max(2, rel.size // 2)
+                rel = np.concatenate([rel, rel[-1] * step ** np.arange(1, n_new + 1)])
+                entry["alpha_ratios_added"] = rel[-n_new:].tolist()
+            if edge_l1:
+                new = float(order[0]) / 2.5
+                l1_grid.append(new)
+                entry["l1_ratio_added"] = new
+            widened.append(entry)
+        paths.clear()
+        folds_dev = np.array([dev[k] for k in order])                        # (n_l1, n_alphas, n_folds)
+        dev_se = folds_dev.std(axis=2, ddof=1) / np.sqrt(folds_dev.shape[2])
+        at_edge = {"alpha": bool(bj == rel.size - 1), "alpha_max": bool(bj == 0),
+                   "l1_ratio": bool(bi == 0 and order[0] < 1.0 and len(order) > 1),
+                   "l1_ratio_is_lasso": bool(order[bi] == 1.0)}
+        if at_edge["alpha"] or at_edge["l1_ratio"]:
+            warnings.warn(f"cross-validation: the optimum is still at an edge of the grid after {len(widened)} "
+                          f"widening(s) (alpha/alpha_max {rel[bj]:.3g}, l1_ratio {order[bi]:.3g}): "
+                          "regularisation is barely constrained by the data", stacklevel=2)
+        self.l1_ratio_ = float(order[bi])
         self.alpha_ratio_ = float(rel[bj])
         # refit on all data along the path down to the chosen alpha (warm starts)
         w, info = None, None
@@ -431,16 +784,41 @@ class PopulationFit(AgnlabEstimator):
         self.observed_hist_ = h2
         self.model_hist_ = (A @ w).reshape(h2.shape)
         self.n_tracks_ = int(tc.shape[0])
+        self._design = (A, keep)
         self._set_summaries()
+        self.goodness_of_fit_ = self._goodness_of_fit(A, w, rng)
         self.training_record_ = {
             "n_objects": int(obs.shape[0]), "n_objects_used": int(h.sum()), "n_tracks": int(tc.shape[0]),
             "n_tracks_used": int(keep.size), "n_bins": int(h.size), "dropped": dropped,
-            "cv": {"n_folds": int(self.cv), "l1_ratios": l1s.tolist(), "alpha_ratios": rel.tolist(),
-                   "mean_deviance": mean_dev.tolist()},
+            "errors": err_info,
+            "cv": {"n_folds": int(self.cv), "l1_ratios": [float(v) for v in order], "alpha_ratios": rel.tolist(),
+                   "mean_deviance": mean_dev.tolist(), "deviance_se": dev_se.tolist(), "widened": widened,
+                   "at_edge": at_edge},
             "solver": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items() if k != "corr"},
             "design_nnz": int(A.nnz), "fit_seconds": time.perf_counter() - t0,
         }
         return self
+
+    # ------------------------------------------------------------------ goodness of fit
+    @staticmethod
+    def _cash(h, mu):
+        used = (h > 0) | (mu > 0)
+        return poisson_deviance(h[used], mu[used]), int(used.sum())
+
+    def _goodness_of_fit(self, A, w, rng):
+        """Cash statistic of the fit and its parametric-bootstrap reference distribution."""
+        h = self.observed_hist_.ravel()
+        mu = np.asarray(A @ w, float)
+        cash, n_bins = self._cash(h, mu)
+        e_pois, v_pois = cash_expectation(mu)
+        reps = []
+        for _ in range(int(self.n_gof_boot)):
+            h_b = rng.poisson(mu).astype(float)
+            if h_b.sum() < 1:
+                continue
+            w_b, _, _ = self._refit(A, h_b, self.alpha_ratio_, self.l1_ratio_, w)
+            reps.append(self._cash(h_b, np.asarray(A @ w_b, float))[0])
+        return _gof_summary(cash, n_bins, np.asarray(reps), e_pois, v_pois)
 
     def _set_summaries(self):
         """Residuals and goodness of fit from the histograms and weights (at fit and at load)."""
@@ -468,11 +846,110 @@ class PopulationFit(AgnlabEstimator):
             raise ValueError(f"params: {P.shape[0]} rows but the fit has {self.weights_.size} tracks")
         return parameter_distributions(P, self.weights_, param_names=param_names, bins=bins)
 
+    # ------------------------------------------------------------------ uncertainties
+    def bootstrap(self, n, *, random_state=None, params=None, param_names=None, bins=12,
+                  quantiles=(0.025, 0.16, 0.5, 0.84, 0.975)):
+        """Bands on the weights and the weighted parameter distributions: a bootstrap over sources and
+        over the regularisation choice.
+
+        Each replicate resamples the sources with replacement (a multinomial draw of the observed
+        histogram), draws (alpha, l1_ratio) at random among the grid points whose cross-validated
+        deviance is within one standard error of the best (the choices the data cannot tell
+        apart), and refits with those. Needs the design matrix of a fit made in this session
+        (not kept in saved files).
+
+        Parameters
+        ----------
+        n : int
+            Replicates (>= 2).
+        random_state : int, Generator or None
+            Seed of the resampling (default: a generator derived from the estimator's ``random_state``).
+        params : array_like, shape (n_tracks, n_params), optional
+            Track parameters: gives bands on the weighted marginal distributions.
+        param_names : sequence of str, optional
+        bins : int
+            Bins of continuous parameters (see :func:`parameter_distributions`).
+        quantiles : sequence of float
+            Quantiles of the bands (default: 95 % and 68 % intervals and the median).
+
+        Returns
+        -------
+        dict
+            ``n``, ``quantiles``, ``weight_fractions`` (n_quantiles, n_tracks): quantiles of each
+            track's mixing fraction; ``replicates``: sparse (n, n_tracks) mixing fractions of every
+            replicate; ``alpha_ratios``, ``l1_ratios`` (n,): the regularisation of each replicate;
+            ``distributions`` (with ``params``): name -> ``centers``, ``edges``, ``uniform``,
+            ``weighted`` (the fit) and ``bands`` (n_quantiles, n_levels). Also stored as ``bootstrap_``.
+        """
+        from .._progress import progress as _bar
+        from ..validation import check_random_state
+
+        self._check_fitted()
+        if getattr(self, "_design", None) is None:
+            raise ValueError("bootstrap needs the design matrix of a fit made in this session (it is not saved); "
+                             "call fit(...) first")
+        if int(n) < 2:
+            raise ValueError(f"n: need at least 2 replicates, got {n}")
+        q = check_array(quantiles, name="quantiles", ndim=1)
+        if np.any((q < 0) | (q > 1)):
+            raise ValueError("quantiles: each must be in [0, 1]")
+        P = None
+        if params is not None:
+            P = check_array(params, name="params", ndim=2)
+            if P.shape[0] != self.weights_.size:
+                raise ValueError(f"params: {P.shape[0]} rows but the fit has {self.weights_.size} tracks")
+        rng = check_random_state(random_state) if random_state is not None else \
+            np.random.default_rng(self._rng().integers(2**63))
+        A, keep = self._design
+        cvr = self.training_record_["cv"]
+        mean_dev = np.asarray(cvr["mean_deviance"], float)
+        se = np.asarray(cvr.get("deviance_se", np.zeros_like(mean_dev)), float)
+        bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
+        ok_i, ok_j = np.nonzero(mean_dev <= mean_dev[bi, bj] + np.nan_to_num(se[bi, bj]))
+        l1_grid = np.asarray(cvr["l1_ratios"], float)
+        rel_grid = np.asarray(cvr["alpha_ratios"], float)
+        h = self.observed_hist_.ravel()
+        n_src = int(h.sum())
+        w_fit = self.weights_[keep]
+        rows, cols, vals = [], [], []
+        alphas, l1r = np.empty(int(n)), np.empty(int(n))
+        disable = None if self.progress is None else not self.progress
+        for b in _bar(range(int(n)), total=int(n), desc="PopulationFit bootstrap", disable=disable):
+            h_b = rng.multinomial(n_src, h / n_src).astype(float)
+            pick = rng.integers(ok_i.size)
+            l1r[b], alphas[b] = l1_grid[ok_i[pick]], rel_grid[ok_j[pick]]
+            w_b, _, _ = self._refit(A, h_b, alphas[b], l1r[b], w_fit)
+            nz = np.flatnonzero(w_b)
+            rows.append(np.full(nz.size, b))
+            cols.append(keep[nz])
+            vals.append(w_b[nz] / max(w_b.sum(), 1e-300))
+        reps = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                             shape=(int(n), self.weights_.size))
+        wq = np.zeros((q.size, self.weights_.size))
+        touched = np.unique(reps.indices)
+        if touched.size:
+            wq[:, touched] = np.quantile(reps[:, touched].toarray(), q, axis=0)
+        out = {"n": int(n), "quantiles": q.tolist(), "weight_fractions": wq, "replicates": reps,
+               "alpha_ratios": alphas, "l1_ratios": l1r}
+        if P is not None:
+            dists = parameter_distributions(P, self.weights_, param_names=param_names, bins=bins)
+            for j, (name, d) in enumerate(dists.items()):
+                per = np.array([np.histogram(P[:, j], bins=d["edges"], weights=reps[b].toarray().ravel())[0]
+                                for b in range(int(n))])
+                per = per / np.maximum(per.sum(axis=1, keepdims=True), 1e-300)
+                d["bands"] = np.quantile(per, q, axis=0)
+            out["distributions"] = dists
+        self.bootstrap_ = out
+        return out
+
     # ------------------------------------------------------------------ persistence (agnlab._estimator)
     def _get_state(self):
         arrays = {"weights": self.weights_, "edges_x": self.edges_[0], "edges_y": self.edges_[1],
                   "observed_hist": self.observed_hist_, "model_hist": self.model_hist_}
-        meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_}
+        gof = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+               for k, v in self.goodness_of_fit_.items()}
+        meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_,
+                "goodness_of_fit": gof}
         return arrays, meta
 
     def _set_state(self, arrays, meta):
@@ -488,11 +965,22 @@ class PopulationFit(AgnlabEstimator):
         self.l1_ratio_ = float(meta["l1_ratio"])
         self.alpha_ratio_ = float(meta["alpha_ratio"])
         self.n_tracks_ = int(self.weights_.size)
+        self._design = None
         self._set_summaries()
+        gof = meta.get("goodness_of_fit")
+        if gof:
+            self.goodness_of_fit_ = {k: (float("nan") if v is None else v) for k, v in dict(gof).items()}
+        else:   # files of agnlab 0.1.x: the statistic and its Poisson expectation, no bootstrap p-value
+            h, mu = self.observed_hist_.ravel(), self.model_hist_.ravel()
+            cash, n_bins = self._cash(h, mu)
+            self.goodness_of_fit_ = _gof_summary(cash, n_bins, np.zeros(0), *cash_expectation(mu))
 
     @classmethod
     def load(cls, path):
-        """Load a fit written by :meth:`save` (also reads files of the older ``population_fit`` layout)."""
+        """Load a fit written by :meth:`save` (also reads files of the older ``population_fit`` layout).
+
+        Files of agnlab 0.1.x have no bootstrap p-value: ``goodness_of_fit_["p_value"]`` is NaN there
+        (refit to get it); the Cash statistic and its Poisson expectation are recomputed."""
         from ..io import ArtifactError, load_artifact
 
         try:
@@ -525,3 +1013,20 @@ class PopulationFit(AgnlabEstimator):
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ArtifactError(f"{path}: incomplete or inconsistent population_fit file ({exc})") from None
         return est
+
+
+def _gof_summary(cash, n_bins, reps, e_pois, v_pois):
+    """The ``goodness_of_fit_`` dict from the statistic, its bootstrap replicates and Poisson moments."""
+    from scipy.stats import norm
+
+    out = {"cash": float(cash), "n_bins": int(n_bins), "n_boot": int(reps.size),
+           "expected_cash_poisson": float(e_pois), "std_cash_poisson": float(np.sqrt(max(v_pois, 0.0)))}
+    if reps.size >= 2:
+        mean, std = float(reps.mean()), float(reps.std(ddof=1))
+        out.update(expected_cash=mean, std_cash=std,
+                   p_value=float(norm.sf((cash - mean) / std)) if std > 0 else float(cash <= mean),
+                   p_value_empirical=float((1 + np.sum(reps >= cash)) / (1 + reps.size)))
+    else:
+        out.update(expected_cash=float("nan"), std_cash=float("nan"), p_value=float("nan"),
+                   p_value_empirical=float("nan"))
+    return out

@@ -9,7 +9,8 @@ import scipy.sparse as sp
 
 from ..validation import check_array
 
-__all__ = ["DesignMatrix", "angle_weights", "color_histogram", "design_matrix", "histogram_edges"]
+__all__ = ["DesignMatrix", "angle_weights", "color_histogram", "design_matrix", "error_classes", "histogram_edges",
+           "magnitude_error_model"]
 
 
 def histogram_edges(colors, *, bins=40, color_range=None, quantiles=(0.002, 0.998), pad=0.05):
@@ -118,8 +119,10 @@ class DesignMatrix(NamedTuple):
     n_nonfinite_points: int
 
 
-def _blur_axis(x, e, sigma, k):
-    """Bin indices (..., 2k+1) and Gaussian probabilities of each value over neighbouring bins."""
+def _blur_axis(x, e, sigma, k, x_min=None, shift=None):
+    """Bin indices (..., 2k+1) and Gaussian probabilities (..., K, 2k+1) of each value over neighbouring bins,
+    for every error class ``sigma`` (K,) centred at ``x + shift`` (K,); with ``x_min`` (shape of ``x``) only
+    the part above it counts."""
     from scipy.special import ndtr
 
     nb = e.size - 1
@@ -128,12 +131,169 @@ def _blur_axis(x, e, sigma, k):
     off = np.arange(-k, k + 1)
     idx = i0[..., None] + off
     lo = e[0] + idx * d
-    prob = ndtr((lo + d - x[..., None]) / sigma) - ndtr((lo - x[..., None]) / sigma)
     ok = (idx >= 0) & (idx < nb) & np.isfinite(x)[..., None]
-    return np.where(ok, idx, -1), np.where(ok, prob, 0.0)
+    sig = np.asarray(sigma, float)[..., None]        # (K', 1) or per point (..., K', 1)
+    sh = np.zeros(1) if shift is None else np.asarray(shift, float)[..., None]
+    if x_min is None:    # the CDF at the 2k+2 edges once, differences per bin
+        edges_all = e[0] + (i0[..., None] + np.arange(-k, k + 2)) * d
+        cdf = ndtr(((edges_all - x[..., None])[..., None, :] - sh) / sig)
+        prob = np.maximum(cdf[..., 1:] - cdf[..., :-1], 0.0)
+        return np.where(ok, idx, -1), np.where(ok[..., None, :], prob, 0.0)
+    z_hi = ((lo + d - x[..., None])[..., None, :] - sh) / sig
+    if np.ndim(x_min) == x.ndim + 1:     # a threshold per sub-class (..., K')
+        lo_cut = np.maximum(lo[..., None, :], np.asarray(x_min, float)[..., None])
+        z_lo = ((lo_cut - x[..., None, None]) - sh) / sig
+    else:
+        lo_cut = np.maximum(lo, np.asarray(x_min, float)[..., None])
+        z_lo = ((lo_cut - x[..., None])[..., None, :] - sh) / sig
+    prob = np.maximum(ndtr(z_hi) - ndtr(z_lo), 0.0)
+    return np.where(ok, idx, -1), np.where(ok[..., None, :], prob, 0.0)
 
 
-def design_matrix(track_colors, edges, *, weights=None, color_error=None, chunk_size=20_000, dtype=np.float32,
+def error_classes(errors, *, n_classes=3, rel_tol=0.1, return_labels=False):
+    """Group per-source colour errors into a few classes for blurring the model histograms.
+
+    The model histogram of a population with varying measurement errors is the mixture, over the
+    sources' error distribution, of the tracks blurred with each error. Sources are grouped by
+    quantiles of their error in each colour (``n_classes`` per colour, up to ``n_classes**2`` classes);
+    each class is represented by the RMS error of its members (the mixture of Gaussians in a class has
+    that variance) and weighted by its share of the sources. Colours whose errors vary by less than
+    ``rel_tol`` (relative) get one class.
+
+    Parameters
+    ----------
+    errors : array_like, shape (n_sources, 2) or (n_sources, 3)
+        Gaussian 1-sigma errors (mag) of the two colours, finite and >= 0; a third column is the part
+        shared by both colours (the error of W2 in W1-W2 and W2-W3, entering with opposite signs).
+    n_classes : int
+        Quantile classes per colour (>= 1).
+
+    Returns
+    -------
+    sigmas : ndarray, shape (K, 2) or (K, 3)
+        RMS error of each class per column.
+    fractions : ndarray, shape (K,)
+        Share of the sources in each class (sums to 1).
+    labels : ndarray of int, shape (n_sources,)
+        Class of each source (only with ``return_labels=True``).
+    """
+    err = check_array(errors, name="observed_errors", ndim=2)
+    if err.shape[1] not in (2, 3) or err.shape[0] == 0:
+        raise ValueError(f"observed_errors: expected shape (n_sources, 2) (or 3 with the shared W2 error) with "
+                         f"n_sources >= 1, got {err.shape}")
+    if np.any(err < 0):
+        raise ValueError("observed_errors: must be >= 0")
+    if int(n_classes) < 1:
+        raise ValueError(f"n_classes: need >= 1, got {n_classes}")
+    nc = err.shape[1]
+    labels = np.zeros((err.shape[0], nc), np.int64)
+    for j in range(nc):
+        e = err[:, j]
+        if e.max() <= (1.0 + rel_tol) * e.min() or int(n_classes) == 1:
+            continue
+        cuts = np.unique(np.quantile(e, np.linspace(0, 1, int(n_classes) + 1)[1:-1]))
+        labels[:, j] = np.searchsorted(cuts, e, side="right")
+    key = np.zeros(err.shape[0], np.int64)
+    for j in range(nc):
+        key = key * (int(n_classes) + 1) + labels[:, j]
+    uniq, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
+    inv = inv.ravel()
+    sig = np.sqrt(np.column_stack([np.bincount(inv, weights=err[:, j] ** 2) for j in range(nc)]) / counts[:, None])
+    if return_labels:
+        return sig, counts / counts.sum(), inv
+    return sig, counts / counts.sum()
+
+
+def magnitude_error_model(w1, w2, w3, sig1, sig2, sig3, *, n_w2_nodes=6, step_mag=0.25):
+    """An error model from a catalogue: each band's error as a function of its magnitude, and the W2 distribution.
+
+    Each band's 1-sigma error is the running median of the catalogue's errors in ``step_mag`` magnitude
+    bins (made non-decreasing with magnitude; constant beyond the catalogue's range). The W2 distribution
+    is represented by ``n_w2_nodes`` equal-probability nodes. For a track point with colours (x, y) the
+    model then gives, at each W2 node, the errors of W1 = W2 + x, W2 and W3 = W2 - y: errors that depend
+    on colour as real ones do (a red W2-W3 means a bright W3), with the W2 error shared by both colours.
+
+    Returns
+    -------
+    dict
+        ``grids``: three (magnitudes, sigmas) pairs (W1, W2, W3); ``w2_nodes`` (n_w2_nodes,).
+    """
+    cols = [check_array(a, name=n, ndim=1) for a, n in ((w1, "w1"), (w2, "w2"), (w3, "w3"), (sig1, "sig1"),
+                                                         (sig2, "sig2"), (sig3, "sig3"))]
+    if len({c.size for c in cols}) != 1 or cols[0].size < 2:
+        raise ValueError("magnitude_error_model: need >= 2 sources and arrays of equal length")
+    grids = []
+    for m, e in zip(cols[:3], cols[3:]):
+        if np.any(e < 0):
+            raise ValueError("magnitude_error_model: errors must be >= 0")
+        lo, hi = np.floor(m.min() / step_mag) * step_mag, np.ceil(m.max() / step_mag) * step_mag + step_mag
+        edges = np.arange(lo, hi + 0.5 * step_mag, step_mag)
+        k = np.clip(np.searchsorted(edges, m, side="right") - 1, 0, edges.size - 2)
+        mags, sigs = [], []
+        for b in np.unique(k):
+            sel = k == b
+            mags.append(float(np.median(m[sel])))
+            sigs.append(float(np.median(e[sel])))
+        grids.append((np.asarray(mags), np.maximum.accumulate(np.asarray(sigs))))
+    q = (np.arange(int(n_w2_nodes)) + 0.5) / int(n_w2_nodes)
+    return {"grids": grids, "w2_nodes": np.quantile(cols[1], q)}
+
+
+def _n_nodes(shared, independent):
+    """Gauss-Hermite nodes for a shared error: finer when the shared error dominates the independent ones."""
+    r = float(shared) / max(float(independent), 1e-9)
+    return int(min(15, max(5, 2 * int(np.ceil(1.5 * r)) + 1)))
+
+
+def _point_errors(block, model, w2_points, n_gh):
+    """Per-point separable sub-classes from a magnitude error model: sigmas, shifts (m, A, K') and weights (K',)."""
+    (g1, v1), (g2, v2), (g3, v3) = model["grids"]
+    x, y = block[..., 0], block[..., 1]
+    m2 = np.asarray(model["w2_nodes"], float)[None, None, :] if w2_points is None else w2_points[..., None]
+    nj = m2.shape[-1]
+    s1 = np.interp(np.nan_to_num(m2 + x[..., None]), g1, v1)                     # (m, A, J)
+    s3 = np.interp(np.nan_to_num(m2 - y[..., None]), g3, v3)
+    s2 = np.broadcast_to(np.interp(m2, g2, v2), s1.shape)
+    t, wt = np.polynomial.hermite.hermgauss(n_gh)
+    u = np.sqrt(2.0) * s2[..., None] * t                                          # (m, A, J, Q)
+    shp = s1.shape[:2] + (nj * n_gh,)
+    sx = np.maximum(np.repeat(s1, n_gh, axis=-1), 1e-9)
+    sy = np.maximum(np.repeat(s3, n_gh, axis=-1), 1e-9)
+    f = np.tile(wt / np.sqrt(np.pi), nj) / nj
+    w2_obs = (m2[..., None] + u).reshape(shp)         # observed W2 at each sub-class (its W2 error = u)
+    return sx.reshape(shp), sy.reshape(shp), (-u).reshape(shp), u.reshape(shp), f, w2_obs
+
+
+def _expand_classes(se):
+    """Error classes (K, 2|3) -> separable sub-classes: sigmas, shifts, quadrature weights, parent class."""
+    sx, sy, shx, shy, fq, parent = [], [], [], [], [], []
+    for k, row in enumerate(se):
+        s2 = row[2] if row.size == 3 else 0.0
+        ix = np.sqrt(max(row[0] ** 2 - s2 ** 2, 0.0))
+        iy = np.sqrt(max(row[1] ** 2 - s2 ** 2, 0.0))
+        if s2 > 0:
+            n_nodes = _n_nodes(s2, min(ix, iy))
+            t, wt = np.polynomial.hermite.hermgauss(n_nodes)
+            u = np.sqrt(2.0) * s2 * t
+            sx += [ix] * n_nodes
+            sy += [iy] * n_nodes
+            shx += list(-u)
+            shy += list(u)
+            fq += list(wt / np.sqrt(np.pi))
+            parent += [k] * n_nodes
+        else:
+            sx.append(ix)
+            sy.append(iy)
+            shx.append(0.0)
+            shy.append(0.0)
+            fq.append(1.0)
+            parent.append(k)
+    sx, sy = np.maximum(sx, 1e-9), np.maximum(sy, 1e-9)
+    return sx, sy, np.array(shx), np.array(shy), np.array(fq), np.array(parent)
+
+
+def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_weights=None, error_map=None,
+                  error_model=None, w2_points=None, x_min=None, x_min_fn=None, chunk_size=20_000, dtype=np.float32,
                   progress=None):
     """Histogram every colour track into the bins of ``edges``: a sparse (n_bins, n_tracks) matrix.
 
@@ -147,10 +307,32 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, chunk_
     chunk_size : int
         Tracks processed at once (capped so that the dense per-chunk accumulator of
         chunk_size * n_bins values stays <= 64 MB).
-    color_error : float or (float, float), optional
+    color_error : float, (float, float) or array of shape (K, 2) or (K, 3), optional
         Gaussian colour errors (mag) of the observations: each track point is spread
-        over the neighbouring bins (within 3 sigma), so the model histogram is
-        comparable with noisy observed colours. ``None``: no blurring.
+        over the neighbouring bins (within 3 sigma of the largest error), so the model histogram is
+        comparable with noisy observed colours. ``(K, 2)``: K error classes (see :func:`error_classes`)
+        mixed with ``error_weights``. ``(K, 3)``: the third column is the part of the two colour errors
+        shared through W2 (it enters W1-W2 and W2-W3 with opposite signs: covariance -s^2); it is
+        integrated with Gauss-Hermite quadrature (5-21 nodes, finer when the shared part dominates; each
+        node a separable blur). ``None`` or 0:
+        no blurring.
+    error_weights : array_like, shape (K,), optional
+        Shares of the error classes (default: equal); normalised to sum 1.
+    error_map : (cell_edges_x, cell_edges_y, shares), optional
+        Error classes whose shares depend on colour: ``shares`` (cx, cy, K) gives the class shares
+        of sources in each colour cell; each track point uses the shares of the cell it lies in
+        (nearest cell outside). Replaces ``error_weights``. Real errors depend on magnitudes and
+        hence on colour (e.g. red W2-W3 means a bright W3): this keeps that dependence.
+    error_model : dict, optional
+        A magnitude-dependent error model (:func:`magnitude_error_model`): each track point is blurred
+        with the errors it would have at each W2 node (or at its own ``w2_points``), the shared W2 error
+        included. Replaces ``color_error``.
+    w2_points : array_like, shape (n_tracks, n_angles), optional
+        W2 magnitude of every track point for ``error_model`` (default: the model's W2 distribution).
+    x_min : array_like, shape (n_tracks, n_angles), optional
+        A selection on the observed first colour: only the part of each point's (blurred) distribution
+        above its ``x_min`` counts (e.g. the W1-W2 threshold of the Assef et al. cut at the point's W2
+        magnitude). Columns then sum to the selected fraction inside the range.
     dtype : numpy dtype
         Stored value type (float32 keeps 10^6 tracks x 100 angles well under 1 GB).
 
@@ -174,18 +356,61 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, chunk_
     nb = (edges[0].size - 1) * (edges[1].size - 1)
     blur = None
     if color_error is not None:
-        se = np.broadcast_to(np.asarray(color_error, float), (2,))
+        se = np.asarray(color_error, float)
+        se = np.broadcast_to(se, (2,))[None, :] if se.ndim <= 1 else se
+        if se.ndim != 2 or se.shape[1] not in (2, 3) or se.shape[0] == 0:
+            raise ValueError(f"color_error: need a number, (err_x, err_y) or (K, 2) / (K, 3) error classes, got "
+                             f"shape {np.shape(color_error)}")
         if not np.all(np.isfinite(se)) or np.any(se < 0):
             raise ValueError(f"color_error: need non-negative finite values, got {color_error}")
+        fk = np.full(se.shape[0], 1.0 / se.shape[0]) if error_weights is None else \
+            check_array(error_weights, name="error_weights", shape=(se.shape[0],))
+        if np.any(fk < 0) or fk.sum() <= 0:
+            raise ValueError("error_weights: must be non-negative with a positive sum")
         if np.any(se > 0):
-            se = np.maximum(se, 1e-9)
+            sx, sy, shx, shy, fq, parent = _expand_classes(se)
             steps = np.array([edges[0][1] - edges[0][0], edges[1][1] - edges[1][0]])
-            blur = (se, np.ceil(3.0 * se / steps).astype(int))
+            reach = np.array([np.max(3.0 * sx + np.abs(shx)), np.max(3.0 * sy + np.abs(shy))])
+            blur = (sx, sy, shx, shy, np.ceil(reach / steps).astype(int), fq, parent, fk / fk.sum())
+    if error_model is not None:
+        ex_, ey_ = edges
+        top2 = float(np.max(error_model["w2_nodes"] if w2_points is None else np.nanmax(w2_points)))
+        (g1, v1), (g2, v2), (g3, v3) = error_model["grids"]
+        s2max = float(np.interp(top2, g2, v2))
+        # nodes for the largest shared / independent error ratio over the W2 nodes (within the histogram)
+        w2n = np.atleast_1d(error_model["w2_nodes"] if w2_points is None else np.unique(np.asarray(w2_points)[
+            np.isfinite(w2_points)])[:: max(1, np.unique(np.asarray(w2_points)).size // 16)])
+        ratio = [np.interp(w, g2, v2) / max(min(np.interp(w + ex_[0], g1, v1), np.interp(w - ey_[-1], g3, v3)), 1e-9)
+                 for w in w2n]
+        n_gh = _n_nodes(max(ratio), 1.0)
+        reach = np.array([3.0 * np.interp(top2 + ex_[-1], g1, v1) + 3.5 * s2max,
+                          3.0 * np.interp(top2 - ey_[0], g3, v3) + 3.5 * s2max])
+        steps = np.array([ex_[1] - ex_[0], ey_[1] - ey_[0]])
+        blur = ("model", np.ceil(reach / steps).astype(int))
+        w2p = None if w2_points is None else np.broadcast_to(np.asarray(w2_points, float), (n_tracks, n_angles))
+    emap = None
+    if error_map is not None and blur is not None and not isinstance(blur[0], str):
+        cex, cey, shares = (np.asarray(a, float) for a in error_map)
+        n_k = np.asarray(color_error).shape[0]
+        if shares.shape != (cex.size - 1, cey.size - 1, n_k) or np.any(shares < 0):
+            raise ValueError(f"error_map: shares of shape (cells_x, cells_y, K) = ({cex.size - 1}, {cey.size - 1}, "
+                             f"{n_k}) and >= 0 needed, got {shares.shape}")
+        emap = (cex, cey, shares / np.maximum(shares.sum(axis=2, keepdims=True), 1e-300))
     indptr = [np.zeros(1, np.int64)]
     indices, data = [], []
     n_nonfinite = 0
     offset = 0
+    xm = None
+    if x_min is not None:
+        xm = np.broadcast_to(np.asarray(x_min, float), (n_tracks, n_angles))
+        if np.isnan(xm).any():
+            raise ValueError("x_min: NaN thresholds (use -inf for points without a cut)")
     chunk_size = int(max(1, min(int(chunk_size), 8_000_000 // max(nb, 1))))  # dense accumulator <= 64 MB
+    if blur is not None:   # per-chunk blur arrays (m, A, K', 2k+1) <= ~32 MB each
+        n_sub = len(blur[0]) if not isinstance(blur[0], str) else \
+            np.size(error_model["w2_nodes"] if w2_points is None else 1) * n_gh
+        width = 2 * int(np.max(blur[1] if isinstance(blur[0], str) else blur[4])) + 1
+        chunk_size = int(max(1, min(chunk_size, 4_000_000 // max(n_angles * n_sub * width, 1))))
     starts = range(0, n_tracks, chunk_size)
     disable = None if progress is None else not progress
     for s in _bar(starts, total=len(starts), desc="design matrix", disable=disable):
@@ -194,17 +419,47 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, chunk_
         n_nonfinite += int((~np.isfinite(block).all(axis=2)).sum())
         if blur is None:
             idx = _bin_index(block, edges)                                 # (m, A)
+            if xm is not None:
+                idx = np.where(block[..., 0] > xm[s:s + chunk_size], idx, -1)
             key = (np.arange(m, dtype=np.int64)[:, None] * nb + idx).ravel()
             val = np.broadcast_to(w, (m, n_angles)).ravel()
             ok = idx.ravel() >= 0
-        else:
-            (sx, sy), (kx, ky) = blur
+        elif isinstance(blur[0], str):
+            kx, ky = blur[1]
             by = edges[1].size - 1
-            ix, px = _blur_axis(block[..., 0], edges[0], sx, kx)          # (m, A, 2kx+1)
-            iy, py = _blur_axis(block[..., 1], edges[1], sy, ky)
+            sxp, syp, shxp, shyp, fq, w2o = _point_errors(block, error_model,
+                                                          None if w2p is None else w2p[s:s + chunk_size], n_gh)
+            if x_min_fn is not None:    # the cut at the *observed* W2 of each sub-class (W2 error shared)
+                xcut = x_min_fn(w2o)
+            else:
+                xcut = None if xm is None else xm[s:s + chunk_size]
+            ix, px = _blur_axis(block[..., 0], edges[0], sxp, kx, xcut, shxp)
+            iy, py = _blur_axis(block[..., 1], edges[1], syp, ky, None, shyp)
+            idx = np.where((ix[..., :, None] >= 0) & (iy[..., None, :] >= 0),
+                           ix[..., :, None] * by + iy[..., None, :], -1)
+            pxy = np.matmul(np.swapaxes(px * fq[:, None], -1, -2), py)
+            val = (pxy * w[None, :, None, None]).ravel()
+            key = (np.arange(m, dtype=np.int64)[:, None, None, None] * nb + idx).ravel()
+            ok = (idx.ravel() >= 0) & (val > 0)
+        else:
+            sx, sy, shx, shy, (kx, ky), fq, parent, fk = blur
+            by = edges[1].size - 1
+            ix, px = _blur_axis(block[..., 0], edges[0], sx, kx,             # (m, A, 2kx+1), (m, A, K', 2kx+1)
+                                None if xm is None else xm[s:s + chunk_size], shx)
+            iy, py = _blur_axis(block[..., 1], edges[1], sy, ky, None, shy)
             idx = np.where((ix[..., :, None] >= 0) & (iy[..., None, :] >= 0),
                            ix[..., :, None] * by + iy[..., None, :], -1)  # (m, A, X, Y)
-            val = (px[..., :, None] * py[..., None, :] * w[None, :, None, None]).ravel()
+            if emap is not None:
+                cex, cey, shares = emap
+                cx = np.clip(np.searchsorted(cex, np.nan_to_num(block[..., 0]), side="right") - 1, 0, cex.size - 2)
+                cy = np.clip(np.searchsorted(cey, np.nan_to_num(block[..., 1]), side="right") - 1, 0, cey.size - 2)
+                fpt = shares[cx, cy][..., parent] * fq                         # (m, A, K')
+                pxy = np.matmul(np.swapaxes(px * fpt[..., :, None], -1, -2), py)
+            elif fq.size == 1:
+                pxy = px[..., 0, :, None] * py[..., 0, None, :]
+            else:   # sum_k f_k px_k py_k^T
+                pxy = np.matmul(np.swapaxes(px * (fk[parent] * fq)[:, None], -1, -2), py)
+            val = (pxy * w[None, :, None, None]).ravel()
             key = (np.arange(m, dtype=np.int64)[:, None, None, None] * nb + idx).ravel()
             ok = (idx.ravel() >= 0) & (val > 0)
         key, val = key[ok], val[ok]

@@ -29,14 +29,23 @@ def plot_fit_histograms(fit, *, color_names=("W1-W2", "W2-W3")):
     fig.colorbar(im, ax=axes[:2], label="log10(1 + counts)")
     r = np.where((fit.observed_hist_ > 0) | (fit.model_hist_ > 0), fit.residuals_, np.nan)
     im = axes[2].imshow(r, origin="lower", extent=ext, aspect="auto", cmap="RdBu_r", vmin=-4, vmax=4)
-    axes[2].set_title(f"residuals (reduced chi2 = {fit.reduced_chi2_:.2f})")
+    gof = getattr(fit, "goodness_of_fit_", None)
+    if gof:
+        axes[2].set_title(f"residuals (Cash {gof['cash']:.0f} vs {gof['expected_cash']:.0f} +- "
+                          f"{gof['std_cash']:.0f}, p = {gof['p_value']:.2g})", fontsize=9)
+    else:
+        axes[2].set_title(f"residuals (reduced chi2 = {fit.reduced_chi2_:.2f})")
     axes[2].set_xlabel(color_names[1])
     fig.colorbar(im, ax=axes[2], label="(obs - model) / sqrt(model)")
     return fig
 
 
-def plot_parameter_distributions(dists, *, truth=None):
-    """Uniform (grid) vs weighted marginal parameter distributions (and a known truth, if given)."""
+def plot_parameter_distributions(dists, *, truth=None, others=None):
+    """Uniform (grid) vs weighted marginal parameter distributions (and a known truth, if given).
+
+    Distributions with ``bands`` (from :meth:`PopulationFit.bootstrap`, 5 quantiles 2.5/16/50/84/97.5 %)
+    get 95 % and 68 % error bars. ``others``: {label: dists} drawn as extra step lines (e.g. a biased fit).
+    """
     names = list(dists)
     fig, axes = _fig(1, len(names), figsize=(2.6 * len(names), 2.8), constrained_layout=True, squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -44,6 +53,14 @@ def plot_parameter_distributions(dists, *, truth=None):
         x = np.arange(d["centers"].size)
         ax.bar(x - 0.2, d["uniform"], width=0.4, color="0.7", label="uniform (grid)")
         ax.bar(x + 0.2, d["weighted"], width=0.4, color="C0", label="weighted (fit)")
+        if "bands" in d and len(d["bands"]) >= 2:
+            b = np.asarray(d["bands"])
+            lo, hi = b[0], b[-1]
+            ax.vlines(x + 0.2, lo, hi, color="k", lw=0.8, label="95 % (bootstrap)" if len(b) >= 5 else "bootstrap band")
+            if len(b) >= 5:
+                ax.vlines(x + 0.2, b[1], b[-2], color="k", lw=2.2, label="68 %")
+        for k, (label, od) in enumerate((others or {}).items()):
+            ax.step(x, od[name]["weighted"], where="mid", color=f"C{k + 1}", ls="--", label=label)
         if truth is not None:
             ax.step(x, truth[name]["weighted"], where="mid", color="C3", label="true mix")
         labels = [f"{c:.3g}" for c in d["centers"]]

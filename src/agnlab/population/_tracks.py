@@ -34,6 +34,9 @@ class ColorTracks:
     param_names : list of str
     angles_deg : ndarray, shape (n_angles,)
     color_names : list of str
+    w2_mag : ndarray, shape (n_tracks, n_angles), optional
+        W2 magnitude (Vega) of every track point, for fits that forward-model a magnitude-dependent
+        selection (``PopulationFit(selection=...)``).
     """
 
     colors: np.ndarray
@@ -41,6 +44,7 @@ class ColorTracks:
     param_names: list
     angles_deg: np.ndarray
     color_names: list = field(default_factory=lambda: ["W1-W2", "W2-W3"])
+    w2_mag: np.ndarray | None = None
 
     @property
     def n_tracks(self) -> int:

@@ -15,9 +15,11 @@ def save_tracks(tracks: ColorTracks, path, *, metadata: dict | None = None):
     """Write ``tracks`` as an agnlab artifact (arrays + JSON, no pickle); returns the path."""
     from ..io import save_artifact
 
-    return save_artifact(path, kind=TRACKS_KIND,
-                         arrays={"colors": tracks.colors, "params": tracks.params, "angles_deg": tracks.angles_deg,
-                                 "param_names": np.array(tracks.param_names)},
+    arrays = {"colors": tracks.colors, "params": tracks.params, "angles_deg": tracks.angles_deg,
+              "param_names": np.array(tracks.param_names)}
+    if getattr(tracks, "w2_mag", None) is not None:
+        arrays["w2_mag"] = np.asarray(tracks.w2_mag, np.float32)
+    return save_artifact(path, kind=TRACKS_KIND, arrays=arrays,
                          metadata={"color_names": list(tracks.color_names), **(metadata or {})})
 
 
@@ -25,7 +27,7 @@ def load_tracks(path) -> dict:
     """Arrays of a tracks file: an artifact of :func:`save_tracks`, or a plain npz with ``colors``.
 
     Returns ``{"colors": (n_tracks, n_angles, 2), ...}`` plus ``angles_deg``, ``params`` and
-    ``param_names`` when the file has them; errors name the file.
+    ``param_names`` (and ``w2_mag``) when the file has them; errors name the file.
     """
     from ..io import load_artifact, read_npz
 
