@@ -17,3 +17,5 @@ def test_quick_demo_writes_report_with_every_section(tmp_path):
         assert f'id="{name}"' in html
         assert metrics[name], f"section {name} reports no metrics"
     assert html.count("data:image/png;base64,") >= len(expected)
+    # sections that a workflow adds besides its own (lightcurves: the alert-stamp classifier)
+    assert 'id="stamps"' in html and 0.0 <= metrics["stamps"]["accuracy"] <= 1.0

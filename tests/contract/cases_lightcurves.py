@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from agnlab import OutOfDomainError
-from agnlab.lightcurves import HierarchicalClassifier, VRAEAnomalyDetector, extract_features, simulate
+from agnlab.lightcurves import (
+    HierarchicalClassifier,
+    StampClassifier,
+    VRAEAnomalyDetector,
+    extract_features,
+    simulate,
+    simulate_stamps,
+)
 
 from ._case import ContractCase
 
@@ -76,6 +83,44 @@ _VRAE_BAD_PREDICT = {
     "strings": lambda est: est.score(_AGN_T.assign(mjd="yesterday")),
 }
 
+_ST, _ST_META, _ST_Y = simulate_stamps(3, seed=0)
+_ST_T, _ST_META_T, _ = simulate_stamps(1, seed=1)
+
+
+def _stamps_out_of_domain(est):
+    bad = _ST_T.copy()
+    bad[0, 1] = np.nan
+    p, flags = est.set_params(on_out_of_domain="nan").predict_proba(bad, _ST_META_T, return_flags=True)
+    assert np.isnan(p[0]).all() and flags[0] == "out_of_domain" and np.isfinite(p[1:]).all()
+    est.set_params(on_out_of_domain="raise")
+    with pytest.raises(OutOfDomainError):
+        est.predict_proba(bad, _ST_META_T)
+
+
+def _nan_train():
+    x = _ST.copy()
+    x[0, 2] = np.nan
+    return x
+
+
+_STAMP_BAD_FIT = {
+    "wrong_shape": lambda est: est.fit(_ST[:, :, :32, :32], _ST_META, _ST_Y),
+    "two_channels": lambda est: est.fit(_ST[:, :2], _ST_META, _ST_Y),
+    "missing_column": lambda est: est.fit(_ST, _ST_META.drop(columns=["mag"]), _ST_Y),
+    "strings": lambda est: est.fit(_ST, _ST_META.assign(mag="bright"), _ST_Y),
+    "label_count": lambda est: est.fit(_ST, _ST_META, _ST_Y[:4]),
+    "one_class": lambda est: est.fit(_ST, _ST_META, np.full(len(_ST_Y), "SN")),
+    "empty": lambda est: est.fit(_ST[:0], _ST_META.iloc[:0], _ST_Y[:0]),
+    "unusable_image": lambda est: est.fit(_nan_train(), _ST_META, _ST_Y),
+}
+_STAMP_BAD_PREDICT = {
+    "wrong_shape": lambda est: est.predict_proba(_ST_T[:, :, :32, :32], _ST_META_T),
+    "row_mismatch": lambda est: est.predict_proba(_ST_T, _ST_META_T.iloc[:2]),
+    "missing_column": lambda est: est.predict_proba(_ST_T, _ST_META_T.drop(columns=["fwhm_arcsec"])),
+    "strings": lambda est: est.predict_proba(_ST_T, _ST_META_T.assign(mag="bright")),
+    "not_numeric": lambda est: est.predict_proba([["a"]], None),
+}
+
 CASES = [
     ContractCase("HierarchicalClassifier", lambda: HierarchicalClassifier(n_estimators=8, random_state=0),
                  lambda est: est.fit(_FEATS, _LAB), lambda est: est.predict_proba(_FEATS_T), None,
@@ -85,4 +130,8 @@ CASES = [
                                              min_detections=5, if_n_estimators=20, random_state=1),
                  lambda est: est.fit(_AGN), lambda est: est.score(_AGN_T), _vrae_out_of_domain,
                  _VRAE_BAD_FIT, _VRAE_BAD_PREDICT),
+    ContractCase("StampClassifier",
+                 lambda: StampClassifier(width=4, hidden=8, max_epochs=2, batch_size=8, random_state=0),
+                 lambda est: est.fit(_ST, _ST_META, _ST_Y), lambda est: est.predict_proba(_ST_T, _ST_META_T),
+                 _stamps_out_of_domain, _STAMP_BAD_FIT, _STAMP_BAD_PREDICT),
 ]

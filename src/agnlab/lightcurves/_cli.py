@@ -1,4 +1,4 @@
-"""``agnlab lightcurves simulate|features|train|classify|anomalies`` (thin: parse, call the library)."""
+"""``agnlab lightcurves simulate|features|train|classify|anomalies|stamps`` (thin: parse, call the library)."""
 
 from __future__ import annotations
 
@@ -141,6 +141,9 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("lightcurves", help="ZTF/LSST light curves: simulate, features, classify, anomalies")
     verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
+    from ._stamp_cli import register_stamps
+
+    register_stamps(verbs)
 
     s = verbs.add_parser("simulate", help="simulate labelled light curves of the 15 ALeRCE classes")
     add_output(s, help="light-curve table to write", suffixes=_TABLE_SUFFIXES)

@@ -114,3 +114,6 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
                  "features_objects_per_s": (len(feats) + len(feats_t)) / feat_s,
                  "anomaly_recall": float(scores.loc[scores["changing_state"], "anomalous"].mean()) if n_cs else None,
                  "anomaly_flagged_fraction": float(scores["anomalous"].mean())})
+    from ._stamp_demo import stamps_demo_section
+
+    stamps_demo_section(report, quick=quick, seed=seed)

@@ -1,0 +1,443 @@
+"""Simulated first-detection alert stamps: science / reference / difference triplets of five classes.
+
+Physical model (ZTF-like, 1.0 arcsec pixels, 63 x 63 pixel cutouts centred on the candidate):
+
+* PSF: a double Gaussian (core + 2x wider halo holding 5-15 % of the flux, an approximation of a
+  Moffat profile) with a small ellipticity; the science seeing varies per epoch (log-normal,
+  median 2.1 arcsec FWHM, 1.2-4 arcsec), the reference is a deep coadd at its own seeing
+  (1.6-2.2 arcsec) with noise reduced by ``sqrt(n_coadd)``, ``n_coadd`` 15-40.
+* Scene: galaxies (bulge + exponential disk, each a Gaussian mixture, sheared by an axis ratio),
+  field stars whose density rises towards the Galactic plane, all convolved analytically with the
+  PSF (Gaussian covariances add; the pixel response adds 1/12 pixel^2).
+* Noise: sky 400-3000 e-/pixel (moon), Poisson noise of sky + sources, read noise 8 e-;
+  saturation at 60,000 e- (bright stars leave bad subtractions).
+* Difference: science minus the reference convolved with a Gaussian kernel matching the PSF cores
+  (``sigma_k^2 = sigma_sci^2 - sigma_ref^2``; the science is convolved instead when it has the better
+  seeing), with a kernel width error of a few per cent, a sub-pixel registration error and a
+  photometric scale error: real residuals around every bright static source.
+
+Classes (the ALeRCE stamp classifier's, Carrasco-Davis et al. 2021): ``AGN`` (a nuclear point source
+on a host, brighter or fainter in the science image; 25 % quasar-like with a faint or compact host),
+``SN`` (a new point source offset from its host following the host's exponential profile, so some
+land on the nucleus; 8 % hostless), ``VS`` (a variable star, brighter or fainter; field crowding follows
+Galactic latitude), ``asteroid`` (a science-only point source, 35 % trailed, near the ecliptic) and
+``bogus`` (cosmic rays, hot pixels and bad columns, dipoles from misregistration, saturated bright stars,
+detector edges with NaN pixels, and noise peaks at the detection limit). Overlaps are deliberate:
+faint SNe near nuclei vs AGN, quasars vs stars, dipoles vs variable stars, noise peaks vs faint
+transients. Positions: AGN and SN uniform on the sky above |b| = 8 deg, variable stars concentrated
+to the Galactic plane (Laplace, 14 deg), asteroids to the ecliptic (Gaussian, 8 deg), bogus uniform;
+all at dec > -30 deg (the ZTF sky).
+
+Metadata (one row per alert), measured on the simulated images where an alert broker measures them:
+``gal_lat_deg``, ``ecl_lat_deg``, ``mag`` (PSF-fit magnitude on the difference image), ``elongation``
+(axis ratio of the Gaussian-weighted second moments of the difference image), ``dist_nearest_arcsec``
+(distance to the nearest catalogued source brighter than 22 mag in the reference, as ZTF's
+``distpsnr1``), ``fwhm_arcsec`` (science seeing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..validation import check_random_state
+
+__all__ = ["STAMP_METADATA_COLUMNS", "STAMP_CLASSES", "STAMP_SIZE", "galactic_ecliptic_latitudes", "simulate_stamps"]
+
+#: the five classes of the stamp classifier, in the order of its outputs
+STAMP_CLASSES: tuple[str, ...] = ("AGN", "SN", "VS", "asteroid", "bogus")
+#: metadata columns of a stamp table
+STAMP_METADATA_COLUMNS: tuple[str, ...] = ("gal_lat_deg", "ecl_lat_deg", "mag", "elongation", "dist_nearest_arcsec",
+                                     "fwhm_arcsec")
+#: cutout side in pixels
+STAMP_SIZE = 63
+
+ZEROPOINT = 27.2          # mag giving 1 e-: 5-sigma limit ~20.5 mag in 2" seeing on a 1000 e- sky
+READ_NOISE = 8.0
+SATURATION = 60000.0
+_C = (STAMP_SIZE - 1) / 2.0
+_YY, _XX = np.mgrid[0:STAMP_SIZE, 0:STAMP_SIZE].astype(np.float64)
+_BOGUS_KINDS = ("cosmic_ray", "hot_pixel", "dipole", "saturated_star", "edge", "noise_peak")
+
+
+def _exp_mixture():
+    """Gaussian-mixture approximation (weights, sigma / scale length) of a 2D exponential profile."""
+    from scipy.optimize import nnls
+
+    scales = np.array([0.25, 0.5, 0.9, 1.5, 2.4, 3.8])
+    r = np.linspace(0.01, 10, 400)
+    basis = np.exp(-0.5 * (r[:, None] / scales) ** 2) / (2 * np.pi * scales ** 2)
+    target = np.exp(-r) / (2 * np.pi)
+    w, _ = nnls(basis * r[:, None], target * r)
+    keep = w > 0.02
+    return w[keep] / w[keep].sum(), scales[keep]
+
+
+_EXP_W, _EXP_S = _exp_mixture()
+
+
+def _cov(sigma, q=1.0, theta=0.0):
+    """2x2 covariance of an elliptical Gaussian (major sigma, axis ratio q, angle theta)."""
+    c, s = np.cos(theta), np.sin(theta)
+    R = np.array([[c, -s], [s, c]])
+    return R @ np.diag([sigma ** 2, (sigma * q) ** 2]) @ R.T
+
+
+class _Scene:
+    """Sources as lists of Gaussian components (x, y, flux, covariance) before the PSF."""
+
+    def __init__(self):
+        self.comps: list[tuple[float, float, float, np.ndarray]] = []
+        self.catalog: list[tuple[float, float, float]] = []     # x, y, mag of catalogued sources
+
+    def point(self, x, y, flux, catalog=True):
+        self.comps.append((x, y, flux, np.zeros((2, 2))))
+        if catalog and flux > 0:
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux)))
+
+    def galaxy(self, x, y, flux, r_scale, q, theta, bulge_frac, catalog=True):
+        for frac, scale in ((1 - bulge_frac, r_scale), (bulge_frac, 0.25 * r_scale)):
+            if frac <= 0:
+                continue
+            for w, s in zip(_EXP_W, _EXP_S):
+                self.comps.append((x, y, flux * frac * w, _cov(s * scale, q, theta)))
+        if catalog and flux > 0:
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux)))
+
+
+def _render(comps, psf, extra_cov=None, shift=(0.0, 0.0)):
+    """Noise-free image of Gaussian components convolved with ``psf`` (list of (weight, cov)).
+
+    Each component is evaluated only within 4.5 sigma of its centre, and skipped when its peak is below
+    0.01 e-/pixel (faster than the full grid; both far below the noise).
+    """
+    img = np.zeros((STAMP_SIZE, STAMP_SIZE))
+    pix = np.eye(2) / 12.0 + (extra_cov if extra_cov is not None else 0.0)
+    for x, y, fl, cov0 in comps:
+        if fl == 0:
+            continue
+        x, y = x + shift[0], y + shift[1]
+        for w, pcov in psf:
+            cov = cov0 + pcov + pix
+            det = cov[0, 0] * cov[1, 1] - cov[0, 1] ** 2
+            amp = w * fl / (2 * np.pi * np.sqrt(det))
+            if abs(amp) < 0.01:             # peak below 0.01 e-/pixel: far under any noise, skipped
+                continue
+            half = 4.5 * np.sqrt(max(cov[0, 0], cov[1, 1]))
+            x0, x1 = max(int(x - half), 0), min(int(x + half) + 2, STAMP_SIZE)
+            y0, y1 = max(int(y - half), 0), min(int(y + half) + 2, STAMP_SIZE)
+            if x0 >= x1 or y0 >= y1:
+                continue
+            dx = np.arange(x0, x1) - x
+            dy = (np.arange(y0, y1) - y)[:, None]
+            q = (cov[1, 1] * dx ** 2 - 2 * cov[0, 1] * dx * dy + cov[0, 0] * dy ** 2) / det
+            img[y0:y1, x0:x1] += amp * np.exp(-0.5 * q)
+    return img
+
+
+def _psf(rng, fwhm_arcsec):
+    sigma = fwhm_arcsec / 2.3548
+    halo = rng.uniform(0.05, 0.15)
+    e = rng.uniform(0.0, 0.08)
+    th = rng.uniform(0, np.pi)
+    core = _cov(sigma, 1 - e, th)
+    return [(1 - halo, core), (halo, 4.0 * core)], sigma
+
+
+def _field(rng, scene, gal_lat_deg, avoid_centre=3.0):
+    """Field stars (density rising to the Galactic plane) and background galaxies."""
+    n_star = rng.poisson(1.5 + 20.0 * np.exp(-abs(gal_lat_deg) / 12.0))
+    n_gal = rng.poisson(2.5)
+    for _ in range(n_star):
+        x, y = rng.uniform(-2, STAMP_SIZE + 1, 2)
+        if np.hypot(x - _C, y - _C) < avoid_centre:
+            continue
+        mag = 22.5 - 2.5 * np.log10(1 + rng.pareto(1.2))       # rising counts to the faint end
+        scene.point(x, y, 10 ** (0.4 * (ZEROPOINT - max(mag, 12.0))))
+    for _ in range(n_gal):
+        x, y = rng.uniform(-2, STAMP_SIZE + 1, 2)
+        if np.hypot(x - _C, y - _C) < avoid_centre + 2:
+            continue
+        mag = rng.uniform(18.5, 23.5)
+        scene.galaxy(x, y, 10 ** (0.4 * (ZEROPOINT - mag)), rng.uniform(0.5, 2.5), rng.uniform(0.3, 1.0),
+                     rng.uniform(0, np.pi), rng.uniform(0, 0.5))
+
+
+#: ICRS -> Galactic rotation (Hipparcos, ESA 1997) and ICRS -> ecliptic (mean obliquity J2000)
+_ICRS_TO_GAL = np.array([[-0.0548755604162154, -0.8734370902348850, -0.4838350155487132],
+                         [0.4941094278755837, -0.4448296299600112, 0.7469822444972189],
+                         [-0.8676661490190047, -0.1980763734312015, 0.4559837761750669]])
+_EPS = np.radians(23.4392911)
+_ICRS_TO_ECL = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(_EPS), np.sin(_EPS)], [0.0, -np.sin(_EPS), np.cos(_EPS)]])
+
+
+def _unit(lon_deg, lat_deg):
+    lon, lat = np.radians(lon_deg), np.radians(lat_deg)
+    return np.stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)], axis=-1)
+
+
+def _lonlat(v):
+    v = np.asarray(v, dtype=np.float64)
+    return (np.degrees(np.arctan2(v[..., 1], v[..., 0])) % 360.0,
+            np.degrees(np.arcsin(np.clip(v[..., 2], -1.0, 1.0))))
+
+
+def galactic_ecliptic_latitudes(ra_deg, dec_deg):
+    """Galactic and ecliptic latitudes (deg) of ICRS positions (arrays broadcast)."""
+    v = _unit(np.asarray(ra_deg, dtype=np.float64), np.asarray(dec_deg, dtype=np.float64))
+    return _lonlat(v @ _ICRS_TO_GAL.T)[1], _lonlat(v @ _ICRS_TO_ECL.T)[1]
+
+
+def _sky_position(rng, cls):
+    """(ra, dec) of an alert: extragalactic classes away from the plane, stars towards it, asteroids
+    near the ecliptic, bogus anywhere (uniform on the sphere); the survey sees dec > -30 deg."""
+    for _ in range(1000):
+        if cls in ("AGN", "SN"):
+            lat = np.degrees(np.arcsin(rng.uniform(np.sin(np.radians(8)), 1.0))) * rng.choice([-1, 1])
+            v = _unit(rng.uniform(0, 360), lat) @ _ICRS_TO_GAL
+        elif cls == "VS":
+            v = _unit(rng.uniform(0, 360), float(np.clip(rng.laplace(0, 14.0), -89, 89))) @ _ICRS_TO_GAL
+        elif cls == "asteroid":
+            v = _unit(rng.uniform(0, 360), float(np.clip(rng.normal(0, 8.0), -89, 89))) @ _ICRS_TO_ECL
+        else:
+            v = _unit(rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1))))
+        ra, dec = _lonlat(v)
+        if dec > -30.0:
+            return float(ra), float(dec)
+    return float(ra), float(dec)
+
+
+def _host(rng, scene, x, y, mag, r_scale):
+    q, th, bulge = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi), rng.uniform(0.05, 0.6)
+    scene.galaxy(x, y, 10 ** (0.4 * (ZEROPOINT - mag)), r_scale, q, th, bulge)
+    return q, th
+
+
+def _flux(mag):
+    return 10 ** (0.4 * (ZEROPOINT - mag))
+
+
+def _one(rng, cls):
+    """One alert: (sci, ref, diff) images, metadata pieces, bogus kind or ''."""
+    fwhm_sci = float(np.clip(np.exp(rng.normal(np.log(2.1), 0.22)), 1.2, 4.0))
+    fwhm_ref = rng.uniform(1.6, 2.2)
+    psf_s, sig_s = _psf(rng, fwhm_sci)
+    psf_r, sig_r = _psf(rng, fwhm_ref)
+    sky = rng.uniform(400, 3000)
+    sky_ref = rng.uniform(300, 1500)
+    n_coadd = rng.integers(15, 41)
+    noise_psf = np.sqrt(sky + READ_NOISE ** 2) * np.sqrt(4 * np.pi) * sig_s   # PSF-photometry noise, e-
+    # detection significance of the new flux: steeply rising to the 5-sigma limit
+    snr = 5.0 + rng.exponential(12.0)
+    x0, y0 = _C + rng.uniform(-0.5, 0.5, 2)
+    static, new = _Scene(), _Scene()   # in both images / science only (the transient change)
+    kind = ""
+    reg_sigma, kern_err, scale_err = 0.07, 0.04, 0.01
+    nan_region = None
+    ra, dec = _sky_position(rng, cls)
+    b, ecl = (float(v) for v in galactic_ecliptic_latitudes(ra, dec))
+    _field(rng, static, b)
+
+    if cls == "AGN":
+        dflux = snr * noise_psf * rng.choice([1, -1], p=[0.6, 0.4])
+        frac = rng.uniform(0.08, 0.7)                    # |change| / nuclear flux
+        f_nuc = abs(dflux) / frac
+        if dflux < 0:
+            f_nuc += abs(dflux)
+        qso = rng.random() < 0.25
+        m_host = ZEROPOINT - 2.5 * np.log10(f_nuc) + (rng.uniform(1.0, 3.5) if qso else rng.normal(0.0, 1.0))
+        r_host = rng.uniform(0.4, 1.2) if qso else rng.uniform(1.0, 5.0)
+        xn, yn = x0 + rng.normal(0, 0.15), y0 + rng.normal(0, 0.15)
+        _host(rng, static, xn, yn, m_host, r_host)
+        static.point(xn, yn, f_nuc, catalog=False)     # the nucleus in both images; the change below
+        new.point(xn, yn, dflux)
+    elif cls == "SN":
+        dflux = snr * noise_psf
+        hostless = rng.random() < 0.08
+        r_host = rng.uniform(0.8, 5.0)
+        m_host = rng.uniform(23.5, 25.5) if hostless else rng.uniform(16.5, 22.0)
+        r = rng.gamma(2.0, r_host) if not hostless else rng.uniform(0, 4)
+        phi = rng.uniform(0, 2 * np.pi)
+        q, th = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi)
+        # offset along the host's own (sheared) disk
+        u, v = r * np.cos(phi), r * q * np.sin(phi)
+        hx, hy = x0 - (u * np.cos(th) - v * np.sin(th)), y0 - (u * np.sin(th) + v * np.cos(th))
+        static.galaxy(hx, hy, _flux(m_host), r_host, q, th, rng.uniform(0.05, 0.6))
+        new.point(x0, y0, dflux)
+    elif cls == "VS":
+        dflux = snr * noise_psf * rng.choice([1, -1])
+        frac = np.exp(rng.uniform(np.log(0.03), np.log(1.5)))
+        f_star = abs(dflux) / frac + (abs(dflux) if dflux < 0 else 0.0)
+        static.point(x0 + rng.normal(0, 0.1), y0 + rng.normal(0, 0.1), f_star)
+        new.point(x0, y0, dflux, catalog=False)
+    elif cls == "asteroid":
+        dflux = snr * noise_psf
+        if rng.random() < 0.35:                       # trailed: motion during the 30 s exposure
+            length, ang = rng.uniform(2.0, 9.0), rng.uniform(0, np.pi)
+            n = 9
+            for t in np.linspace(-0.5, 0.5, n):
+                new.point(x0 + t * length * np.cos(ang), y0 + t * length * np.sin(ang), dflux / n, catalog=False)
+        else:
+            new.point(x0, y0, dflux, catalog=False)
+    else:
+        kind = _BOGUS_KINDS[rng.integers(len(_BOGUS_KINDS))]
+        dflux = snr * noise_psf
+        if kind == "dipole":                          # bad registration of a bright static source
+            reg_sigma = rng.uniform(0.35, 1.2)
+            if rng.random() < 0.5:
+                static.point(x0, y0, _flux(rng.uniform(14.0, 18.0)))
+            else:
+                _host(rng, static, x0, y0, rng.uniform(15.0, 18.5), rng.uniform(0.6, 2.5))
+            dflux = 0.0
+        elif kind == "saturated_star":
+            static.point(x0, y0, _flux(rng.uniform(9.5, 12.5)))
+            kern_err, scale_err = rng.uniform(0.05, 0.2), rng.uniform(0.01, 0.05)
+            dflux = 0.0
+    # ---- images
+    sci_model = _render(static.comps + new.comps, psf_s)
+    ref_model = _render(static.comps, psf_r)
+    sci = rng.poisson(np.clip(sci_model, 0, None) + sky).astype(float) + rng.normal(0, READ_NOISE, sci_model.shape)
+    ref_noise = rng.normal(0, 1, ref_model.shape) * np.sqrt((np.clip(ref_model, 0, None) + sky_ref) / n_coadd
+                                                            + READ_NOISE ** 2 / n_coadd)
+    ref = ref_model + sky_ref + ref_noise
+    if kind == "cosmic_ray":                          # sharp, not PSF-shaped, science only
+        n_px = rng.integers(1, 5)
+        px, py = int(round(x0)), int(round(y0))
+        for _ in range(n_px):
+            sci[py, px] += rng.uniform(0.3, 1.0) * dflux
+            px += rng.integers(-1, 2)
+            py += rng.integers(-1, 2)
+    elif kind == "hot_pixel":
+        px, py = int(round(x0)), int(round(y0))
+        if rng.random() < 0.5:
+            sci[py, px] += dflux * rng.uniform(0.3, 0.8)
+        else:                                          # a bad column segment
+            sci[py - rng.integers(3, 20):py + rng.integers(3, 20), px] += dflux * rng.uniform(0.05, 0.2)
+    elif kind == "noise_peak":                        # an upward fluctuation at the detection limit
+        peak = _Scene()
+        peak.point(x0, y0, noise_psf * rng.uniform(2.0, 4.0), catalog=False)
+        sci += rng.normal(0, 1, sci.shape) * 0.5 * np.sqrt(sky) * np.exp(-((_XX - x0) ** 2 + (_YY - y0) ** 2) / 8)
+        sci += _render(peak.comps, psf_s)
+    elif kind == "edge":                              # candidate at a CCD edge: padded cutout (NaN) + glow
+        side, width = rng.integers(4), rng.integers(int(_C) - 20, int(_C) + 1)
+        nan_region = (side, width)
+        gx = {0: _XX, 1: STAMP_SIZE - 1 - _XX, 2: _YY, 3: STAMP_SIZE - 1 - _YY}[side]
+        glow = dflux * 0.08 * np.exp(-(gx - width) / rng.uniform(1.5, 5.0))
+        sci += np.where(gx >= width, glow, 0.0)
+    sci = np.minimum(sci, SATURATION)
+    ref = np.minimum(ref, SATURATION)
+    # ---- PSF-matched subtraction (imperfect)
+    from scipy.ndimage import gaussian_filter
+
+    d2 = (sig_s ** 2 - sig_r ** 2) * (1 + rng.normal(0, kern_err))
+    shift = rng.normal(0, reg_sigma, 2)
+    scale = 1 + rng.normal(0, scale_err)
+    if d2 >= 0:
+        kcov = np.eye(2) * max(d2, 0.0)
+        matched = _render(static.comps, psf_r, kcov, shift) * scale
+        if kind == "saturated_star":                  # saturation is not in the model: clipped core left
+            matched = np.minimum(matched + sky_ref, SATURATION * rng.uniform(0.7, 1.0)) - sky_ref
+        noise_m = gaussian_filter(ref_noise, np.sqrt(max(d2, 1e-6))) if d2 > 0.01 else ref_noise
+        diff = sci - sky - matched - noise_m * scale
+    else:
+        sci_c = gaussian_filter(sci - sky, np.sqrt(-d2)) if -d2 > 0.01 else sci - sky
+        matched = _render(static.comps, psf_r, None, shift) * scale
+        diff = sci_c - matched - ref_noise * scale
+    stamps = np.stack([sci, ref, diff]).astype(np.float32)
+    if nan_region is not None:
+        side, width = nan_region
+        gx = {0: _XX, 1: STAMP_SIZE - 1 - _XX, 2: _YY, 3: STAMP_SIZE - 1 - _YY}[side]
+        stamps[:, gx > width + 2] = np.nan
+    cat = np.array(static.catalog).reshape(-1, 3)
+    bright = cat[cat[:, 2] < 22.0] if cat.size else cat
+    if bright.size:
+        dist = float(np.min(np.hypot(bright[:, 0] - x0, bright[:, 1] - y0)))
+    else:
+        dist = np.inf
+    if not np.isfinite(dist) or dist > _C:             # nothing in the cutout: the nearest one beyond it
+        dens = 1.0 / 900.0 * (1 + 10 * np.exp(-abs(b) / 12.0))
+        dist = float(min(_C + np.sqrt(rng.exponential() / (np.pi * dens)), 60.0))
+    dist = abs(dist + rng.normal(0, 0.1))
+    return stamps, dict(gal_lat_deg=b, ecl_lat_deg=ecl, fwhm_arcsec=fwhm_sci, dist_nearest_arcsec=dist,
+                        ra_deg=ra, dec_deg=dec), kind, sig_s
+
+
+def _measure(diff, sigma):
+    """PSF-fit magnitude and second-moment elongation of difference images (n, 63, 63) at the centre."""
+    d = np.nan_to_num(diff.astype(np.float64))
+    n = d.shape[0]
+    dx, dy = _XX - _C, _YY - _C
+    mags, elong = np.empty(n), np.empty(n)
+    for i in range(n):
+        p = np.exp(-0.5 * (dx ** 2 + dy ** 2) / sigma[i] ** 2)
+        f = float((d[i] * p).sum() / (p * p).sum())
+        mags[i] = ZEROPOINT - 2.5 * np.log10(max(abs(f), 1.0))
+        img = d[i] * np.sign(f if f != 0 else 1.0)
+        w = np.exp(-0.5 * (dx ** 2 + dy ** 2) / (1.5 * max(sigma[i], 0.8)) ** 2) * np.clip(img, 0, None)
+        s = w.sum()
+        if s <= 0:
+            elong[i] = 1.0
+            continue
+        mx, my = (w * dx).sum() / s, (w * dy).sum() / s
+        cxx = (w * (dx - mx) ** 2).sum() / s
+        cyy = (w * (dy - my) ** 2).sum() / s
+        cxy = (w * (dx - mx) * (dy - my)).sum() / s
+        tr, det = cxx + cyy, cxx * cyy - cxy ** 2
+        disc = np.sqrt(max(tr ** 2 / 4 - det, 0.0))
+        lam1, lam2 = tr / 2 + disc, max(tr / 2 - disc, 1e-6)
+        elong[i] = float(np.sqrt(lam1 / lam2))
+    return mags, elong
+
+
+def simulate_stamps(n_per_class: int, *, classes=None, seed=0):
+    """Simulate labelled first-detection alert stamps (science, reference, difference).
+
+    Parameters
+    ----------
+    n_per_class : int
+        Alerts per class (>= 1).
+    classes : sequence of str, optional
+        Subset of :data:`STAMP_CLASSES` (default: all five).
+    seed : int, numpy Generator or None
+
+    Returns
+    -------
+    stamps : ndarray, shape (n, 3, 63, 63), float32
+        Science, reference and difference images in e- (science and reference include the sky;
+        the difference is background-subtracted). Edge-of-detector bogus alerts contain NaN.
+    metadata : DataFrame, shape (n, 8)
+        Columns :data:`STAMP_METADATA_COLUMNS` plus the position ``ra_deg, dec_deg`` (ICRS; the latitudes
+        follow from it); ``metadata.attrs["bogus_kind"]`` gives the kind of each bogus
+        alert ('' for real ones).
+    labels : ndarray of str, shape (n,)
+
+    Examples
+    --------
+    >>> stamps, meta, labels = simulate_stamps(2, seed=0)
+    >>> stamps.shape, list(meta.columns)[:3], sorted(map(str, set(labels)))[:2]
+    ((10, 3, 63, 63), ['gal_lat_deg', 'ecl_lat_deg', 'mag'], ['AGN', 'SN'])
+    """
+    n_per_class = int(n_per_class)
+    if n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class}")
+    classes = list(STAMP_CLASSES if classes is None else classes)
+    unknown = sorted(set(classes) - set(STAMP_CLASSES))
+    if unknown or not classes:
+        raise ValueError(f"unknown stamp class(es) {unknown}; known: {list(STAMP_CLASSES)}")
+    rng = check_random_state(seed)
+    labels = np.repeat(np.array(classes, dtype=object), n_per_class)
+    order = rng.permutation(labels.size)
+    labels = labels[order].astype(str)
+    stamps = np.empty((labels.size, 3, STAMP_SIZE, STAMP_SIZE), np.float32)
+    rows, kinds, sig = [], [], np.empty(labels.size)
+    for i, cls in enumerate(labels):
+        stamps[i], meta, kind, sig[i] = _one(rng, cls)
+        rows.append(meta)
+        kinds.append(kind)
+    mags, elong = _measure(stamps[:, 2], sig)
+    meta = pd.DataFrame(rows)
+    meta["mag"] = mags
+    meta["elongation"] = elong
+    meta = meta[list(STAMP_METADATA_COLUMNS) + ["ra_deg", "dec_deg"]]
+    meta.attrs["bogus_kind"] = np.array(kinds, dtype=str)
+    return stamps, meta, labels
