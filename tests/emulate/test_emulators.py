@@ -273,6 +273,17 @@ def test_output_dtype_and_log10(which, neural, pca, split):
         emu.predict(x, output="mag")
 
 
+def test_float32_stored_edges_are_inside_the_domain(pca):
+    """Parameters stored as float32 at the grid's edges (rounded outwards) are in the domain; beyond is not."""
+    hi32 = pca.param_max_.astype(np.float32)
+    hi32 = np.where(hi32 >= pca.param_max_, hi32, np.nextafter(hi32, np.float32(np.inf)))  # the float32 above
+    edge = np.vstack([pca.param_min_.astype(np.float32), hi32]).astype(np.float64)
+    assert np.isfinite(pca.predict(edge)).all()
+    beyond = pca.param_max_ * (1 + 1e-5) + 1e-5
+    with pytest.raises(OutOfDomainError):
+        pca.predict(beyond[None, :])
+
+
 def test_float32_refuses_fluxes_outside_its_range(neural, split):
     """Fluxes that would underflow float32 raise instead of silently becoming 0 (log10 output works)."""
     x = split[1].params[:5]

@@ -134,8 +134,11 @@ class EmulatorBase(AgnlabEstimator):
         return self._in_domain(X)
 
     def _in_domain(self, X) -> np.ndarray:
+        # edges widened by 1e-9 of the range, or one float32 step of the bound: parameters stored as
+        # float32 (Parquet, FITS) at the edge of the grid stay inside
         span = self.param_max_ - self.param_min_
-        tol = 1e-9 * np.maximum(span, 1e-300)
+        f32_step = np.finfo(np.float32).eps * np.maximum(np.abs(self.param_min_), np.abs(self.param_max_))
+        tol = np.maximum(1e-9 * np.maximum(span, 1e-300), f32_step)
         return np.all((X >= self.param_min_ - tol) & (X <= self.param_max_ + tol), axis=1)
 
     def _domain_mask(self, X) -> np.ndarray:
