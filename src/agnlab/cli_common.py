@@ -147,8 +147,9 @@ def check_outputs(args) -> None:
             continue
         path = Path(str(value)).expanduser()
         opt = _option(dest)
-        dask_folder = bool(getattr(args, "dask", None)) and not path.suffix   # --dask: a folder of parts
-        if not directory and suffixes and path.suffix.lower() not in suffixes and not dask_folder:
+        # --dask / --hats: the output is a folder of parts (partitioned Parquet, shards, a HATS catalogue)
+        parts_folder = bool(getattr(args, "dask", None) or getattr(args, "hats", False)) and not path.suffix
+        if not directory and suffixes and path.suffix.lower() not in suffixes and not parts_folder:
             raise CLIError(f"{opt} {path}: unsupported suffix {path.suffix or '(none)'!r}; use one of "
                            f"{', '.join(suffixes)}")
         resolved = path.resolve()
@@ -163,7 +164,8 @@ def check_outputs(args) -> None:
         seen[resolved] = opt
         if path.exists() and not getattr(args, "overwrite", False):
             raise CLIError(f"{opt} {path} already exists; pass --overwrite to replace it")
-        if path.exists() and directory != path.is_dir() and not getattr(args, "dask", None):
+        if path.exists() and directory != path.is_dir() and not (getattr(args, "dask", None)
+                                                                 or getattr(args, "hats", False)):
             raise CLIError(f"{opt} {path} exists and is {'a file' if directory else 'a folder'}")
         why = _writable_place(path)
         if why is not None:

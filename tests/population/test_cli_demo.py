@@ -50,6 +50,33 @@ def test_cli_select_crossmatch_fit(tmp_path):
     assert PopulationFit.load(cut).selection == "assef18_c75"
 
 
+def test_cli_select_hats_matches_in_memory(tmp_path, capsys):
+    """``select --hats --spectra-hats``: LSDB partition by partition, the same sources as the in-memory verb."""
+    pytest.importorskip("lsdb")
+    from agnlab.catalog import make_mock_catalog, write_hats
+    from agnlab.cli import main
+
+    mock = make_mock_catalog(n_sources=3000, seed=2)
+    wise = mock.wise.assign(wise_row=range(len(mock.wise)))
+    write_hats(wise, tmp_path / "wise", columns=list(wise.columns), partition_rows=700)
+    write_hats(mock.spectra, tmp_path / "spec", columns=list(mock.spectra.columns), partition_rows=700)
+    wise.to_parquet(tmp_path / "wise.parquet")
+    assert main(["population", "select", str(tmp_path / "wise.parquet"), "--out", str(tmp_path / "sel.parquet"),
+                 "--b-min-deg", "0", "--gc-radius-deg", "0"]) == 0
+    assert main(["population", "select", str(tmp_path / "wise"), "--hats", "--out", str(tmp_path / "agn"),
+                 "--b-min-deg", "0", "--gc-radius-deg", "0"]) == 0
+    import lsdb
+
+    ref = pd.read_parquet(tmp_path / "sel.parquet")
+    got = lsdb.open_catalog(tmp_path / "agn").compute()
+    assert sorted(got["wise_row"]) == sorted(ref["wise_row"]) and {"w1_w2", "w2_w3"} <= set(got.columns)
+    assert main(["population", "select", str(tmp_path / "wise"), "--hats", "--spectra-hats", str(tmp_path / "spec"),
+                 "--out", str(tmp_path / "agn_spec"), "--b-min-deg", "0", "--gc-radius-deg", "0"]) == 0
+    assert "with a spectrum within 1.5 arcsec" in capsys.readouterr().out
+    assert main(["population", "select", str(tmp_path / "wise"), "--spectra-hats", str(tmp_path / "spec"),
+                 "--out", str(tmp_path / "x.parquet")]) == 2      # --spectra-hats needs --hats
+
+
 def test_cli_select_missing_column(tmp_path):
     from agnlab.validation import MissingColumnError
 

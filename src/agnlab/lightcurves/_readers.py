@@ -31,35 +31,45 @@ def read_ztf_alerts(paths) -> pd.DataFrame:
     ----------
     paths : path or sequence of paths
     """
-    import fastavro
-
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
     rows = []
-    for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"alert file not found: {path}")
+    for path, packets in alert_packets(paths):
         try:
-            with open(path, "rb") as fh:
-                for packet in fastavro.reader(fh):
-                    oid = str(packet["objectId"])
-                    for c in [packet["candidate"], *(packet.get("prv_candidates") or [])]:
-                        if c is None or c.get("jd") is None or c.get("fid") not in _FID:
-                            continue
-                        det = c.get("magpsf") is not None
-                        mag = c["magpsf"] if det else c.get("diffmaglim")
-                        if mag is None:
-                            continue
-                        rows.append((oid, float(c["jd"]) - 2400000.5, _FID[c["fid"]], float(mag),
-                                     float(c["sigmapsf"]) if det and c.get("sigmapsf") is not None else np.nan, det))
-        except (ValueError, KeyError, TypeError, EOFError) as exc:
+            for packet in packets:
+                oid = str(packet["objectId"])
+                for c in [packet["candidate"], *(packet.get("prv_candidates") or [])]:
+                    if c is None or c.get("jd") is None or c.get("fid") not in _FID:
+                        continue
+                    det = c.get("magpsf") is not None
+                    mag = c["magpsf"] if det else c.get("diffmaglim")
+                    if mag is None:
+                        continue
+                    rows.append((oid, float(c["jd"]) - 2400000.5, _FID[c["fid"]], float(mag),
+                                 float(c["sigmapsf"]) if det and c.get("sigmapsf") is not None else np.nan, det))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a readable ZTF alert file ({type(exc).__name__}: {exc})") from None
     df = pd.DataFrame(rows, columns=["object_id", "mjd", "band", "mag", "mag_err", "detected"])
     # the same epoch appears in every later alert's history: keep one (a detection over a limit)
     df = df.sort_values(["object_id", "band", "mjd", "detected"], ascending=[True, True, True, False])
     df = df.drop_duplicates(["object_id", "band", "mjd"], keep="first")
     return df.sort_values(["object_id", "mjd"], kind="stable").reset_index(drop=True)
+
+
+def alert_packets(paths):
+    """``(path, packets)`` for each ZTF Avro alert file, in order.
+
+    A missing file raises FileNotFoundError, a file that is not Avro ValueError naming it.
+    """
+    import fastavro
+
+    for path in map(Path, [paths] if isinstance(paths, (str, Path)) else paths):
+        if not path.exists():
+            raise FileNotFoundError(f"alert file not found: {path}")
+        try:
+            with open(path, "rb") as fh:
+                packets = list(fastavro.reader(fh))
+        except (ValueError, KeyError, TypeError, EOFError, OSError) as exc:
+            raise ValueError(f"{path}: not a readable ZTF alert file ({type(exc).__name__}: {exc})") from None
+        yield path, packets
 
 
 def _pick(df, names, what, path):

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._readers import alert_packets
 from ._stamps import STAMP_METADATA_COLUMNS, STAMP_SIZE, galactic_ecliptic_latitudes
 
 __all__ = ["CUTOUT_FIELDS", "read_ztf_stamps", "write_ztf_stamp_alerts"]
@@ -85,20 +86,8 @@ def read_ztf_stamps(paths):
     FileNotFoundError, ValueError
         A missing file, or a file that is not Avro (an unreadable alert inside a file is flagged).
     """
-    import fastavro
-
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
     images, rows = [], []
-    for path in paths:
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"alert file not found: {path}")
-        try:
-            with open(path, "rb") as fh:
-                packets = list(fastavro.reader(fh))
-        except (ValueError, KeyError, TypeError, EOFError, OSError) as exc:
-            raise ValueError(f"{path}: not a readable ZTF alert file ({type(exc).__name__}: {exc})") from None
+    for path, packets in alert_packets(paths):
         for packet in packets:
             flags = []
             trip = []

@@ -18,18 +18,36 @@ def _load_catalog(spec, *, which, n, seed):
     return read_catalog(spec, required=("ra", "dec"))
 
 
+def _select_hats(args, options) -> int:
+    from ..catalog import select_wise_agn_hats
+
+    if args.catalog == "builtin":
+        raise ValueError("--hats reads a HATS catalogue folder (e.g. written by agnlab.catalog.write_hats or "
+                         "hats-import), not 'builtin'")
+    res = select_wise_agn_hats(args.catalog, args.out, spectra=args.spectra_hats, radius_arcsec=args.radius_arcsec,
+                               overwrite=args.overwrite, **options)
+    print(res["report"].to_string(index=False))
+    matched = f"; {res['n_matched']} with a spectrum within {args.radius_arcsec} arcsec" if args.spectra_hats else ""
+    print(f"wrote HATS catalogue {res['out']}: {res['n_selected']} of {res['n_input']} sources selected{matched}")
+    return 0
+
+
 def _cmd_select(args) -> int:
     from ..catalog import select_wise_agn
     from ..io import write_table
 
-    table = _load_catalog(args.catalog, which="wise", n=args.n_sources, seed=args.seed)
+    if args.spectra_hats and not args.hats:
+        raise ValueError("--spectra-hats needs --hats (the crossmatch runs on HATS catalogues)")
     regions = None
     if args.exclusions:
         regions = _load_catalog(args.exclusions, which="regions", n=args.n_sources, seed=args.seed)
-    mask, report = select_wise_agn(table, preset=args.preset, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
-                                   snr_min=None if args.snr_min <= 0 else args.snr_min, w2_max=args.w2_max,
-                                   b_min_deg=args.b_min_deg, gc_radius_deg=args.gc_radius_deg,
-                                   exclusion_regions=regions, require_w3=not args.no_w3)
+    options = dict(preset=args.preset, alpha=args.alpha, beta=args.beta, gamma=args.gamma,
+                   snr_min=None if args.snr_min <= 0 else args.snr_min, w2_max=args.w2_max, b_min_deg=args.b_min_deg,
+                   gc_radius_deg=args.gc_radius_deg, exclusion_regions=regions, require_w3=not args.no_w3)
+    if args.hats:
+        return _select_hats(args, options)
+    table = _load_catalog(args.catalog, which="wise", n=args.n_sources, seed=args.seed)
+    mask, report = select_wise_agn(table, **options)
     print(report.to_string(index=False))
     write_table(table[mask].reset_index(drop=True), args.out)
     print(f"wrote {int(mask.sum())} of {len(table)} sources to {args.out}")
@@ -230,6 +248,14 @@ def register(subparsers) -> None:
               help="table of circular exclusion regions (ra, dec, radius_arcsec)", builtin=True)
     s.add_argument("--no-w3", action="store_true", help="do not require a W3 detection")
     s.add_argument("--n-sources", type=int, default=100_000, help="size of the builtin mock (default: 100000)")
+    s.add_argument("--hats", action="store_true",
+                   help="CATALOG is a HATS catalogue: select partition by partition with LSDB, add colours, and "
+                        "write a HATS catalogue to --out (default: an in-memory table)")
+    add_input(s, "spectra_hats", option=True, required=False,
+              help="with --hats: HATS catalogue of spectra (with a margin cache) to crossmatch the selected sources "
+                   "with")
+    s.add_argument("--radius-arcsec", type=float, default=1.5,
+                   help="with --spectra-hats: match radius in arcsec (default: 1.5)")
     add_common(s, n_jobs=False)
     s.set_defaults(func=_cmd_select)
 
