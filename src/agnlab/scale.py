@@ -226,8 +226,8 @@ def map_table(func: Callable, ddf, meta, *, model=None, threads: int = 1):
     """``func(partition, model)`` on every partition of ``ddf`` (lazy Dask DataFrame with ``meta``).
 
     ``model`` becomes one task of the graph, so a cluster ships it to each
-    worker once; threads are pinned to ``threads`` per task. Object (text)
-    columns and an object index of ``meta`` become pandas' string dtype, in
+    worker once; threads are pinned to ``threads`` per task. Text (object or
+    string) columns and index of ``meta`` become pandas' string dtype, in
     ``meta`` and in every partition, so that Parquet stores them as text.
     """
     _need_dask()
@@ -235,8 +235,11 @@ def map_table(func: Callable, ddf, meta, *, model=None, threads: int = 1):
     import pandas as pd
 
     if isinstance(meta, pd.DataFrame):
-        text = [c for c in meta.columns if meta[c].dtype == object]
-        text_index = meta.index.dtype == object
+        def is_text(dtype):
+            return pd.api.types.is_object_dtype(dtype) or isinstance(dtype, pd.StringDtype)
+
+        text = [c for c in meta.columns if is_text(meta[c].dtype)]
+        text_index = is_text(meta.index.dtype)
         if text or text_index:
             meta = _as_strings(meta, text, text_index)
             func = _StringOutput(func, text, text_index)

@@ -79,8 +79,7 @@ def explore_dataset(source, out, explorer, *, sample_rows: int = 200_000, id_col
         if len(df) == 0:
             return meta.copy()
         res = model.apply(_indexed(df, id_column))
-        res.index = res.index.astype("string").rename(meta.index.name)
-        return res.astype({"flag": "string"})
+        return res.rename_axis(meta.index.name)        # text dtypes are set by map_table
 
     rows = map_table(part, ddf, meta, model=_without_fitted_rows(fitted))
     out.mkdir(parents=True, exist_ok=True)

@@ -60,22 +60,29 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _temden_columns(est, tem_col, den_col) -> list:
+    """The input columns ``temden`` needs: the two ratio columns, or the estimator's line columns."""
+    if tem_col or den_col:
+        if not (tem_col and den_col):
+            raise ValueError("give both --tem-col and --den-col, or neither (then line columns are used)")
+        return [tem_col, den_col]
+    return list(est.lines_)
+
+
 def _temden_table(est, table, tem_col, den_col, name):
     """``table`` with ``te_k``, ``log_ne_cm3`` and ``temden_flag`` added (ratio columns or line columns)."""
     import pandas as pd
 
     from ..validation import check_columns
 
-    if tem_col or den_col:
-        if not (tem_col and den_col):
-            raise ValueError("give both --tem-col and --den-col, or neither (then line columns are used)")
-        check_columns(table, [tem_col, den_col], name=name)
+    columns = _temden_columns(est, tem_col, den_col)
+    check_columns(table, columns, name=name if tem_col else f"{name} (line columns)")
+    if tem_col:
         X = np.column_stack([pd.to_numeric(table[tem_col], errors="coerce"),
                              pd.to_numeric(table[den_col], errors="coerce")])
         out, flags = est.predict(X, return_flags=True)
         te, ln = out[:, 0], out[:, 1]
     else:
-        check_columns(table, est.lines_, name=f"{name} (line columns)")
         te, ln, flags = est.predict_from_lines({k: pd.to_numeric(table[k], errors="coerce").to_numpy()
                                                 for k in est.lines_}, return_flags=True)
     return table.assign(te_k=te, log_ne_cm3=ln, temden_flag=pd.array(np.asarray(flags).ravel(), dtype="string"))
@@ -93,7 +100,9 @@ def _cmd_temden_dask(args, est) -> int:
     def part(df, model):
         return _temden_table(model, df, args.tem_col, args.den_col, str(args.input))
 
-    _temden_table(est, ddf._meta_nonempty, args.tem_col, args.den_col, str(args.input))  # columns checked up front
+    from ..validation import check_columns
+
+    check_columns(ddf._meta, _temden_columns(est, args.tem_col, args.den_col), name=str(args.input))  # up front
     with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
         out = write_dataset(map_table(part, ddf, meta, model=est), args.out, overwrite=args.overwrite, client=client,
                             progress=args.progress)
