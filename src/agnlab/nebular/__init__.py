@@ -23,6 +23,8 @@ ICFRegressor, ICF_FEATURES, OBSERVED_IONS, icf_features, ionization_table
     Ionisation correction factors learned from model tables (and an approximate table).
 CLASSICAL_ICFS, classical_icf, compare_icfs
     PyNeb's classical ICFs and the comparison with learned ones.
+load_photoionization_grid, PhotoionizationGrid, GridError, BUILTIN_GRIDS
+    Photoionisation model grids (MAPPINGS HII / NLR from NebulaBayes, or any table), validated.
 run_demo
     The ``nebular`` section of ``agnlab demo``.
 """
@@ -32,6 +34,10 @@ from .._lazy import lazy_exports
 # public name -> defining module, imported on first use (keeps the import and the CLI fast)
 _EXPORTS = {
     "make_synthetic_cube": "._cube",
+    "BUILTIN_GRIDS": "._photoion_grid",
+    "GridError": "._photoion_grid",
+    "PhotoionizationGrid": "._photoion_grid",
+    "load_photoionization_grid": "._photoion_grid",
     "read_line_maps": "._cube_io",
     "CLASSICAL_ICFS": "._classical_icf",
     "classical_icf": "._classical_icf",
@@ -64,6 +70,10 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "BUILTIN_GRIDS",
+    "GridError",
+    "PhotoionizationGrid",
+    "load_photoionization_grid",
     "CLASSICAL_ICFS",
     "DiagnosticSpec",
     "FLAG_DESCRIPTIONS",
