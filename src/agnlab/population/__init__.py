@@ -9,11 +9,11 @@ from .._lazy import lazy_exports
 # public name -> defining module, imported on first use (keeps the import and the CLI fast)
 _EXPORTS = {
     "PopulationFit": "._fit",
-    "cash_expectation": "._fit",
-    "jensen_shannon": "._fit",
-    "parameter_distributions": "._fit",
-    "poisson_deviance": "._fit",
-    "reduced_chi2": "._fit",
+    "cash_expectation": "._statistics",
+    "jensen_shannon": "._statistics",
+    "parameter_distributions": "._statistics",
+    "poisson_deviance": "._statistics",
+    "reduced_chi2": "._statistics",
     "DesignMatrix": "._histogram",
     "angle_weights": "._histogram",
     "color_histogram": "._histogram",

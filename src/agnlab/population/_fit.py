@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._estimator import AgnlabEstimator
-from ..validation import check_array, table_name
+from ..validation import check_array
+from ._fit_inputs import _color_errors, _observed_array, _observed_w2, _track_array
 from ._histogram import (
     angle_weights,
     color_histogram,
@@ -20,225 +21,19 @@ from ._histogram import (
 )
 from ._selection import resolve_selection, selection_threshold
 from ._solver import alpha_max, nonneg_enet
+from ._statistics import (
+    _gof_summary,
+    _thin,
+    cash_expectation,
+    parameter_distributions,
+    poisson_deviance,
+    reduced_chi2,
+)
 
-__all__ = ["PopulationFit", "cash_expectation", "jensen_shannon", "parameter_distributions", "poisson_deviance",
-           "reduced_chi2"]
-
-
-def poisson_deviance(counts, model, *, floor=1e-3) -> float:
-    """Poisson deviance 2 sum(h log(h / mu) - (h - mu)), with ``mu`` floored at ``floor``."""
-    h = np.asarray(counts, float).ravel()
-    mu = np.maximum(np.asarray(model, float).ravel(), floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(h > 0, h * np.log(h / mu), 0.0)
-    return float(2.0 * np.sum(t - (h - mu)))
-
-
-def cash_expectation(model):
-    """Expectation and variance of the Cash statistic (Poisson deviance) of Poisson counts with means ``model``.
-
-    Exact sums over the Poisson distribution of each bin (Kaastra 2017, A&A 605, A51 gives the
-    same numbers as approximations): for large means each bin contributes ~1 (+1/(6 mu)), for
-    small means less (0 for mu -> 0). This is the reference for a *known* model; a fitted model
-    scores lower by about the number of effective free parameters (see the parametric bootstrap of
-    :attr:`PopulationFit.goodness_of_fit_`).
-
-    Returns
-    -------
-    mean, var : float
-        Sums over the bins.
-    """
-    from scipy.stats import poisson
-
-    mu = np.asarray(model, float).ravel()
-    mu = mu[mu > 0]
-    if mu.size == 0:
-        return 0.0, 0.0
-    mean = var = 0.0
-    for lo in range(0, mu.size, 256):
-        m = mu[lo:lo + 256]
-        half = int(np.ceil(12.0 * np.sqrt(m.max()) + 25))
-        k = np.floor(m)[:, None] + np.arange(-half, half + 1)[None, :]
-        k = np.where(k >= 0, k, np.nan)
-        pmf = np.nan_to_num(poisson.pmf(k, m[:, None]))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            c = 2.0 * (m[:, None] - k + np.where(k > 0, k * np.log(k / m[:, None]), 0.0))
-        c = np.nan_to_num(c)
-        e1 = np.sum(pmf * c, axis=1)
-        e2 = np.sum(pmf * c * c, axis=1)
-        mean += float(e1.sum())
-        var += float(np.sum(e2 - e1 * e1))
-    return mean, var
-
-
-def reduced_chi2(counts, model, *, n_params=0, min_var=1.0):
-    """Pearson chi^2 / dof of a histogram against a model, variance max(model, ``min_var``).
-
-    Bins where both counts and model are zero are ignored; dof = used bins - ``n_params`` (>= 1).
-
-    Returns
-    -------
-    chi2_red : float
-    chi2 : float
-    dof : int
-    """
-    h = np.asarray(counts, float).ravel()
-    mu = np.asarray(model, float).ravel()
-    used = (h > 0) | (mu > 0)
-    chi2 = float(np.sum((h[used] - mu[used]) ** 2 / np.maximum(mu[used], min_var)))
-    dof = max(int(used.sum()) - int(n_params), 1)
-    return chi2 / dof, chi2, dof
-
-
-def jensen_shannon(p, q) -> float:
-    """Jensen-Shannon divergence (base 2, in [0, 1]) between two (unnormalised) distributions."""
-    p = np.asarray(p, float).ravel()
-    q = np.asarray(q, float).ravel()
-    if p.shape != q.shape or p.sum() <= 0 or q.sum() <= 0:
-        raise ValueError("jensen_shannon: need two non-empty distributions of equal length")
-    p = p / p.sum()
-    q = q / q.sum()
-    m = 0.5 * (p + q)
-
-    def kl(a):  # KL(a || m) over the support of a (m > 0 there)
-        nz = a > 0
-        return np.sum(a[nz] * np.log2(a[nz] / m[nz]))
-
-    return float(0.5 * kl(p) + 0.5 * kl(q))
-
-
-def parameter_distributions(params, weights, *, param_names=None, bins=12, max_levels=30):
-    """Weighted vs uniform marginal distributions of track parameters.
-
-    Parameters
-    ----------
-    params : array_like, shape (n_tracks, n_params)
-    weights : array_like, shape (n_tracks,), non-negative
-    bins : int
-        Bins for continuous parameters (those with more than ``max_levels`` distinct values);
-        discrete parameters use their distinct values.
-
-    Returns
-    -------
-    dict name -> dict(``centers``, ``edges``, ``uniform``, ``weighted``) (normalised to sum 1).
-    """
-    P = check_array(params, name="params", ndim=2)
-    w = check_array(weights, name="weights", shape=(P.shape[0],))
-    if np.any(w < 0):
-        raise ValueError("weights: must be non-negative")
-    names = list(param_names) if param_names is not None else [f"p{j}" for j in range(P.shape[1])]
-    out = {}
-    for j, name in enumerate(names):
-        col = P[:, j]
-        levels = np.unique(col)
-        if levels.size <= max_levels:
-            mids = 0.5 * (levels[1:] + levels[:-1])
-            edges = np.concatenate([[levels[0] - 0.5], mids, [levels[-1] + 0.5]]) if levels.size > 1 \
-                else np.array([levels[0] - 0.5, levels[0] + 0.5])
-            centers = levels
-        else:
-            edges = np.linspace(col.min(), col.max(), bins + 1)
-            centers = 0.5 * (edges[1:] + edges[:-1])
-        uni = np.histogram(col, bins=edges)[0].astype(float)
-        wtd = np.histogram(col, bins=edges, weights=w)[0]
-        out[name] = {"centers": centers, "edges": edges, "uniform": uni / max(uni.sum(), 1e-300),
-                     "weighted": wtd / wtd.sum() if wtd.sum() > 0 else wtd}
-    return out
-
-
-def _thin(counts, n_folds, rng):
-    """Split a Poisson histogram into ``n_folds`` independent ones (as random source assignment)."""
-    rest = counts.astype(np.int64)
-    folds = []
-    for k in range(n_folds - 1):
-        part = rng.binomial(rest, 1.0 / (n_folds - k))
-        folds.append(part)
-        rest = rest - part
-    folds.append(rest)
-    return [f.astype(float) for f in folds]
+__all__ = ["PopulationFit"]
 
 
 _LEGACY_KIND = "population_fit"   # files written before the shared estimator contract
-
-
-_MAG_COLUMNS = ("w1mpro", "w2mpro", "w3mpro")
-_SIG_COLUMNS = ("w1sigmpro", "w2sigmpro", "w3sigmpro")
-
-
-def _table_columns(table):
-    if hasattr(table, "columns"):
-        return [str(c) for c in table.columns]
-    if hasattr(table, "colnames"):
-        return list(table.colnames)
-    return [str(c) for c in table]
-
-
-def _numeric_column(table, name):
-    try:
-        return np.asarray(table[name], dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"observed_colors: column {name!r} is not numeric ({exc})") from None
-
-
-def _observed_array(observed_colors, columns):
-    """(n_objects, 2) colours, (n_objects, 2) errors or None, and a note on where the errors came from.
-
-    Tables are read by column name, never by position: the colour columns ``columns``, or else the
-    WISE magnitudes ``w1mpro, w2mpro, w3mpro``; colour errors from ``w1sigmpro, w2sigmpro, w3sigmpro``
-    when present (a magnitude without its error, e.g. an AllWISE W3 upper limit, gives a NaN error).
-    """
-    is_table = hasattr(observed_colors, "columns") or hasattr(observed_colors, "colnames") or \
-        isinstance(observed_colors, dict)
-    if not is_table:
-        return check_array(observed_colors, name="observed_colors", ndim=2, finite=False), None, None
-    have = _table_columns(observed_colors)
-    cols = [str(c) for c in columns]
-    sig = None
-    if all(c in have for c in cols):
-        obs = np.column_stack([_numeric_column(observed_colors, c) for c in cols])
-        if all(c in have for c in _SIG_COLUMNS):
-            sig = np.column_stack([_numeric_column(observed_colors, c) for c in _SIG_COLUMNS])
-    elif all(c in have for c in _MAG_COLUMNS):
-        m = np.column_stack([_numeric_column(observed_colors, c) for c in _MAG_COLUMNS])
-        obs = np.column_stack([m[:, 0] - m[:, 1], m[:, 1] - m[:, 2]])
-        if all(c in have for c in _SIG_COLUMNS):
-            sig = np.column_stack([_numeric_column(observed_colors, c) for c in _SIG_COLUMNS])
-    else:
-        missing = [c for c in cols if c not in have]
-        raise ValueError(f"{table_name(observed_colors, 'observed_colors')}: missing column(s) {missing} "
-                         f"(set color_columns=... to the names of the two colours, or give the WISE magnitudes "
-                         f"{list(_MAG_COLUMNS)}); available: {have}")
-    if sig is None:
-        return obs, None, None
-    return obs, _color_errors(sig), "catalogue columns " + ", ".join(_SIG_COLUMNS)
-
-
-def _observed_w2(table, observed_w2, n):
-    """W2 magnitudes of the observed sources (``observed_w2`` or the table's ``w2mpro``), or None."""
-    if observed_w2 is not None:
-        return check_array(observed_w2, name="observed_w2", shape=(n,), finite=False)
-    is_table = hasattr(table, "columns") or hasattr(table, "colnames") or isinstance(table, dict)
-    if is_table and "w2mpro" in _table_columns(table):
-        return _numeric_column(table, "w2mpro")
-    return None
-
-
-def _color_errors(mag_err):
-    """Errors of the W1, W2, W3 magnitudes (n, 3) -> (err W1-W2, err W2-W3, shared W2 error) (n, 3)."""
-    return np.column_stack([np.hypot(mag_err[:, 0], mag_err[:, 1]), np.hypot(mag_err[:, 1], mag_err[:, 2]),
-                            mag_err[:, 1]])
-
-
-def _track_array(track_colors) -> np.ndarray:
-    """(n_tracks, n_angles, 2) numeric array (its dtype kept: track libraries are large float32 arrays)."""
-    tc = np.asarray(track_colors)
-    if not (np.issubdtype(tc.dtype, np.floating) or np.issubdtype(tc.dtype, np.integer)):
-        raise TypeError(f"track_colors: expected numbers, got an array of dtype {tc.dtype}")
-    if tc.ndim != 3 or tc.shape[2] != 2:
-        raise ValueError(f"track_colors: expected shape (n_tracks, n_angles, 2), got {tc.shape}")
-    if tc.size == 0:
-        raise ValueError(f"track_colors: array is empty (shape {tc.shape})")
-    return tc
 
 
 class PopulationFit(AgnlabEstimator):
@@ -571,12 +366,9 @@ class PopulationFit(AgnlabEstimator):
         if tw2.shape[0] != tc.shape[0] or tw2.shape[1] not in (1, tc.shape[1]):
             raise ValueError(f"track_w2: expected shape ({tc.shape[0]}, {tc.shape[1]}) or ({tc.shape[0]},), "
                              f"got {np.shape(track_w2)}")
-        if observed_w2 is None:
-            is_table = hasattr(table, "columns") or hasattr(table, "colnames") or isinstance(table, dict)
-            if not (is_table and "w2mpro" in _table_columns(table)):
-                raise ValueError("selection: the cut depends on W2; give observed_w2=... or a table with w2mpro")
-            observed_w2 = _numeric_column(table, "w2mpro")
-        ow2 = check_array(observed_w2, name="observed_w2", shape=(obs.shape[0],), finite=False)
+        ow2 = _observed_w2(table, observed_w2, obs.shape[0])
+        if ow2 is None:
+            raise ValueError("selection: the cut depends on W2; give observed_w2=... or a table with w2mpro")
         x_min = np.broadcast_to(selection_threshold(sel, tw2), tc.shape[:2])
         with np.errstate(invalid="ignore"):
             return x_min, obs[:, 0] > selection_threshold(sel, ow2)
@@ -1013,20 +805,3 @@ class PopulationFit(AgnlabEstimator):
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ArtifactError(f"{path}: incomplete or inconsistent population_fit file ({exc})") from None
         return est
-
-
-def _gof_summary(cash, n_bins, reps, e_pois, v_pois):
-    """The ``goodness_of_fit_`` dict from the statistic, its bootstrap replicates and Poisson moments."""
-    from scipy.stats import norm
-
-    out = {"cash": float(cash), "n_bins": int(n_bins), "n_boot": int(reps.size),
-           "expected_cash_poisson": float(e_pois), "std_cash_poisson": float(np.sqrt(max(v_pois, 0.0)))}
-    if reps.size >= 2:
-        mean, std = float(reps.mean()), float(reps.std(ddof=1))
-        out.update(expected_cash=mean, std_cash=std,
-                   p_value=float(norm.sf((cash - mean) / std)) if std > 0 else float(cash <= mean),
-                   p_value_empirical=float((1 + np.sum(reps >= cash)) / (1 + reps.size)))
-    else:
-        out.update(expected_cash=float("nan"), std_cash=float("nan"), p_value=float("nan"),
-                   p_value_empirical=float("nan"))
-    return out
