@@ -13,9 +13,11 @@ from agnlab.cli import main
 from agnlab.report.notebooks import (
     META_NAME,
     changed_notebooks,
+    html_code_sha256,
     html_notebook_sha256,
     notebook_imports,
     notebook_sha256,
+    package_code_sha256,
     package_dependencies,
     stale_html,
     stamp_html,
@@ -157,7 +159,7 @@ def test_check_detects_stale_missing_and_foreign_copies(tmp_path, capsys):
     html.mkdir()
     for nb in (a, b):
         (html / f"{nb.stem}.html").write_text(stamp_html("<html><head></head><body></body></html>",
-                                                         notebook_sha256(nb), nb.name))
+                                                         notebook_sha256(nb), nb.name, package_code_sha256(nb)))
     assert html_notebook_sha256(html / "a.html") == notebook_sha256(a)
     assert stale_html([a, b]) == []
     assert main(["notebooks", "html", "--check", "--dir", str(nbdir)]) == 0
@@ -182,6 +184,32 @@ def test_check_detects_stale_missing_and_foreign_copies(tmp_path, capsys):
     assert "gone.html: HTML copy without a notebook" in capsys.readouterr().err
     # a named notebook is checked alone, and --out moves the copies
     assert main(["notebooks", "html", "--check", str(b), "--out", str(tmp_path / "elsewhere")]) == 1
+
+
+def test_check_sees_changes_in_the_code_a_notebook_imports(tmp_path):
+    """A copy goes stale when a module the notebook imports (or one those import) changes, not otherwise."""
+    pkg = tmp_path / "agnlab"
+    for rel, text in {"__init__.py": "", "alpha/__init__.py": "from ..beta import f\n", "beta/__init__.py":
+                      "def f():\n    return 1\n", "gamma/__init__.py": "", "alpha/model.json": "{}"}.items():
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_text(text)
+    nb = write_notebook(tmp_path / "nb" / "a.ipynb", "import agnlab.alpha")
+    html = tmp_path / "nb" / "html" / "a.html"
+    html.parent.mkdir()
+    html.write_text(stamp_html("<html><head></head></html>", notebook_sha256(nb), nb.name,
+                               package_code_sha256(nb, pkg)))
+    assert html_code_sha256(html) == package_code_sha256(nb, pkg)
+    assert stale_html([nb], src_root=pkg) == []
+    (pkg / "gamma" / "__init__.py").write_text("X = 2\n")  # not imported by the notebook
+    assert stale_html([nb], src_root=pkg) == []
+    for changed in ("beta/__init__.py", "alpha/model.json"):  # imported through alpha; alpha's package data
+        before = (pkg / changed).read_text()
+        (pkg / changed).write_text(before + "\n")
+        assert [why for _, _, why in stale_html([nb], src_root=pkg)] == [
+            "agnlab code the notebook imports changed since its HTML copy was made"], changed
+        (pkg / changed).write_text(before)
+    html.write_text(stamp_html("<html><head></head></html>", notebook_sha256(nb), nb.name))  # older agnlab
+    assert "made by an older agnlab" in stale_html([nb], src_root=pkg)[0][2]
 
 
 def test_committed_html_copies_are_current():

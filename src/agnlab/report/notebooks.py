@@ -2,8 +2,11 @@
 
 Each HTML copy records the SHA-256 of the notebook it was made from (cell types
 and sources, not outputs or metadata) in ``<meta name="agnlab-notebook-sha256">``,
+and of the ``agnlab`` code the notebook runs (the modules it imports, directly or
+through others, with their package data) in ``<meta name="agnlab-code-sha256">``,
 so :func:`stale_html` can tell a stale copy from a current one without looking
-at file times (which git does not keep). :func:`changed_notebooks` picks the
+at file times (which git does not keep): a library change that alters a
+notebook's outputs makes its copy stale too. :func:`changed_notebooks` picks the
 notebooks changed since a git ref, counting a notebook as changed also when an
 ``agnlab`` subpackage it imports (directly or through other subpackages)
 changed. Executing and converting needs the ``notebooks`` extra (nbclient,
@@ -24,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 __all__ = [
+    "CODE_META_NAME",
     "META_NAME",
     "NotebookError",
     "changed_notebooks",
@@ -34,13 +38,17 @@ __all__ = [
     "html_path",
     "notebook_imports",
     "notebook_sha256",
+    "package_code_sha256",
     "package_dependencies",
     "stale_html",
     "stamp_html",
 ]
 
 META_NAME = "agnlab-notebook-sha256"
+CODE_META_NAME = "agnlab-code-sha256"
 _META_RE = re.compile(r'<meta\s+name="agnlab-notebook-sha256"\s+content="([0-9a-f]{64})"\s*/?>')
+_CODE_META_RE = re.compile(r'<meta\s+name="agnlab-code-sha256"\s+content="([0-9a-f]{64})"\s*/?>')
+_CODE_SUFFIXES = (".py", ".json", ".npz")  # code and the package data (shipped models) it reads
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -87,11 +95,40 @@ def notebook_sha256(path) -> str:
     return hashlib.sha256(blob).hexdigest()
 
 
+def _package_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def package_code_sha256(notebook, src_root=None) -> str:
+    """SHA-256 of the package files a notebook's ``agnlab`` imports reach (see :func:`package_dependencies`).
+
+    ``src_root`` is the package folder (default: the installed ``agnlab``); its ``.py``, ``.json`` and
+    ``.npz`` files in the imported top-level modules enter with their relative paths.
+    """
+    src_root = Path(src_root) if src_root is not None else _package_root()
+    units = _closure(notebook_imports(notebook), package_dependencies(src_root))
+    digest = hashlib.sha256()
+    for file in sorted(src_root.rglob("*")):
+        rel = file.relative_to(src_root)
+        if file.suffix in _CODE_SUFFIXES and "__pycache__" not in rel.parts and _unit_of(rel) in units:
+            digest.update(rel.as_posix().encode("utf-8") + b"\0" + file.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _html_meta(path, pattern) -> str | None:
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    m = pattern.search(text, 0, 16384) or pattern.search(text)
+    return m.group(1) if m else None
+
+
 def html_notebook_sha256(path) -> str | None:
     """The notebook hash recorded in an HTML copy, or None when it has none."""
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
-    m = _META_RE.search(text, 0, 16384) or _META_RE.search(text)
-    return m.group(1) if m else None
+    return _html_meta(path, _META_RE)
+
+
+def html_code_sha256(path) -> str | None:
+    """The package-code hash recorded in an HTML copy, or None when it has none."""
+    return _html_meta(path, _CODE_META_RE)
 
 
 def html_path(notebook, outdir=None) -> Path:
@@ -100,8 +137,9 @@ def html_path(notebook, outdir=None) -> Path:
     return Path(outdir if outdir is not None else notebook.parent / "html") / f"{notebook.stem}.html"
 
 
-def stale_html(notebooks, outdir=None) -> list[tuple[Path, Path, str]]:
-    """The HTML copies of ``notebooks`` that are missing or were made from another version.
+def stale_html(notebooks, outdir=None, *, src_root=None) -> list[tuple[Path, Path, str]]:
+    """The HTML copies of ``notebooks`` that are missing or were made from another version of the
+    notebook or of the ``agnlab`` code it imports (package folder ``src_root``, default the installed one).
 
     Returns ``(notebook, html, reason)`` for each stale copy; an empty list means all are current.
     """
@@ -116,6 +154,10 @@ def stale_html(notebooks, outdir=None) -> list[tuple[Path, Path, str]]:
             stale.append((nb, target, f"HTML copy has no <meta name={META_NAME!r}> (made by another tool)"))
         elif recorded != notebook_sha256(nb):
             stale.append((nb, target, "notebook changed since its HTML copy was made"))
+        elif html_code_sha256(target) is None:
+            stale.append((nb, target, f"HTML copy has no <meta name={CODE_META_NAME!r}> (made by an older agnlab)"))
+        elif html_code_sha256(target) != package_code_sha256(nb, src_root):
+            stale.append((nb, target, "agnlab code the notebook imports changed since its HTML copy was made"))
     return stale
 
 
@@ -351,10 +393,12 @@ def execute_notebook(path, *, timeout_s: int = 600, cwd=None):
     return nb
 
 
-def stamp_html(body: str, digest: str, name: str) -> str:
-    """``body`` with the notebook's source hash and name as ``<meta>`` tags (what ``--check`` compares)."""
+def stamp_html(body: str, digest: str, name: str, code_digest: str | None = None) -> str:
+    """``body`` with the notebook's source hash, its code hash and its name as ``<meta>`` tags (what
+    ``--check`` compares)."""
     meta = (f'<meta name="{META_NAME}" content="{digest}">\n'
-            f'<meta name="agnlab-notebook" content="{_html.escape(name, quote=True)}">\n')
+            + (f'<meta name="{CODE_META_NAME}" content="{code_digest}">\n' if code_digest else "")
+            + f'<meta name="agnlab-notebook" content="{_html.escape(name, quote=True)}">\n')
     m = re.search(r"<head[^>]*>\s*", body)
     return body[:m.end()] + meta + body[m.end():] if m else meta + body
 
@@ -362,7 +406,8 @@ def stamp_html(body: str, digest: str, name: str) -> str:
 def convert_notebook(path, target=None, *, timeout_s: int = 600) -> Path:
     """Execute the notebook at ``path`` and write its HTML copy (default: ``html/<stem>.html`` beside it).
 
-    The HTML records the notebook's :func:`notebook_sha256`; nothing is written when a cell fails
+    The HTML records the notebook's :func:`notebook_sha256` and :func:`package_code_sha256` (taken
+    before it runs); nothing is written when a cell fails
     (:class:`NotebookError`).
     """
     from nbconvert import HTMLExporter
@@ -371,11 +416,11 @@ def convert_notebook(path, target=None, *, timeout_s: int = 600) -> Path:
 
     path = Path(path)
     target = Path(target) if target is not None else html_path(path)
-    digest = notebook_sha256(path)
+    digest, code_digest = notebook_sha256(path), package_code_sha256(path)
     body, _ = HTMLExporter().from_notebook_node(execute_notebook(path, timeout_s=timeout_s))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
-        Path(tmp).write_text(stamp_html(body, digest, path.name), encoding="utf-8")
+        Path(tmp).write_text(stamp_html(body, digest, path.name, code_digest), encoding="utf-8")
     return target
 
 
