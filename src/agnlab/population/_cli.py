@@ -199,11 +199,9 @@ def _cmd_tracks(args) -> int:
         params = lo + (hi - lo) * rng.random((args.n_tracks, len(names) - 1))
         angle_range = _angle_range(args, model.param_ranges_[args.angle_name], source=args.emulator)
     else:
-        from ..grids import CLUMPY_WAVE_UM, clumpy_like_sed
+        from ..grids import CLUMPY_WAVE_UM
 
-        def model(X):
-            return clumpy_like_sed(X, include_agn=not args.torus_only, progress=False)
-
+        model = _BuiltinSED(args.torus_only)
         wave = CLUMPY_WAVE_UM
         params = np.array(list(itertools.product(*(TRACK_NODES[n] for n in names[:-1]))), float)
         if args.n_tracks < params.shape[0]:  # a random subset of the regular grid
@@ -211,11 +209,55 @@ def _cmd_tracks(args) -> int:
             params = params[keep]
         angle_range = _angle_range(args, (0.0, 90.0), source="the built-in model")
     angles = np.linspace(*angle_range, args.n_angles)
-    tracks = color_tracks(model, params, angles_deg=angles, angle_name=args.angle_name, param_names=names,
-                          wave_um=wave, z=args.z, progress=args.progress)
-    path = save_tracks(tracks, args.out, metadata={
-        "z": list(map(float, args.z)), "source": args.emulator or "agnlab.grids.clumpy_like_sed (approximation)"})
+    metadata = {"z": list(map(float, args.z)),
+                "source": args.emulator or "agnlab.grids.clumpy_like_sed (approximation)"}
+    kwargs = dict(angles_deg=angles, angle_name=args.angle_name, param_names=names, wave_um=wave, z=args.z)
+    if args.dask:
+        return _tracks_dask(args, model, params, kwargs, metadata)
+    tracks = color_tracks(model, params, progress=args.progress, **kwargs)
+    path = save_tracks(tracks, args.out, metadata=metadata)
     print(f"wrote {tracks.n_tracks} tracks x {angles.size} angles to {path}")
+    return 0
+
+
+class _BuiltinSED:
+    """The built-in generator as a picklable model (shipped to Dask workers)."""
+
+    def __init__(self, torus_only: bool):
+        self.torus_only = torus_only
+
+    def __call__(self, X):
+        from ..grids import clumpy_like_sed
+
+        return clumpy_like_sed(X, include_agn=not self.torus_only, progress=False)
+
+
+def _tracks_shard(item, folder, payload):
+    from pathlib import Path
+
+    from . import color_tracks, save_tracks
+
+    start, stop = item
+    model, params, kwargs, metadata = payload
+    tracks = color_tracks(model, params[start:stop], progress=False, **kwargs)
+    save_tracks(tracks, Path(folder) / f"tracks-{start:010d}.npz", metadata={**metadata, "first_track": start})
+
+
+def _tracks_dask(args, model, params, kwargs, metadata) -> int:
+    """``--dask``: shards of ``--shard-size`` parameter sets, each a tracks file in the output folder
+    (``population fit`` reads the folder); the model and parameters are shipped to each worker once."""
+    from ..scale import dask_client, map_files
+
+    size = int(args.shard_size)
+    if size < 1:
+        raise ValueError(f"--shard-size must be >= 1, got {size}")
+    n = params.shape[0]
+    items = [(start, min(start + size, n)) for start in range(0, n, size)]
+    with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        out = map_files(_tracks_shard, items, args.out, model=(model, params, kwargs, metadata), client=client,
+                        overwrite=args.overwrite, progress=args.progress)
+    print(f"wrote {n * len(args.z)} tracks x {len(kwargs['angles_deg'])} angles to {out}/ "
+          f"({len(items)} shards of <= {size} parameter sets x {len(args.z)} redshifts)")
     return 0
 
 
@@ -224,7 +266,7 @@ _TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
 
 def register(subparsers) -> None:
     """Add ``population`` and its verbs to the top-level ``agnlab`` parser."""
-    from ..cli_common import add_common, add_input, add_output
+    from ..cli_common import add_common, add_dask, add_input, add_output
 
     p = subparsers.add_parser("population", help="WISE AGN selection, crossmatch, and track-mixing fits")
     verbs = p.add_subparsers(dest="verb", metavar="<verb>", required=True)
@@ -288,12 +330,16 @@ def register(subparsers) -> None:
     t.add_argument("--angle-name", default="i", help="name of the viewing-angle parameter (default: i)")
     t.add_argument("--z", type=float, nargs="+", default=[0.0], help="redshift(s) (default: 0)")
     t.add_argument("--torus-only", action="store_true", help="built-in model without the accretion disk")
+    t.add_argument("--shard-size", type=int, default=100_000,
+                   help="with --dask: parameter sets per task, each written as OUT/tracks-<first>.npz "
+                        "(default: 100000)")
+    add_dask(t)
     add_common(t)
     t.set_defaults(func=_cmd_tracks)
 
     f = verbs.add_parser("fit", help="non-negative ElasticNet mix of colour tracks to an observed histogram")
     add_input(f, "tracks", help="tracks file from 'population tracks' (npz with 'colors' (n_tracks, n_angles, 2), "
-                                "optional 'angles_deg', 'params', 'param_names')")
+                                "optional 'angles_deg', 'params', 'param_names'), or its --dask output folder")
     add_input(f, "observed", help="table with w1mpro, w2mpro, w3mpro (or w1_w2, w2_w3)")
     add_output(f, help="fitted model file", suffixes=(".npz",))
     f.add_argument("--bins", type=int, default=40, help="histogram bins per colour (default: 40)")
