@@ -127,6 +127,9 @@ def _writable_place(path: Path) -> str | None:
     return None
 
 
+_FOLDER_STORES = (".zarr",)
+
+
 def check_outputs(args) -> None:
     """Check every output declared with :func:`add_output` against the inputs and the file system.
 
@@ -164,8 +167,9 @@ def check_outputs(args) -> None:
         seen[resolved] = opt
         if path.exists() and not getattr(args, "overwrite", False):
             raise CLIError(f"{opt} {path} already exists; pass --overwrite to replace it")
-        if path.exists() and directory != path.is_dir() and not (getattr(args, "dask", None)
-                                                                 or getattr(args, "hats", False)):
+        store = path.suffix.lower() in _FOLDER_STORES  # a file-like output that is a folder on disk
+        if path.exists() and (directory or store) != path.is_dir() and not (getattr(args, "dask", None)
+                                                                            or getattr(args, "hats", False)):
             raise CLIError(f"{opt} {path} exists and is {'a file' if directory else 'a folder'}")
         why = _writable_place(path)
         if why is not None:

@@ -17,6 +17,10 @@ The one place where agnlab talks to Dask (``pip install 'agnlab[dask]'``):
   complete.
 - :func:`map_files` does the same for array data kept in files (spectra, cubes):
   one task per input item, each writing its files into the output folder.
+- :func:`zarr_group` / :func:`zarr_array` / :func:`store_dask_array` write large
+  arrays (SEDs, spectra) to a Zarr store, chunked by rows, with the same
+  temporary-name-then-rename safety (on a cluster, ``out`` must be on storage
+  every worker sees).
 
 Without a client the graph runs on Dask's default local scheduler.
 """
@@ -33,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["ScaleError", "dask_client", "list_files", "map_files", "map_table", "parse_dask_spec", "read_dataset",
-           "write_dataset"]
+           "store_dask_array", "write_dataset", "zarr_array", "zarr_group"]
 
 
 class ScaleError(RuntimeError):
@@ -353,3 +357,45 @@ def write_dataset(ddf, out, *, overwrite: bool = False, client=None, progress: b
     except BaseException as exc:
         _fail(out, tmp, exc)
     return _commit(tmp, out)
+
+
+@contextlib.contextmanager
+def zarr_group(out, *, overwrite: bool = False):
+    """A new Zarr group written under a temporary name and renamed to ``out`` when the block succeeds.
+
+    On an error inside the block the temporary store is removed and :class:`ScaleError` raised
+    (an existing ``out`` is left as it was).
+    """
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError("Zarr output needs zarr: pip install 'agnlab[dask]'") from None
+    out, tmp = _new_output(out, overwrite)
+    try:
+        yield zarr.open_group(str(tmp), mode="w")
+    except BaseException as exc:
+        _fail(out, tmp, exc)
+    _commit(tmp, out)
+
+
+def zarr_array(group, name: str, *, shape, dtype, chunk_rows: int = 65_536, data=None):
+    """An array in ``group`` chunked by ``chunk_rows`` rows (whole rows per chunk), optionally filled with ``data``."""
+    shape = tuple(int(n) for n in shape)
+    chunks = (max(1, min(int(chunk_rows), shape[0] or 1)),) + shape[1:]
+    create = getattr(group, "create_array", None) or group.create_dataset  # zarr 3 / zarr 2
+    arr = create(name, shape=shape, chunks=chunks, dtype=dtype)
+    if data is not None:
+        arr[...] = data
+    return arr
+
+
+def store_dask_array(darr, target, *, client=None, progress: bool | None = None):
+    """Compute a dask array block by block into ``target`` (e.g. a :func:`zarr_array`), rows re-chunked to the
+    target's row chunks so that no two tasks write one chunk."""
+    import dask.array as da
+
+    rows = target.chunks[0]
+    darr = darr.rechunk((rows,) + tuple(-1 for _ in darr.shape[1:]))
+    _compute(da.store(darr, target, lock=False, compute=False), client, progress)
+    return target
+

@@ -80,6 +80,53 @@ def test_predict_on_a_local_cluster_matches_in_memory(grid_file, tmp_path):
     assert flux.shape == (60, 119) and flux.dtype == np.float32
     np.testing.assert_array_equal(flux, ref)    # same code, same float32 numbers
     assert list(got["flag"]).count("out_of_domain") == 1 and got["flag"].iloc[3] == "out_of_domain"
+    # the same run into a Zarr store: row-chunked arrays equal to the in-memory prediction
+    pytest.importorskip("zarr")
+    import zarr
+
+    store = tmp_path / "seds.zarr"
+    assert _run(["emulate", "predict", str(model), str(folder), "--out", str(store), "--dask", "local:2",
+                 "--dask-memory-limit", "1GB", "--on-out-of-domain", "nan", "--dtype", "float32",
+                 "--output", "log10_flux", "--no-progress"]) == 0
+    group = zarr.open_group(str(store), mode="r")
+    np.testing.assert_array_equal(group["log10_fnu"][:], ref)
+    np.testing.assert_array_equal(group["params"][:], params.to_numpy())
+    assert group.attrs["param_names"] == list(emu.param_names_) and group["wave_um"].shape == (119,)
+
+
+def test_predict_to_zarr_in_memory_chunk_by_chunk(grid_file, tmp_path, monkeypatch):
+    """.zarr output: predicted chunk by chunk (predict_to) into row chunks; an out-of-domain row stops it before
+    anything is written."""
+    zarr = pytest.importorskip("zarr")
+    from agnlab import OutOfDomainError
+    from agnlab.emulate import _cli as emulate_cli
+    from agnlab.emulate import load_emulator
+
+    model = tmp_path / "pca.npz"
+    _run(["emulate", "train", str(grid_file), "--out", str(model), "--kind", "pca", "--n-components", "6"])
+    emu = load_emulator(model)
+    params = pd.DataFrame(clumpy_like_grid(25, seed=3, ranges={"i": (10, 80), "Y": (6, 90)}).params,
+                          columns=emu.param_names_)
+    csv = tmp_path / "params.csv"
+    params.to_csv(csv, index=False)
+    monkeypatch.setattr(emulate_cli, "_ZARR_ROWS", 10)          # three row chunks: 10 + 10 + 5
+    store = tmp_path / "seds.zarr"
+    assert _run(["emulate", "predict", str(model), str(csv), "--out", str(store), "--dtype", "float32"]) == 0
+    group = zarr.open_group(str(store), mode="r")
+    assert group["fnu"].chunks == (10, 119)
+    np.testing.assert_allclose(group["fnu"][:], emu.predict(params, dtype=np.float32), rtol=1e-6)
+    # memmap and Zarr targets through the library
+    target = np.lib.format.open_memmap(tmp_path / "seds.npy", mode="w+", dtype=np.float64, shape=(25, 119))
+    out, flags = emu.predict_to(params, target, chunk_rows=7, return_flags=True)
+    np.testing.assert_array_equal(np.asarray(out), emu.predict(params)) and (flags == "ok").all()
+    with pytest.raises(ValueError, match="target: expected"):
+        emu.predict_to(params, np.zeros((24, 119)))
+    params.loc[20, "i"] = 200.0
+    params.to_csv(csv, index=False)
+    bad = tmp_path / "bad.zarr"
+    with pytest.raises(OutOfDomainError, match="--on-out-of-domain nan"):
+        _run(["emulate", "predict", str(model), str(csv), "--out", str(bad)])
+    assert not bad.exists() and not list(tmp_path.glob(".bad.zarr*"))
 
 
 def test_predict_missing_column(grid_file, tmp_path):

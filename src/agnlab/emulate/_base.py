@@ -233,6 +233,45 @@ class EmulatorBase(AgnlabEstimator):
         """log10 of the predicted fluxes, shape (n, n_wave), float64 (NaN rows out of domain with 'nan')."""
         return self.predict(X, output="log10_flux")
 
+    def predict_dask(self, X, *, dtype=np.float64, output: str = "flux"):
+        """Lazy prediction of a dask array ``X`` (n, n_params) block by block -> dask array (n, n_wave)."""
+        import dask.array as da
+
+        self._check_fitted()
+        X = da.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.n_params_:
+            raise ValueError(f"X: expected a 2-D dask array with {self.n_params_} columns, got shape {X.shape}")
+        if X.numblocks[1] != 1:
+            X = X.rechunk({1: -1})
+        import functools
+
+        block = functools.partial(self.predict, dtype=dtype, output=output)
+        return X.map_blocks(block, chunks=(X.chunks[0], (self.n_wave_,)), dtype=np.dtype(dtype))
+
+    def predict_to(self, X, target, *, output: str = "flux", chunk_rows: int = 65_536, return_flags: bool = False):
+        """Predict into an array-like ``target`` of shape (n, n_wave), chunk by chunk, and return it.
+
+        ``target`` is anything with ``shape``, ``dtype`` (float32 or float64) and slice assignment: a Zarr
+        array, an h5py dataset, a ``numpy.memmap``; only ``chunk_rows`` rows are in memory at a time
+        (pick a multiple of the target's row chunks). Every row's domain is checked before anything is
+        written, so ``on_out_of_domain="raise"`` leaves ``target`` untouched.
+        """
+        X = self._validate_predict(X)
+        shape, dtype = tuple(getattr(target, "shape", ())), np.dtype(getattr(target, "dtype", object))
+        if shape != (X.shape[0], self.n_wave_) or dtype not in (np.float32, np.float64) \
+                or not hasattr(target, "__setitem__"):
+            raise ValueError(f"target: expected a writeable float32/float64 array-like of shape "
+                             f"({X.shape[0]}, {self.n_wave_}), got {type(target).__name__} {dtype} {shape}")
+        step = int(chunk_rows)
+        if step < 1:
+            raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+        ok = self._domain_mask(X)
+        buf = np.empty((min(step, X.shape[0]), self.n_wave_), dtype=dtype)
+        for s in range(0, X.shape[0], step):
+            rows = X[s:s + step]
+            target[s:s + rows.shape[0]] = self.predict(rows, out=buf[:rows.shape[0]], dtype=dtype, output=output)
+        return self._with_flags(target, ok, return_flags)
+
     def _output_buffer(self, out, n: int, dtype, output: str) -> np.ndarray:
         """Check ``dtype``/``output`` and return the array predictions are written into (``out`` or a new one)."""
         dtype = np.dtype(dtype)

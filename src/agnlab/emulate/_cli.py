@@ -86,9 +86,45 @@ def _cmd_predict_dask(args, emu) -> int:
         return res.assign(flag=pd.array(flags, dtype="string"))
 
     with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
+        if Path(args.out).suffix.lower() == ".zarr":
+            return _predict_dask_zarr(args, emu, ddf[names], client)
         out = write_dataset(map_table(part, ddf, meta, model=emu), args.out, overwrite=args.overwrite,
                             client=client, progress=args.progress)
     print(f"wrote {out} (partitioned Parquet, {ddf.npartitions} partitions x {len(cols)} wavelengths)")
+    return 0
+
+
+_ZARR_ROWS = 65_536
+
+
+def _zarr_layout(group, emu, params_shape, dtype, output):
+    """The arrays of a predictions store: ``params`` (n, n_params), ``fnu``/``log10_fnu`` (n, n_wave), ``wave_um``."""
+    import numpy as np
+
+    from ..scale import zarr_array
+
+    key = "log10_fnu" if output == "log10_flux" else "fnu"
+    wave = np.asarray(emu.wave_um_ if emu.wave_um_ is not None else np.arange(emu.n_wave_), float)
+    zarr_array(group, "wave_um", shape=wave.shape, dtype="f8", data=wave)
+    group.attrs.update({"param_names": list(emu.param_names_), "output": output, "kind": "agnlab.emulate.predict"})
+    params = zarr_array(group, "params", shape=params_shape, dtype="f8", chunk_rows=_ZARR_ROWS)
+    flux = zarr_array(group, key, shape=(params_shape[0], emu.n_wave_), dtype=dtype, chunk_rows=_ZARR_ROWS)
+    return params, flux
+
+
+def _predict_dask_zarr(args, emu, ddf, client) -> int:
+    """``--dask`` to a Zarr store: the emulator's ``predict_dask`` block by block, stored chunk by chunk."""
+    import numpy as np
+
+    from ..scale import store_dask_array, zarr_group
+
+    X = ddf.to_dask_array(lengths=True).astype(float)
+    with zarr_group(args.out, overwrite=args.overwrite) as group:
+        params, flux = _zarr_layout(group, emu, X.shape, np.dtype(args.dtype), args.output)
+        store_dask_array(X, params, client=client, progress=False)
+        store_dask_array(emu.predict_dask(X, dtype=np.dtype(args.dtype), output=args.output), flux, client=client,
+                         progress=args.progress)
+    print(f"wrote {args.out} (Zarr: {X.shape[0]} SEDs x {emu.n_wave_} wavelengths, {X.numblocks[0]} partitions)")
     return 0
 
 
@@ -111,12 +147,24 @@ def _cmd_predict(args) -> int:
     params = table[list(emu.param_names_)]
     from .._domain import OutOfDomainError
 
+    out = Path(args.out)
     try:
-        flux = emu.predict(params, dtype=np.dtype(args.dtype), output=args.output)
+        if out.suffix.lower() == ".zarr":  # checked before the store is created; predicted chunk by chunk below
+            emu._domain_mask(emu._validate_predict(params))
+        else:
+            flux = emu.predict(params, dtype=np.dtype(args.dtype), output=args.output)
     except OutOfDomainError as exc:   # say it with the command line's spelling
         msg = str(exc).replace("pass on_out_of_domain='nan'", "pass --on-out-of-domain nan")
         raise OutOfDomainError(f"{args.params}: {msg}") from None
-    out = Path(args.out)
+    if out.suffix.lower() == ".zarr":
+        from ..scale import zarr_group
+
+        with zarr_group(out, overwrite=args.overwrite) as group:
+            p_arr, flux = _zarr_layout(group, emu, params.shape, np.dtype(args.dtype), args.output)
+            p_arr[...] = params.to_numpy(dtype=float)
+            emu.predict_to(params, flux, output=args.output, chunk_rows=_ZARR_ROWS)
+        print(f"wrote {out} (Zarr: {params.shape[0]} SEDs x {emu.n_wave_} wavelengths)")
+        return 0
     if out.suffix == ".npz":
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
@@ -180,8 +228,9 @@ def register(subparsers) -> None:
     add_input(pr, "model", help="emulator file written by 'train'")
     add_input(pr, "params", help="table of parameters (.csv, .parquet, .fits, .h5) with one column per parameter; "
               "with --dask also a partitioned Parquet folder or glob")
-    add_output(pr, help="output table (with --dask: a partitioned Parquet folder)",
-               suffixes=(".csv", ".parquet", ".npz"))
+    add_output(pr, help="output table, .npz, or .zarr store (arrays params, fnu or log10_fnu, wave_um; chunked by "
+                        "rows, written as the rows are predicted); with --dask a partitioned Parquet folder or .zarr",
+               suffixes=(".csv", ".parquet", ".npz", ".zarr"))
     pr.add_argument("--on-out-of-domain", choices=("raise", "nan"), default="raise",
                     help="parameters outside the trained ranges: stop with an error, or write NaN (default: raise)")
     pr.add_argument("--dtype", choices=("float64", "float32"), default="float64",

@@ -343,21 +343,6 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
             out[~ok] = np.nan
         return self._with_flags(out, ok, return_flags)
 
-    def predict_dask(self, X, *, dtype=np.float64, output: str = "flux"):
-        """Lazy prediction of a dask array ``X`` (n, n_params) block by block -> dask array (n, n_wave)."""
-        import dask.array as da
-
-        self._check_fitted()
-        X = da.asarray(X)
-        if X.ndim != 2 or X.shape[1] != self.n_params_:
-            raise ValueError(f"X: expected a 2-D dask array with {self.n_params_} columns, got shape {X.shape}")
-        if X.numblocks[1] != 1:
-            X = X.rechunk({1: -1})
-        import functools
-
-        block = functools.partial(self.predict, dtype=dtype, output=output)
-        return X.map_blocks(block, chunks=(X.chunks[0], (self.n_wave_,)), dtype=np.dtype(dtype))
-
     # ------------------------------------------------------------------ persistence
     def _get_state(self):
         from ..nn import module_to_arrays
