@@ -10,5 +10,5 @@ C_AA_S = 2.99792458e18
 LYA_AA = 1215.67
 #: H I Lyman-beta rest wavelength (vacuum) [Angstrom]
 LYB_AA = 1025.72
-#: H I Lyman limit [Angstrom]
-LYMAN_LIMIT_AA = 911.75
+#: H I Lyman limit (ionisation edge, vacuum) [Angstrom]; Morton (2003)
+LYMAN_LIMIT_AA = 911.753

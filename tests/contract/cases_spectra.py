@@ -180,7 +180,8 @@ def _template_out_of_domain(est):
     wave_r, eig = read_redrock_templates(_TEMPLATES)
     narrow = est.set_params(z_range=(2.0, 3.0), igm=False).fit()
     wave = np.arange(3600.0, 9600.0, 1.0)
-    flux = np.interp(wave / 4.3, wave_r, eig[0] + 0.3 * eig[1])[None]
+    # z = 3.1, just beyond the range (further out, Ly-alpha can alias onto C IV at a z inside it)
+    flux = np.interp(wave / 4.1, wave_r, eig[0] + 0.3 * eig[1])[None]
     res = narrow.predict(wave, flux, np.full_like(flux, 100.0))
     assert res["flag"].tolist() == ["edge_of_range"] and bool(res["zwarn"][0])
 

@@ -84,3 +84,136 @@ def test_errors_name_the_problem(files, tmp_path, capsys):
                  "--out", str(tmp_path / "p.csv")]) == 2
     err = capsys.readouterr().err
     assert "redshift" in err or "model" in err
+
+
+# ---------------------------------------------------------------- observed files (read_spectrum + match_resolution)
+def _models(d, data):
+    zm, dm = d / "z.npz", d / "dla.npz"
+    if not zm.exists():
+        assert main(["spectra", "train", str(data), "--kind", "redshift", "--out", str(zm), "--epochs", "1"]) == 0
+    if not dm.exists():
+        assert main(["spectra", "train", str(data), "--kind", "dla", "--out", str(dm), "--epochs", "1"]) == 0
+    return zm, dm
+
+
+def _as_sdss(sims, i, path):
+    """Spectrum i of a simulated batch written as an SDSS spec file (1e-4 dex pixels, wdisp = 1 pixel)."""
+    import numpy as np
+    from astropy.io import fits
+
+    from agnlab.spectra import rebin_log
+
+    loglam = 3.5563 + 1e-4 * np.arange(4500)
+    f, iv = rebin_log(sims.wave_aa, sims.flux[i:i + 1], sims.ivar[i:i + 1], 10 ** loglam, min_coverage=0.0)
+    cols = [fits.Column(name="flux", format="E", array=f[0]), fits.Column(name="loglam", format="E", array=loglam),
+            fits.Column(name="ivar", format="E", array=iv[0]),
+            fits.Column(name="and_mask", format="J", array=np.zeros(loglam.size, np.int32)),
+            fits.Column(name="wdisp", format="E", array=np.ones(loglam.size))]
+    so = fits.BinTableHDU.from_columns([fits.Column(name="Z", format="E", array=[sims.truth["z_qso"][i]])],
+                                       name="SPECOBJ")
+    hdr = fits.Header()
+    hdr["COEFF0"], hdr["COEFF1"] = 3.5563, 1e-4
+    fits.HDUList([fits.PrimaryHDU(header=hdr), fits.BinTableHDU.from_columns(cols, name="COADD"), so]).writeto(path)
+    return path
+
+
+def test_predict_takes_observed_files_and_flags_each_spectrum(files, tmp_path, capsys):
+    import numpy as np
+    from astropy.io import fits
+
+    from agnlab.spectra import read_spectra
+
+    d, data = files
+    zm, dm = _models(d, data)
+    sims = read_spectra(data)
+    obs = tmp_path / "obs"
+    obs.mkdir()
+    for i in range(3):
+        _as_sdss(sims, i, obs / f"spec-0001-55555-{i:04d}.fits")
+    # an echelle piece that covers 4000-5000 A only, and a file that is not a spectrum
+    w = np.linspace(4000.0, 5000.0, 4000)
+    fits.BinTableHDU.from_columns([fits.Column(name="WAVE", format="D", unit="Angstrom", array=w),
+                                   fits.Column(name="FLUX", format="E", array=np.ones(w.size)),
+                                   fits.Column(name="ERR", format="E", array=np.full(w.size, 0.05))]
+                                  ).writeto(obs / "piece.fits")
+    (obs / "junk.fits").write_bytes(b"junk" * 100)
+    out = tmp_path / "pred.parquet"
+    assert main(["spectra", "predict", str(obs), "--redshift-model", str(zm), "--dla-model", str(dm),
+                 "--out", str(out), "--threshold", "0.0", "--no-progress"]) == 0
+    t = pd.read_parquet(out).set_index("file")
+    assert len(t) == 5
+    sdss = t[t["format"] == "sdss"]
+    assert len(sdss) == 3 and np.isfinite(sdss["z_pred"]).all()
+    assert set(sdss["input_flags"]) == {"broader_than_model"}        # SDSS R ~ 2000 < 4MOST
+    assert t.loc["piece.fits", "flag"] == "input_outside_model_range"
+    assert np.isnan(t.loc["piece.fits", "z_pred"])                   # never a silent redshift
+    assert t.loc["junk.fits", "flag"] == "unreadable_file" and "junk.fits" in t.loc["junk.fits", "message"]
+    dlas = pd.read_parquet(tmp_path / "pred_dlas.parquet")
+    assert {"spec_index", "source", "z_dla", "log_nhi", "confidence"} <= set(dlas.columns)
+    assert set(dlas["source"]) <= set(sdss["source"])
+    # --true-z takes the SDSS SPECOBJ redshift; a glob works as input too
+    out2 = tmp_path / "pred2.csv"
+    assert main(["spectra", "predict", str(obs / "spec-*.fits"), "--dla-model", str(dm), "--true-z",
+                 "--out", str(out2), "--no-progress"]) == 0
+    assert len(pd.read_csv(out2)) == 3
+    capsys.readouterr()
+
+
+def test_predict_observed_refuses_output_equal_to_input_and_missing_model(files, tmp_path, capsys):
+    d, data = files
+    zm, _ = _models(d, data)
+    from agnlab.spectra import read_spectra
+
+    spec = _as_sdss(read_spectra(data), 0, tmp_path / "spec-0001-55555-0001.fits")
+    before = spec.read_bytes()
+    assert main(["spectra", "predict", str(spec), "--redshift-model", str(zm), "--out", str(spec),
+                 "--overwrite"]) == 2
+    assert "is the input" in capsys.readouterr().err and spec.read_bytes() == before
+    from agnlab.spectra import RedshiftEstimator
+
+    try:
+        RedshiftEstimator.pretrained()
+        shipped = True
+    except (AttributeError, OSError, ValueError):
+        shipped = False
+    if not shipped:     # no model given and none shipped: a clear error, not a traceback
+        assert main(["spectra", "predict", str(spec), "--out", str(tmp_path / "p.csv")]) == 2
+        assert "train" in capsys.readouterr().err
+    else:               # no model given: the shipped ones, no training needed
+        assert main(["spectra", "predict", str(spec), "--out", str(tmp_path / "p.csv"), "--no-progress"]) == 0
+        t = pd.read_csv(tmp_path / "p.csv")
+        assert len(t) == 1 and {"z_pred", "flag", "input_flags"} <= set(t.columns)
+    capsys.readouterr()
+
+
+def test_observed_predictions_do_not_depend_on_chunking_or_dask(files, tmp_path, capsys):
+    """Batches of 2 spectra give the one-batch table; --dask runs file by file, a bad file gives its row."""
+    import numpy as np
+
+    from agnlab.spectra import read_spectra
+
+    d, data = files
+    zm, dm = _models(d, data)
+    sims = read_spectra(data)
+    obs = tmp_path / "obs"
+    obs.mkdir()
+    paths = [_as_sdss(sims, i, obs / f"spec-0002-55555-{i:04d}.fits") for i in range(5)]
+    tables = {}
+    for batch in ("512", "2"):
+        out_b = tmp_path / f"b{batch}.parquet"
+        assert main(["spectra", "predict", *map(str, paths), "--redshift-model", str(zm), "--dla-model", str(dm),
+                     "--threshold", "0", "--batch-size", batch, "--out", str(out_b), "--no-progress"]) == 0
+        tables[batch] = (pd.read_parquet(out_b), pd.read_parquet(tmp_path / f"b{batch}_dlas.parquet"))
+    whole, dl_whole = tables["512"]
+    pd.testing.assert_frame_equal(tables["2"][0], whole, check_exact=False, rtol=1e-6)
+    pd.testing.assert_frame_equal(tables["2"][1], dl_whole, check_exact=False, rtol=1e-6)
+    pytest.importorskip("distributed")
+    (obs / "junk.fits").write_bytes(b"junk" * 100)
+    out = tmp_path / "preds"
+    assert main(["spectra", "predict", str(obs), "--redshift-model", str(zm), "--out", str(out),
+                 "--dask", "local:1", "--dask-memory-limit", "1GB", "--no-progress"]) == 0
+    got = pd.concat([pd.read_parquet(f) for f in sorted(out.glob("spectra-*.parquet"))], ignore_index=True)
+    assert len(got) == 6 and (got["flag"] == "unreadable_file").sum() == 1
+    good = got[got["format"] == "sdss"].sort_values("source").reset_index(drop=True)
+    np.testing.assert_allclose(good["z_pred"], whole["z_pred"], rtol=0, atol=1e-6)
+    capsys.readouterr()

@@ -9,12 +9,21 @@ from sklearn.exceptions import NotFittedError
 
 from agnlab.constants import LYA_AA
 from agnlab.io import ArtifactError
-from agnlab.spectra import DLAFinder, DLANet, QuasarSimulator, dla_metrics, dla_search_range, truth_dlas
+from agnlab.spectra import (
+    DLAFinder,
+    DLANet,
+    QuasarSimulator,
+    dla_false_positives,
+    dla_metrics,
+    dla_search_range,
+    truth_dlas,
+)
 
 
 @functools.lru_cache(maxsize=None)
 def _data(seed: int, n: int, rate: float):
-    return QuasarSimulator(seed=seed, dla_rate_per_dz=rate).simulate(n, progress=False)
+    # bright quasars (r 18-20.5): the tiny test network learns them in a few epochs
+    return QuasarSimulator(seed=seed, dla_rate_per_dz=rate, mag_range=(18.0, 20.5)).simulate(n, progress=False)
 
 
 @functools.lru_cache(maxsize=None)
@@ -127,3 +136,51 @@ def test_training_without_dlas_is_refused():
     data = _data(22, 30, 0.0)
     with pytest.raises(ValueError, match="no DLA"):
         DLAFinder(max_epochs=1).fit(data.wave_aa, data.flux, data.ivar, data.truth)
+
+
+def test_warm_start_continues_from_the_fitted_network():
+    est = _fitted()
+    data = _data(23, 60, 2.0)
+    fresh = DLAFinder(max_epochs=1, patience=1, channels=(8, 16, 24, 32), random_state=1, progress=False).fit(data)
+    warm = clone_fitted(est).set_params(max_epochs=1, patience=1, warm_start=True, random_state=1).fit(data)
+    # one epoch from the trained weights beats one epoch from random weights on the same data
+    assert warm.training_record_["history"][0][1] < 0.8 * fresh.training_record_["history"][0][1]
+    other = clone_fitted(est).set_params(channels=(8, 16, 24, 48), warm_start=True, max_epochs=1)
+    with pytest.raises(ValueError, match="warm_start"):
+        other.fit(data)
+
+
+def clone_fitted(est):
+    """An independent copy of a fitted estimator (through its artifact, as a user would get it)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return DLAFinder.load(est.save(Path(tmp) / "d.npz"))
+
+
+def test_false_positives_on_subdlas_and_dla_free_sight_lines():
+    zq = np.array([3.0, 3.0, 3.0, 3.0])
+    true = [(np.array([2.6]), np.array([20.8])), (np.zeros(0), np.zeros(0)), (np.zeros(0), np.zeros(0)),
+            (np.zeros(0), np.zeros(0))]
+    subdlas = pd.DataFrame({"spec_index": [0, 1, 2, 3, 3], "z_abs": [2.605, 2.5, 2.7, 2.8, 3.5],
+                            "log_nhi": [19.5, 19.8, 19.2, 18.0, 19.5]})
+    pred = pd.DataFrame({"spec_index": [0, 1, 2], "z_dla": [2.601, 2.505, 2.9], "confidence": [0.9, 0.8, 0.3]})
+    fp = dla_false_positives(true, pred, zq, subdlas=subdlas, threshold=0.5)
+    # sub-DLAs counted: in the search range and 19 <= log N < 20.3 (spectrum 3's are an LLS and beyond z_qso)
+    assert fp["subdla_spec"].tolist() == [0, 1, 2]
+    # spectrum 0: the detection is explained by its DLA; spectrum 1: spurious; spectrum 2: below threshold
+    assert fp["subdla_detected"].tolist() == [False, True, False]
+    assert fp["no_dla"].tolist() == [False, True, True, True]
+    assert fp["fired"].tolist() == [True, True, False, False]
+
+
+def test_column_density_weighting_only_lowers_confidences():
+    est = _fitted()
+    test = _data(21, 100, 1.0)
+    z = test.truth["z_qso"].to_numpy()[:30]
+    args = (test.wave_aa, test.flux[:30], test.ivar[:30])
+    plain = clone_fitted(est).set_params(nhi_sigma=0.0).detect(*args, z_qso=z, threshold=0.02)[1]["score"]
+    weighted = clone_fitted(est).set_params(nhi_sigma=0.15).detect(*args, z_qso=z, threshold=0.02)[1]["score"]
+    assert np.all(weighted.to_numpy() <= plain.to_numpy() + 1e-12)
+    assert np.any(weighted.to_numpy() < plain.to_numpy() - 1e-6)  # some cells estimate log N < 20.3 + 2 sigma

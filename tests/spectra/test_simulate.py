@@ -39,11 +39,21 @@ def test_api_shapes_dtypes(batch):
         assert np.all(np.isfinite(a))
     assert np.all(batch.ivar > 0)
     assert np.all((batch.transmission >= -1e-6) & (batch.transmission <= 1 + 1e-6))
-    for col in ("z_qso", "mag", "n_abs", "n_dla", "z_dla", "log_nhi"):
+    for col in ("z_qso", "mag", "n_abs", "n_lls", "n_subdla", "n_dla", "z_dla", "log_nhi", "bal", "balnicity_kms"):
         assert col in batch.truth.columns
     assert batch.truth["z_qso"].between(2.0, 4.0).all()
-    assert batch.truth["mag"].between(18.0, 20.5).all()
+    assert batch.truth["mag"].between(18.0, 22.5).all()
     assert batch.truth["n_dla"].sum() == len(batch.dlas)
+    assert batch.truth["bal"].dtype == bool
+    ab = batch.absorbers
+    assert list(ab.columns) == ["spec_index", "z_abs", "log_nhi", "kind", "proximate"]
+    assert (ab["log_nhi"] >= 17.2).all() and set(ab["kind"]) <= {"lls", "subdla", "dla"}
+    # the DLA table and truth columns are the kind == 'dla' rows of the absorber table
+    d = ab[ab["kind"] == "dla"]
+    np.testing.assert_allclose(np.sort(d["z_abs"]), np.sort(batch.dlas["z_dla"]), rtol=0, atol=0)
+    for col, kind in (("n_lls", "lls"), ("n_subdla", "subdla"), ("n_dla", "dla")):
+        counts = np.bincount(ab.loc[ab["kind"] == kind, "spec_index"], minlength=len(batch))
+        np.testing.assert_array_equal(batch.truth[col], counts)
     assert batch.truth.attrs == {}
 
 
@@ -55,6 +65,9 @@ def test_seeded_chunk_and_thread_invariant(batch):
     np.testing.assert_array_equal(b.flux, batch.flux)
     tail = sim.simulate(4, start=8)
     np.testing.assert_array_equal(tail.flux, batch.flux[8:])
+    for part in (a, b):
+        assert part.truth.drop(columns=["z_dla", "log_nhi"]).equals(batch.truth.drop(columns=["z_dla", "log_nhi"]))
+        assert part.absorbers.equals(batch.absorbers)
     np.testing.assert_allclose(tail.truth["z_qso"], batch.truth["z_qso"].to_numpy()[8:], rtol=0, atol=0)
     other = QuasarSimulator(seed=8).simulate(2)
     assert not np.allclose(other.flux, batch.flux[:2])
@@ -109,15 +122,17 @@ def test_lyman_limit_optical_depth():
 
 
 def test_forest_normalisation_reproduces_fg08():
+    # forest + LLS + sub-DLAs together give the FG08 effective optical depth (DLAs come on top)
     fm = ForestModel()
     for z in (2.0, 3.0, 4.0):
-        tau = (1 + z) / LYA * fm.line_density(z) * fm.mean_rest_ew_aa()
+        tau = (1 + z) / LYA * (fm.line_density(z) * fm.mean_rest_ew_aa() + fm.thick_line_density(z) *
+                               fm.thick_rest_ew_aa())
         np.testing.assert_allclose(tau, tau_eff_fg08(z), rtol=1e-6)
     # cumulative number is the integral of the line density
     zz = np.linspace(2.0, 3.0, 2001)
     np.testing.assert_allclose(np.trapezoid(fm.line_density(zz), zz), fm.cumulative_number(3.0) -
                                fm.cumulative_number(2.0), rtol=1e-6)
-    np.testing.assert_allclose(fm.inverse_cumulative(fm.cumulative_number(3.3)), 3.3, rtol=1e-10)
+    np.testing.assert_allclose(fm.inverse_cumulative(fm.cumulative_number(3.3)), 3.3, rtol=1e-9)
 
 
 def _forest_mean(s, z0, dz=0.1):
@@ -130,7 +145,8 @@ def _forest_mean(s, z0, dz=0.1):
 
 
 def test_mean_transmission_statistical():
-    s = QuasarSimulator(seed=5, z_range=(2.8, 3.3), dla_rate_per_dz=0.0, noise=False).simulate(60)
+    s = QuasarSimulator(seed=5, z_range=(2.8, 3.3), dla_rate_per_dz=0.0, noise=False, metals=False,
+                        bal_fraction=0.0).simulate(60)
     got, want = _forest_mean(s, 3.0)
     np.testing.assert_allclose(got, want, rtol=0.04)
     n_abs = s.truth["n_abs"].to_numpy()
@@ -138,15 +154,19 @@ def test_mean_transmission_statistical():
 
 
 def test_mean_transmission_fg08_at_2_3_4():
-    # 1000 noise-free spectra (~6 s of CPU): the 3 % criterion at z = 2, 3, 4
-    s = QuasarSimulator(seed=6, z_range=(2.15, 4.3), dla_rate_per_dz=0.0, noise=False).simulate(1000)
-    for z0 in (2.0, 3.0, 4.0):
+    # the 3 % criterion at z = 2, 3, 4: H I as FG08 measured it (DLAs masked there, metals
+    # corrected, no BALs); 120 noise-free sight lines whose forest covers z0 +- 0.1 each (the
+    # sight-line-to-sight-line scatter of the mean is ~0.6 %, so 3 % is a 5 sigma bound)
+    for z0, seed in ((2.0, 61), (3.0, 62), (4.0, 63)):
+        zq = ((1 + z0 + 0.1) * LYA / 1185.0 - 1, (1 + z0 - 0.1) * LYA / 1041.0 - 1)
+        s = QuasarSimulator(seed=seed, z_range=zq, dla_rate_per_dz=0.0, noise=False, metals=False,
+                            bal_fraction=0.0).simulate(120)
         got, want = _forest_mean(s, z0)
         np.testing.assert_allclose(got, want, rtol=0.03)
 
 
 def test_dlas_incidence_columns_and_damping():
-    sim = QuasarSimulator(seed=4, dla_rate_per_dz=3.0, z_range=(3.0, 3.5), noise=False)
+    sim = QuasarSimulator(seed=4, dla_rate_per_dz=3.0, z_range=(3.0, 3.5), noise=False, proximate=False)
     s = sim.simulate(40)
     d = s.dlas
     assert len(d) > 0

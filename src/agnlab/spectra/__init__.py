@@ -3,18 +3,23 @@
 Main entry points
 -----------------
 QuasarSimulator
-    Seeded, vectorised simulator (continuum + emission lines, Lyman-alpha
-    forest, LLS, DLAs, instrument and noise); ``simulate(n)`` returns a
-    :class:`SimulatedSpectra` batch with ``wave_aa``, ``flux``, ``ivar``,
-    ``continuum``, ``transmission``, ``truth`` and ``dlas``.
+    Seeded, vectorised simulator (continuum + emission lines; Lyman-alpha forest,
+    Lyman-limit systems, sub-DLAs and DLAs from one measured column-density
+    distribution; metal lines, BAL troughs, proximate absorbers; instrument,
+    noise and sky residuals); ``simulate(n)`` returns a :class:`SimulatedSpectra`
+    batch with ``wave_aa``, ``flux``, ``ivar``, ``continuum``, ``transmission``,
+    ``truth`` (incl. ``bal``, ``balnicity_kms``), ``absorbers`` and ``dlas``.
 write_spectra, read_spectra
     Simulated batches and their truth tables to/from HDF5 or FITS.
-read_spectra_fits
-    Real spectra from FITS tables (bad pixels masked, never propagated).
+read_spectrum, match_resolution
+    Observed spectra from the files astronomers have (SDSS/BOSS, DESI coadds,
+    1-D FITS images, tables in nm or air, echelle), one entry point, format
+    detected; the documented degrade-and-rebin step onto the models' grid.
 TemplateRedshift
     Chi-square redshift fitting with PCA templates (coarse-to-fine grid).
 RedshiftEstimator, DLAFinder
-    Learned (1-D CNN) redshift estimator and DLA finder.
+    Learned (1-D CNN) redshift estimator and DLA finder; ``.pretrained()`` loads
+    the shipped default models (card: ``models/MODEL_CARD.md``).
 
 The three estimators take a spectra container (``fit(X, y)``, ``predict(X)``;
 ``X`` a :class:`SimulatedSpectra` / :class:`ObservedSpectra`, ``y`` the truth
@@ -28,7 +33,18 @@ from .._lazy import lazy_exports
 _EXPORTS = {
     # simulation
     "ContinuumModel": "._continuum",
+    "AbsorberSystems": "._absorbers",
+    "sample_absorbers": "._absorbers",
+    "LOG_N_TAU2": "._cddf",
+    "absorber_kind": "._cddf",
+    "add_metal_tau": "._metals",
+    "doublet_columns": "._metals",
     "DLAModel": "._igm",
+    "ColumnDensityDistribution": "._cddf",
+    "MetalModel": "._metals",
+    "METAL_LINES": "._metals",
+    "balnicity_index": "._bal",
+    "SkyResiduals": "._sky_residuals",
     "ForestModel": "._igm",
     "tau_eff_fg08": "._igm",
     "add_line_tau": "._igm",
@@ -50,6 +66,15 @@ _EXPORTS = {
     "mask_bad_pixels": "._observed",
     "read_spectra_fits": "._observed",
     "resample_spectra": "._observed",
+    "SpectrumFlag": "._observed",
+    "flag_names": "._observed",
+    "read_spectrum": "._readers",
+    "air_to_vacuum": "._airvac",
+    "vacuum_to_air": "._airvac",
+    "degrade_resolution": "._resolution",
+    "match_resolution": "._resolution",
+    "model_lsf_sigma_kms": "._resolution",
+    "restore_continuum": "._resolution",
     # rebinning and truth tables
     "LogRebinner": "._rebin",
     "clean_spectra": "._rebin",
@@ -71,6 +96,13 @@ _EXPORTS = {
     "redshift_metrics": "._metrics",
     "dla_table": "._ml_eval",
     "redshift_table": "._ml_eval",
+    "dla_false_positives": "._metrics",
+    "evaluate_predictions": "._ml_eval",
+    "predict_batches": "._ml_eval",
+    # shipped default models
+    "PretrainedModelError": "._pretrained",
+    "pretrained_card": "._pretrained",
+    "pretrained_paths": "._pretrained",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ARRAY_KEYS", "SimulatedSpectra", "empty_dlas"]
+from ._absorbers import empty_absorbers
+
+__all__ = ["ARRAY_KEYS", "SimulatedSpectra", "empty_absorbers", "empty_dlas"]
 
 #: the per-pixel arrays of a batch, in file order
 ARRAY_KEYS = ("flux", "ivar", "continuum", "transmission")
@@ -33,21 +35,30 @@ class SimulatedSpectra:
     continuum : ndarray, shape (n, n_pix), float32
         Unabsorbed, noise-free quasar continuum (same units as ``flux``).
     transmission : ndarray, shape (n, n_pix), float32
-        Noise-free IGM transmission (forest, LLS, DLAs) convolved with the
-        line-spread function, so that ``continuum * transmission`` is the
-        noise-free observed flux.
+        Noise-free transmission of everything that absorbs (H I forest, LLS, sub-DLAs,
+        DLAs, metal lines, BAL troughs) convolved with the line-spread function, so that
+        ``continuum * transmission`` is the noise-free observed flux.
     truth : pandas.DataFrame
         One row per spectrum: ``z_qso``, ``mag`` (synthetic AB magnitude in
         ``meta['mag_band']`` of the noise-free spectrum), ``n_abs`` (forest
-        absorbers with Ly-alpha on the grid), ``n_lls`` (of which log N >=
-        17.2), ``n_dla``, ``z_dla`` and ``log_nhi`` (one float array per row),
-        continuum parameters (``beta``, ``blueshift_kms``, ``log_lum_rel``) and
-        ``snr_median`` (median per-pixel S/N redward of Ly-alpha).
+        absorbers, log N < 17.2), ``n_lls`` (Lyman-limit systems, 17.2 <= log N < 19),
+        ``n_dla``, ``z_dla`` and ``log_nhi`` (DLAs: one float array per row),
+        ``n_subdla`` and ``n_proximate`` (systems of the absorber table), ``bal`` (BAL quasar),
+        ``balnicity_kms`` (Weymann et al. 1991 balnicity index of the C IV trough, 0 for non-BALs),
+        ``bal_vmin_kms``/``bal_vmax_kms`` (trough velocities, NaN for non-BALs), ``n_civ`` and
+        ``n_mgii`` (intervening metal doublets), continuum parameters (``beta``,
+        ``blueshift_kms``, ``log_lum_rel``) and ``snr_median`` (median per-pixel S/N redward of
+        Ly-alpha).
         (pandas ``attrs`` are left empty so that tables concatenate cleanly.)
     dlas : pandas.DataFrame
-        One row per DLA: ``spec_index`` (row in this batch), ``z_dla``, ``log_nhi``.
+        One row per DLA: ``spec_index`` (row in this batch), ``z_dla``, ``log_nhi``
+        (the ``kind == 'dla'`` rows of ``absorbers``).
     meta : dict
         Seed, instrument, simulator settings, ``flux_unit``.
+    absorbers : pandas.DataFrame
+        One row per H I system with log N >= 17.2: ``spec_index``, ``z_abs``, ``log_nhi``, ``kind``
+        (``'lls'``: < 19, ``'subdla'``: < 20.3, ``'dla'``) and ``proximate`` (within 3000 km/s of
+        the quasar).
     """
 
     wave_aa: np.ndarray
@@ -58,6 +69,7 @@ class SimulatedSpectra:
     truth: pd.DataFrame
     dlas: pd.DataFrame
     meta: dict = field(default_factory=dict)
+    absorbers: pd.DataFrame = field(default_factory=empty_absorbers)
 
     def __len__(self) -> int:
         return int(self.flux.shape[0])
@@ -65,7 +77,7 @@ class SimulatedSpectra:
     def __repr__(self) -> str:
         w = self.wave_aa
         return (f"SimulatedSpectra(n={len(self)}, n_pix={w.size}, wave_aa={w[0]:.1f}-{w[-1]:.1f}, "
-                f"n_dla={len(self.dlas)}, seed={self.meta.get('seed')})")
+                f"n_dla={len(self.dlas)}, n_absorbers={len(self.absorbers)}, seed={self.meta.get('seed')})")
 
     @property
     def n_pix(self) -> int:
@@ -80,8 +92,11 @@ class SimulatedSpectra:
         d = self.dlas[self.dlas["spec_index"].isin(list(remap))].copy()
         d["spec_index"] = d["spec_index"].map(remap).astype(np.int64)
         d = d.sort_values(["spec_index", "z_dla"]).reset_index(drop=True)
+        a = self.absorbers[self.absorbers["spec_index"].isin(list(remap))].copy()
+        a["spec_index"] = a["spec_index"].map(remap).astype(np.int64)
+        a = a.sort_values(["spec_index", "z_abs"]).reset_index(drop=True)
         return SimulatedSpectra(self.wave_aa, self.flux[idx], self.ivar[idx], self.continuum[idx],
-                                self.transmission[idx], truth, d, dict(self.meta))
+                                self.transmission[idx], truth, d, dict(self.meta), a)
 
     @classmethod
     def concatenate(cls, parts) -> "SimulatedSpectra":
@@ -94,16 +109,18 @@ class SimulatedSpectra:
             if p.wave_aa.shape != w.shape or not np.allclose(p.wave_aa, w, rtol=0, atol=1e-6):
                 raise ValueError("concatenate: batches have different wavelength grids")
         offsets = np.cumsum([0] + [len(p) for p in parts[:-1]])
-        dl = []
+        dl, ab = [], []
         for off, p in zip(offsets, parts):
-            d = p.dlas.copy()
-            d["spec_index"] = d["spec_index"] + int(off)
-            dl.append(d)
+            for tab, acc in ((p.dlas, dl), (p.absorbers, ab)):
+                t = tab.copy()
+                t["spec_index"] = t["spec_index"] + int(off)
+                acc.append(t)
         dlas = pd.concat(dl, ignore_index=True) if dl else empty_dlas()
+        absorbers = pd.concat(ab, ignore_index=True)
         truth = pd.concat([p.truth for p in parts], ignore_index=True)
         return cls(w, np.concatenate([p.flux for p in parts]), np.concatenate([p.ivar for p in parts]),
                    np.concatenate([p.continuum for p in parts]), np.concatenate([p.transmission for p in parts]),
-                   truth, dlas, dict(parts[0].meta))
+                   truth, dlas, dict(parts[0].meta), absorbers)
 
     def write(self, path, *, format=None):
         """Write spectra + truth to HDF5 (``.h5``/``.hdf5``) or FITS (``.fits``); see :func:`write_spectra`."""

@@ -10,17 +10,36 @@ import numpy as np
 __all__ = ["register"]
 
 
+_OBSERVED_SUFFIXES = (".fits", ".fit", ".fits.gz", ".fit.gz", ".fz")
+
+
 def _read(path):
-    """An agnlab spectra file (HDF5/FITS with truth), else FITS tables of observed spectra."""
+    """An agnlab spectra file (HDF5/FITS with truth), else observed spectra (:func:`read_spectrum`)."""
     from ._io import SpectraFileError, read_spectra
-    from ._observed import read_spectra_fits
+    from ._readers import read_spectrum
 
     try:
         return read_spectra(path)
     except SpectraFileError as exc:
-        if "not an agnlab spectra file" in str(exc) and str(path).lower().endswith((".fits", ".fit", ".fits.gz")):
-            return read_spectra_fits([path])
+        if "not an agnlab spectra file" in str(exc) and str(path).lower().endswith(_OBSERVED_SUFFIXES):
+            return read_spectrum(path)
         raise
+
+
+def _is_agnlab_file(path) -> bool:
+    """True for one file written by ``agnlab spectra simulate`` (read as before, with its truth table)."""
+    p = Path(path)
+    if not p.is_file():
+        return False
+    if p.name.lower().endswith((".h5", ".hdf5")):
+        return True
+    try:
+        from astropy.io import fits
+
+        with fits.open(p, memmap=False) as hl:
+            return hl[0].header.get("AGNKIND") == "spectra"
+    except (OSError, ValueError):
+        return False
 
 
 def _truth(data, path):
@@ -34,7 +53,7 @@ def _cmd_simulate(args) -> int:
     from ._simulate import QuasarSimulator
 
     sim = QuasarSimulator(seed=args.seed, z_range=tuple(args.z_range), mag_range=tuple(args.mag_range),
-                          dla_rate_per_dz=args.dla_rate)
+                          dla_rate_per_dz=args.dla_rate, bal_fraction=args.bal_fraction)
     if args.dask:
         return _simulate_dask(args, sim)
     out = sim.simulate(args.n, n_jobs=args.n_jobs or 1).write(args.out)
@@ -94,7 +113,30 @@ def _load_models(args) -> dict:
     if args.dla_model:
         models["dla"] = DLAFinder.load(args.dla_model).set_params(n_jobs=args.n_jobs)
     if not models:
-        raise ValueError("give --redshift-model and/or --dla-model")
+        models = _pretrained_models(args)
+    return models
+
+
+def _pretrained_models(args) -> dict:
+    """The shipped default models when no model file is given (redshift needed; DLA when shipped too)."""
+    from ..cli_common import CLIError
+    from ._dla import DLAFinder
+    from ._redshift_cnn import RedshiftEstimator
+
+    models = {}
+    for key, cls in (("redshift", RedshiftEstimator), ("dla", DLAFinder)):
+        loader = getattr(cls, "pretrained", None)
+        if loader is None:
+            continue
+        try:
+            models[key] = loader().set_params(n_jobs=args.n_jobs)
+        except (OSError, ValueError) as exc:
+            if key == "redshift":
+                raise CLIError(f"no --redshift-model/--dla-model given and no default model could be loaded ({exc}); "
+                               "pass a model file, or train one with 'agnlab spectra train'") from None
+    if "redshift" not in models:
+        raise CLIError("give --redshift-model and/or --dla-model: this installation ships no default model "
+                       "(train one with 'agnlab spectra train')")
     return models
 
 
@@ -127,9 +169,14 @@ def _dla_out(args) -> Path:
     path = Path(args.dla_out) if args.dla_out else out.with_name(out.stem + "_dlas" + out.suffix)
     if not args.dla_out and path.exists() and not args.overwrite:
         raise CLIError(f"{path} (the default DLA table of --out) already exists; pass --overwrite or --dla-out")
-    if path.resolve() == Path(args.data).resolve():
-        raise CLIError(f"the DLA table {path} is the input {args.data}; choose another --dla-out")
+    for data in _data_paths(args):
+        if path.resolve() == Path(data).resolve():
+            raise CLIError(f"the DLA table {path} is the input {data}; choose another --dla-out")
     return path
+
+
+def _data_paths(args) -> list:
+    return list(args.data) if isinstance(args.data, (list, tuple)) else [args.data]
 
 
 def _prediction_tables(args, data, models=None):
@@ -147,9 +194,14 @@ def _prediction_tables(args, data, models=None):
 
 def _predict_shard(path, folder, args_models):
     args, models = args_models
-    table, dlas = _prediction_tables(args, _read(path), models)
+    if _is_agnlab_file(path):
+        table, dlas = _prediction_tables(args, _read(path), models)
+        table.insert(0, "file", Path(path).name)
+    else:
+        from ._predict_files import observed_tables
+
+        table, dlas = observed_tables(args, [path], models, unreadable_rows=True)
     stem = Path(path).name.split(".")[0]
-    table.insert(0, "file", Path(path).name)
     table.to_parquet(Path(folder) / f"spectra-{stem}.parquet")
     if dlas is not None:
         dlas.insert(0, "file", Path(path).name)
@@ -166,7 +218,7 @@ def _predict_dask(args) -> int:
     models = _load_models(args)
     if "dla" in models and not (args.true_z or "redshift" in models):
         raise ValueError("--dla-model needs quasar redshifts: give --redshift-model or --true-z")
-    files = list_files(args.data, (".h5", ".hdf5", ".fits", ".fit", ".fits.gz"))
+    files = [f for d in _data_paths(args) for f in list_files(d, (".h5", ".hdf5", *_OBSERVED_SUFFIXES))]
     with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
         out = map_files(_predict_shard, files, args.out, model=(args, models), client=client,
                         overwrite=args.overwrite, progress=args.progress)
@@ -179,9 +231,21 @@ def _cmd_predict(args) -> int:
 
     if args.dask:
         return _predict_dask(args)
-    dla_out = _dla_out(args) if args.dla_model else None
-    data = _read(args.data)
-    table, dlas = _prediction_tables(args, data)
+    paths = _data_paths(args)
+    for p in paths:     # a missing input is named before any model is loaded
+        if not any(ch in str(p) for ch in "*?[") and not Path(p).exists():
+            raise FileNotFoundError(f"spectra file not found: {p}")
+    models = _load_models(args)
+    dla_out = _dla_out(args) if "dla" in models else None
+    if len(paths) == 1 and _is_agnlab_file(paths[0]) and not _reader_options_given(args):
+        args.data = paths[0]
+        table, dlas = _prediction_tables(args, _read(paths[0]), models)
+    else:
+        from ._predict_files import observed_tables
+
+        if args.batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        table, dlas = observed_tables(args, paths, models, chunk_size=args.batch_size)
     n = len(table)
     write_table(table, args.out)
     msg = f"wrote {n} rows to {args.out}"
@@ -231,6 +295,36 @@ _TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
 _SPECTRA_SUFFIXES = (".h5", ".hdf5", ".fits")
 
 
+def _add_reader_options(q) -> None:
+    from ..cli_common import add_input
+    from ._readers import FORMATS
+
+    g = q.add_argument_group("observed spectrum files")
+    g.add_argument("--format", choices=FORMATS, default=None, help="file format (default: detected per file)")
+    add_input(q, "error_files", option=True, required=False, nargs="+",
+                 help="separate error spectra of 1-D FITS images, one per input file")
+    g.add_argument("--error-kind", choices=("sigma", "variance", "ivar"), default=None,
+                   help="what the error arrays hold (default: from their names, else sigma)")
+    g.add_argument("--wave-unit", default=None,
+                   help="wavelength unit when the files give none, e.g. nm (default: Angstrom, if the values lie in "
+                        "900-30000, flagged; else an error)")
+    air = g.add_mutually_exclusive_group()
+    air.add_argument("--air", dest="air", action="store_true", default=None, help="wavelengths are in air")
+    air.add_argument("--vacuum", dest="air", action="store_false", help="wavelengths are in vacuum")
+    norm = g.add_mutually_exclusive_group()
+    norm.add_argument("--normalised", dest="normalised", action="store_true", default=None,
+                      help="fluxes are continuum-normalised (default: detected)")
+    norm.add_argument("--flux-calibrated", dest="normalised", action="store_false",
+                      help="fluxes are not continuum-normalised")
+    g.add_argument("--resolution", type=float, default=None, metavar="R",
+                   help="resolving power lambda/FWHM of the input (default: from the files)")
+
+
+def _reader_options_given(args) -> bool:
+    return any(getattr(args, k, None) is not None for k in ("format", "error_files", "error_kind", "wave_unit", "air",
+                                                           "normalised", "resolution"))
+
+
 def register(subparsers) -> None:
     """Add ``agnlab spectra <verb>`` to the top-level CLI."""
     from ..cli_common import add_common, add_dask, add_input, add_output
@@ -244,9 +338,13 @@ def register(subparsers) -> None:
     add_output(s, help="spectra file", suffixes=_SPECTRA_SUFFIXES)
     s.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0), metavar=("ZMIN", "ZMAX"),
                    help="quasar redshift range (default: 2 4)")
-    s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 20.5), metavar=("MMIN", "MMAX"),
-                   help="r magnitude range, AB (default: 18 20.5)")
-    s.add_argument("--dla-rate", type=float, default=0.2, help="DLA incidence per unit z (default: 0.2)")
+    s.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 22.5), metavar=("MMIN", "MMAX"),
+                   help="r magnitude range, AB (default: 18 22.5)")
+    s.add_argument("--dla-rate", type=float, default=None,
+                   help="constant DLA incidence per unit z (default: the measured incidence, 0.17 at z = 2.5 and "
+                        "0.27 at z = 3.5, from one column-density distribution with LLS and sub-DLAs)")
+    s.add_argument("--bal-fraction", type=float, default=0.12,
+                   help="fraction of broad-absorption-line quasars (default: 0.12)")
     s.add_argument("--shard-size", type=int, default=10_000,
                    help="with --dask: spectra per shard file in the --out folder (default: 10000)")
     add_dask(s)
@@ -264,16 +362,27 @@ def register(subparsers) -> None:
     for name, helptext, func in (("predict", "redshifts and DLA lists for spectra", _cmd_predict),
                                  ("evaluate", "metrics against the file's truth table", _cmd_evaluate)):
         q = verbs.add_parser(name, help=helptext)
-        add_input(q, "data", help="spectra file (agnlab HDF5/FITS, or FITS tables of observed spectra)")
-        add_input(q, "redshift_model", option=True, required=False, help="RedshiftEstimator model file (.npz)")
-        add_input(q, "dla_model", option=True, required=False, help="DLAFinder model file (.npz)")
-        q.add_argument("--true-z", action="store_true", help="search DLAs at the truth table's z_qso")
         if name == "predict":
+            add_input(q, "data", nargs="+",
+                      help="spectra files, folders or globs: agnlab HDF5/FITS, SDSS spec-*.fits, DESI coadds, "
+                           "1-D FITS images, FITS tables, echelle spectra (see docs/spectra-files.md)")
+        else:
+            add_input(q, "data", help="spectra file (agnlab HDF5/FITS, or observed spectra)")
+        add_input(q, "redshift_model", option=True, required=False,
+                  help="RedshiftEstimator model file (.npz; default for predict: the shipped model)")
+        add_input(q, "dla_model", option=True, required=False, help="DLAFinder model file (.npz)")
+        q.add_argument("--true-z", action="store_true",
+                       help="search DLAs at the truth table's z_qso (observed files: the redshift the file gives)")
+        if name == "predict":
+            _add_reader_options(q)
             add_output(q, help="per-spectrum table", suffixes=_TABLE_SUFFIXES)
             add_output(q, "dla_out", help="DLA table (default: <out>_dlas.<ext>)", suffixes=_TABLE_SUFFIXES,
                        required=False)
             q.add_argument("--threshold", type=float, default=None,
                            help="DLA confidence threshold (default: the model's)")
+            q.add_argument("--batch-size", type=int, default=512,
+                           help="observed spectra put through the models at a time (bounds memory; results do "
+                                "not depend on it; default: 512)")
             add_dask(q)
         else:
             add_output(q, help="write the metrics as JSON here", suffixes=(".json",), required=False)

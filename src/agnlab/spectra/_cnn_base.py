@@ -70,6 +70,13 @@ class SpectraCNNEstimator(AgnlabEstimator):
                           lr_patience=max(self.patience // 3, 1))
         with compute_context(self.n_jobs, default_threads=None, torch_rng=torch_rng):
             net = make_net()
+            if getattr(self, "warm_start", False) and getattr(self, "net_", None) is not None:
+                try:
+                    net.load_state_dict(self.net_.state_dict())
+                except RuntimeError as exc:
+                    raise ValueError("warm_start=True but the fitted network does not match the new one "
+                                     f"(different shapes: {str(exc).splitlines()[0]}); fit with warm_start=False"
+                                     ) from None
             hist = fit_module(net, X[train_idx], tuple(t[train_idx] for t in targets), X[val_idx],
                               tuple(t[val_idx] for t in targets), config=cfg, loss_fn=loss_fn,
                               progress=self.progress, desc=desc)
@@ -85,11 +92,57 @@ class SpectraCNNEstimator(AgnlabEstimator):
         return reb
 
     # -- persistence --------------------------------------------------------------------------
+    @classmethod
+    def pretrained(cls, *, model_dir=None, **params):
+        """The default model shipped with agnlab (4MOST-like simulated training set; see its ``model_card_``).
+
+        Parameters
+        ----------
+        model_dir : path, optional
+            Folder with the model files (default: the package's ``agnlab/spectra/models``).
+        **params
+            Hyperparameters to set after loading (``n_jobs``, ``progress``, ...).
+
+        Returns
+        -------
+        estimator
+            Fitted, with ``model_card_`` (dict: simulator settings, training size, epochs, held-out
+            metrics, date, command).
+
+        Raises
+        ------
+        agnlab.spectra.PretrainedModelError
+            The files are missing or do not match the model card (a ``FileNotFoundError``).
+        """
+        from ._pretrained import load_pretrained
+
+        return load_pretrained(cls, model_dir=model_dir, **params)
+
+    def save(self, path, *, weights_dtype: str = "float32"):
+        """Write the fitted estimator (see :meth:`AgnlabEstimator.save`).
+
+        ``weights_dtype="float16"`` stores the network weights at half precision (half the file
+        size); loading always restores float32 networks.
+        """
+        if weights_dtype not in ("float32", "float16"):
+            raise ValueError(f"weights_dtype must be 'float32' or 'float16', got {weights_dtype!r}")
+        self._weights_dtype = weights_dtype
+        try:
+            return super().save(path)
+        finally:
+            del self._weights_dtype
+
     def _net_arrays(self) -> dict:
-        return module_to_arrays(self.net_)
+        arrays = module_to_arrays(self.net_)
+        dtype = getattr(self, "_weights_dtype", "float32")
+        if dtype != "float32":
+            arrays = {k: v.astype(dtype) if v.dtype.kind == "f" else v for k, v in arrays.items()}
+        return arrays
 
     def _restore_net(self, arrays: dict, meta: dict) -> None:
         net = self._build_net(meta)
+        arrays = {k: np.asarray(v, np.float32) if np.asarray(v).dtype.kind == "f" and k.startswith("nn.") else v
+                  for k, v in arrays.items()}
         arrays_to_module(net, arrays)
         self._set_net(net)
 

@@ -2,7 +2,7 @@
 
 The rest-frame spectrum (``f_lambda``, normalised to the power law at
 1450 A) is a broken power law -- ``f_lambda ~ lambda^beta`` redward of a
-far-UV break ``lambda_b ~ 1000 A`` and ``lambda^beta_euv`` blueward --
+far-UV break ``lambda_b = 1000 A`` and ``lambda^beta_euv`` blueward --
 plus Gaussian emission components in velocity space (broad + narrower
 components with their own velocity offsets reproduce the asymmetric,
 blueshifted profiles of the high-ionisation lines), plus an Fe II / Fe III
@@ -18,14 +18,23 @@ nodes of the width and blueshift distributions is what is fitted), so the
 population mean -- not one object -- matches the composite.  A few weak
 components came out very broad (sigma ~ 9000 km/s): they stand for the
 pseudo-continuum of blended weak lines (e.g. under He II / O III] and
-Al III / Si III]).  The fitted far-UV break lies at ~1120 A with a steep
-decline blueward (the DR16Q template falls by ~30 % from 1100 to 950 A).
-The package does not read those templates at run time.
+Al III / Si III]).  The package does not read those templates at run time.
+
+Far-UV continuum (intrinsic, free of IGM absorption): the DR16Q composite is corrected for the
+mean forest only over 1026-1216 A, so blueward of Ly-beta it still carries mean IGM absorption
+(and would be absorbed a second time by the simulated forest); the continuum there is not fitted
+to it but taken from IGM-corrected composites: a break at 1000 A (Shull et al. 2012 and Stevans
+et al. 2014 find ~1000 A; Telfer et al. 2002 nearer 1200 A, Lusso et al. 2015 at 912 A) and
+``f_nu ~ nu^-1.7`` blueward (Lusso et al. 2015: ``alpha_nu = -1.70 +- 0.61`` below 912 A; Telfer et
+al. 2002: ``alpha_EUV = -1.57 +- 0.17`` for radio-quiet quasars), i.e. ``f_lambda ~ lambda^-0.3``.
+Between 1040 and 1100 A the population mean therefore lies 7-35 % above the DR16Q composite, whose
+steep decline there (~lambda^+2.6) no IGM-corrected composite shows.
 
 Per-object variation (all mean-preserving, so the mean spectrum is kept):
 
 * power-law slope ``beta ~ N(beta_0, 0.25)`` (Vanden Berk: alpha_nu -0.44 +- 0.3),
-  far-UV break wavelength ``~ N(1000, 30) A``, EUV slope ``~ N(beta_euv, 0.3)``;
+  far-UV break wavelength ``~ N(1000, 30) A``, EUV slope ``~ N(beta_euv, 0.3)``
+  (object-to-object scatter of ``alpha_EUV``: Telfer et al. 2002);
 * line strengths: Baldwin effect ``EW ~ L_1450^-k`` (k = 0.20 for C IV, Si IV,
   N V, He II; 0.10 for Ly-alpha, C III], Mg II) about the population pivot, times
   a log-normal scatter (0.2 dex, partly common to all lines);
@@ -186,8 +195,9 @@ FE_COMB = [
 #: widths and velocities do not follow the per-object broad-line variations
 NARROW_MAX_KMS = 1000.0
 
-#: power-law and break defaults (f_lambda ~ lambda^beta)
-CONTINUUM_DEFAULTS = dict(beta=-1.3366, beta_euv=2.5954, break_aa=1118.0)
+#: power-law and break defaults (f_lambda ~ lambda^beta): beta fitted to DR16Q redward of 1100 A;
+#: the far-UV break and slope from IGM-corrected composites (Lusso et al. 2015; Telfer et al. 2002)
+CONTINUUM_DEFAULTS = dict(beta=-1.3366, beta_euv=-0.30, break_aa=1000.0)
 
 
 def _gauss_rest(grid, centre, sigma_aa):

@@ -79,6 +79,11 @@ class DLAFinder(SpectraCNNEstimator):
         Extra weight of cells near a DLA in the presence loss.
     threshold : float
         Confidence above which a DLA is reported by :meth:`predict`.
+    nhi_sigma : float
+        The confidence of a cell is its presence probability times the probability that the column
+        density exceeds ``min_log_nhi`` given the cell's log NHI estimate, for a Gaussian error of
+        ``nhi_sigma`` dex (sub-DLAs just below the DLA limit are the main false detections);
+        0 uses the presence probability alone.
     nms_cells : int
         Half width of the non-maximum suppression (cells).
     lr, weight_decay, batch_size, max_epochs, patience, validation_fraction :
@@ -89,6 +94,9 @@ class DLAFinder(SpectraCNNEstimator):
         table output).
     random_state : int, numpy Generator or None
         Seeds the train/validation split, the initial weights and the batches.
+    warm_start : bool
+        Continue training from the fitted network (same shapes) instead of new random weights
+        (fine-tuning, e.g. of :meth:`pretrained` models on new data).
     chunk_size : int
         Spectra rebinned at a time (memory).
     n_jobs : int or None
@@ -112,9 +120,10 @@ class DLAFinder(SpectraCNNEstimator):
     def __init__(self, *, wave_min_aa: float = 3600.0, wave_max_aa: float = 9600.0, dlog10: float = 1e-4,
                  context_dlog10: float = 0.024, min_log_nhi: float = 20.3, channels=(16, 32, 48, 64),
                  dilations=(1, 2, 4, 8), kernel: int = 5, heat_sigma_cells: float = 1.0, pos_weight: float = 10.0,
-                 threshold: float = 0.5, nms_cells: int = 3, lr: float = 2e-3, weight_decay: float = 1e-4,
-                 batch_size: int = 64, max_epochs: int = 40, patience: int = 6, validation_fraction: float = 0.1,
-                 z_range=None, random_state=0, chunk_size: int = 256, n_jobs=None, progress=None):
+                 threshold: float = 0.5, nhi_sigma: float = 0.15, nms_cells: int = 3, lr: float = 2e-3,
+                 weight_decay: float = 1e-4, batch_size: int = 64, max_epochs: int = 40, patience: int = 6,
+                 validation_fraction: float = 0.1, z_range=None, random_state=0, warm_start: bool = False,
+                 chunk_size: int = 256, n_jobs=None, progress=None):
         self.wave_min_aa = wave_min_aa
         self.wave_max_aa = wave_max_aa
         self.dlog10 = dlog10
@@ -126,6 +135,7 @@ class DLAFinder(SpectraCNNEstimator):
         self.heat_sigma_cells = heat_sigma_cells
         self.pos_weight = pos_weight
         self.threshold = threshold
+        self.nhi_sigma = nhi_sigma
         self.nms_cells = nms_cells
         self.lr = lr
         self.weight_decay = weight_decay
@@ -135,6 +145,7 @@ class DLAFinder(SpectraCNNEstimator):
         self.validation_fraction = validation_fraction
         self.z_range = z_range
         self.random_state = random_state
+        self.warm_start = warm_start
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.progress = progress
@@ -330,6 +341,11 @@ class DLAFinder(SpectraCNNEstimator):
         out = self._raw(X)
         n_cells = out.shape[2]
         prob = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
+        if self.nhi_sigma > 0:  # times P(log N >= min_log_nhi | estimate)
+            from scipy.special import ndtr
+
+            nhi_cell = _NHI_MID + _NHI_SCALE * out[:, 2].astype(np.float64)
+            prob = prob * ndtr((nhi_cell - self.min_log_nhi) / self.nhi_sigma)
         loglam_c = self._cell_loglam(np.asarray(i0), n_cells, self.wave_grid_aa_)
         zq_safe = np.where(np.isfinite(zq), zq, 0.0)
         z_lo, z_hi = dla_search_range(zq_safe, wave_min_aa=self.wave_grid_aa_[0])

@@ -1,46 +1,48 @@
-"""Intergalactic absorption: Lyman-alpha forest, Lyman-limit systems and DLAs.
+"""Intergalactic absorption: Lyman-alpha forest, Lyman-limit systems, sub-DLAs and DLAs.
 
-Forest absorbers are Voigt profiles with
+All H I absorbers follow one column-density distribution ``f(N_HI, X)``
+(:class:`~agnlab.spectra.ColumnDensityDistribution`: the Prochaska et al. 2014 spline, optically thick
+systems normalised to the Lyman-limit incidence of Prochaska, O'Meara & Worseck 2010).
 
-* column densities from a power law ``f(N) ~ N^-beta`` (default ``beta = 1.5``)
-  between ``10^12`` and ``10^19`` cm^-2 (Lyman-limit systems included);
+Forest absorbers (``12 <= log N < 17.2``) are Voigt profiles with
+
+* column densities from the spline's shape;
 * Doppler parameters from the Hui & Rutledge (1999) distribution
-  ``dn/db ~ b^-5 exp(-b_sigma^4 / b^4)`` (``b_sigma = 24`` km/s), clipped to 8-100 km/s;
-* a line density ``dn/dz = A(z) (1 + z)^gamma`` (``gamma = 2.5``) whose
-  normalisation ``A(z)`` is solved on a redshift grid so that the expected
-  mean transmission ``exp(-tau_eff)`` equals the Faucher-Giguere et al. (2008)
-  fit ``tau_eff = 0.0018 (1 + z)^3.92`` at every redshift.  For Poisson
-  distributed absorbers ``tau_eff(z) = (1+z)/lambda_alpha * dn/dz * <W_r>``
-  exactly, where ``<W_r>`` is the mean rest equivalent width (Angstrom) over
-  the column-density and Doppler-parameter distributions, computed once
-  from the curve of growth.
+  ``dn/db ~ b^-5 exp(-b_sigma^4 / b^4)`` (``b_sigma = 24`` km/s), clipped to 8-100 km/s
+  (also used for the LLS and sub-DLAs);
+* a line density ``dn/dz`` solved so that all systems below the DLA threshold (forest, LLS and
+  sub-DLAs together) give the effective optical depth of Faucher-Giguere et al. (2008),
+  ``tau_eff = 0.0018 (1 + z)^3.92``, at every redshift (DLAs, masked in that measurement, come on
+  top).  For Poisson-distributed absorbers ``tau_eff(z) = (1+z)/lambda_alpha * sum_k dn_k/dz <W_r>_k``
+  exactly, where ``<W_r>_k`` is the mean rest equivalent width (Angstrom) of population ``k`` over its
+  column-density and Doppler-parameter distributions, computed once from the curve of growth.
 
-DLAs (log NHI 20.3-22) are drawn with a constant incidence per unit redshift
-and a Gamma-function column-density distribution
-``f(N) ~ (N / N_g)^alpha exp(-N / N_g)`` (Noterdaeme et al. 2009:
-``alpha = -1.27``, ``log N_g = 21.26``).  All absorbers carry the Lyman series
-up to n = 13 and Lyman-continuum absorption ``sigma ~ (lambda / 912 A)^3``.
+All absorbers carry the Lyman series up to n = 13 and Lyman-continuum absorption
+``sigma ~ (lambda / 912 A)^3``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
 from ..constants import C_KMS
+from ._cddf import LOG_N_DLA, LOG_N_LLS, LOG_N_TAU2, ColumnDensityDistribution
 from ._physics import LYMAN_LIMIT_AA, LYMAN_SERIES, SIGMA_LL_CM2, damping_a, tau0_factor
 from ._voigt import voigt_hjerting
 
-__all__ = ["ForestModel", "DLAModel", "tau_eff_fg08", "add_line_tau", "add_lyman_continuum_tau"]
+__all__ = ["ForestModel", "DLAModel", "tau_eff_fg08", "add_line_tau", "add_lyman_continuum_tau",
+           "rest_equivalent_width_aa"]
 
 LYA = LYMAN_SERIES[0]
+_FG08_A, _FG08_G = 0.0018, 3.92
 
 
 def tau_eff_fg08(z):
     """Lyman-alpha effective optical depth of Faucher-Giguere et al. (2008): ``0.0018 (1+z)^3.92``."""
-    return 0.0018 * (1.0 + np.asarray(z, dtype=float)) ** 3.92
+    return _FG08_A * (1.0 + np.asarray(z, dtype=float)) ** _FG08_G
 
 
 def _hui_rutledge_b(u, b_sigma_kms, b_min_kms, b_max_kms):
@@ -66,108 +68,130 @@ def rest_equivalent_width_aa(log_n, b_kms):
 
 @dataclass(frozen=True)
 class ForestModel:
-    """Statistics of Lyman-alpha forest absorbers (see module docstring)."""
+    """Lyman-alpha forest statistics (see the module docstring).
 
-    log_n_range: tuple = (12.0, 19.0)
-    beta: float = 1.5
-    gamma: float = 2.5
+    Parameters
+    ----------
+    log_n_range : tuple of float
+        Forest column densities (log10 cm^-2); the upper end is where Lyman-limit systems start.
+    b_sigma_kms, b_range_kms : float, tuple
+        Hui & Rutledge Doppler-parameter distribution and its clipping range.
+    cddf : ColumnDensityDistribution
+        The one column-density distribution (shape and optically thick incidence).
+    """
+
+    log_n_range: tuple = (12.0, LOG_N_LLS)
     b_sigma_kms: float = 24.0
     b_range_kms: tuple = (8.0, 100.0)
+    cddf: ColumnDensityDistribution = field(default_factory=ColumnDensityDistribution)
 
     def __post_init__(self):
         object.__setattr__(self, "log_n_range", tuple(float(v) for v in self.log_n_range))
         object.__setattr__(self, "b_range_kms", tuple(float(v) for v in self.b_range_kms))
         lo, hi = self.log_n_range
-        if not (10.0 <= lo < hi <= 20.3):
-            raise ValueError(f"forest log_n_range must satisfy 10 <= lo < hi <= 20.3, got {self.log_n_range}")
-        if self.beta <= 1.0:
-            raise ValueError(f"forest beta must be > 1 (f(N) ~ N^-beta normalisable), got {self.beta}")
+        if not (10.0 <= lo < hi <= LOG_N_LLS):
+            raise ValueError(f"forest log_n_range must satisfy 10 <= lo < hi <= {LOG_N_LLS}, got {self.log_n_range}")
         if not (0 < self.b_range_kms[0] < self.b_range_kms[1]):
             raise ValueError(f"forest b_range_kms must be increasing and positive, got {self.b_range_kms}")
+        if not isinstance(self.cddf, ColumnDensityDistribution):
+            raise TypeError(f"cddf must be a ColumnDensityDistribution, got {type(self.cddf).__name__}")
+        z = np.linspace(0.0, 8.0, 81)
+        if np.any(self.line_density(z) <= 0):
+            raise ValueError("ForestModel: optically thick systems alone exceed the FG08 effective optical depth")
 
-    # column densities --------------------------------------------------------
+    # column densities and Doppler parameters ----------------------------------------
     def sample_log_n(self, u):
-        """Inverse CDF of ``f(N) ~ N^-beta`` on ``[N_lo, N_hi]`` for uniform ``u``."""
-        lo, hi = self.log_n_range
-        e = 1.0 - self.beta
-        n_lo, n_hi = 10.0 ** (e * lo), 10.0 ** (e * hi)
-        return np.log10(n_lo + u * (n_hi - n_lo)) / e
+        """Forest column densities (inverse CDF of the spline's shape) for uniform ``u``."""
+        return self.cddf.sample_log_n(u, *self.log_n_range)
 
     def sample_b(self, u_exp):
         return _hui_rutledge_b(u_exp, self.b_sigma_kms, *self.b_range_kms)
 
     def mean_rest_ew_aa(self):
-        """Mean Lyman-alpha rest equivalent width per absorber (Angstrom)."""
-        return _mean_rest_ew_cached(self)
+        """Mean Lyman-alpha rest equivalent width per forest absorber (Angstrom)."""
+        return _mean_rest_ew_cached(self, *self.log_n_range)
+
+    def thick_rest_ew_aa(self):
+        """Mean Lyman-alpha rest equivalent width of LLS and sub-DLAs (``17.2 <= log N < 20.3``)."""
+        return _mean_rest_ew_cached(self, LOG_N_LLS, LOG_N_DLA)
+
+    # normalisation ---------------------------------------------------------------
+    def _coeffs(self):
+        """``(a, c, gamma)`` with ``dn/dz = a (1+z)^2.92 - c (1+z)^gamma`` (forest line density)."""
+        cd = self.cddf
+        a = _FG08_A * LYA["wave_aa"] / self.mean_rest_ew_aa()
+        amp, zp1, g = cd.lls_incidence
+        frac = cd.shape_integral(LOG_N_LLS, LOG_N_DLA) / cd.shape_integral(LOG_N_TAU2, 23.0)
+        c = frac * amp * zp1 ** -g * self.thick_rest_ew_aa() / self.mean_rest_ew_aa()
+        return a, c, g
 
     def line_density(self, z):
-        """Expected number of absorbers per unit redshift, ``dn/dz``, at ``z``."""
-        z = np.asarray(z, dtype=float)
-        return tau_eff_fg08(z) * LYA["wave_aa"] / ((1.0 + z) * self.mean_rest_ew_aa())
+        """Expected number of forest absorbers per unit redshift, ``dn/dz``, at ``z``."""
+        a, c, g = self._coeffs()
+        zp = 1.0 + np.asarray(z, dtype=float)
+        return a * zp ** (_FG08_G - 1.0) - c * zp ** g
+
+    def thick_line_density(self, z):
+        """LLS + sub-DLAs per unit redshift (``17.2 <= log N < 20.3``)."""
+        return self.cddf.incidence_per_dz(z, LOG_N_LLS, LOG_N_DLA)
 
     def cumulative_number(self, z):
-        """``n(<z)``: integral of ``dn/dz`` from 0 (closed form of the power law)."""
-        z = np.asarray(z, dtype=float)
-        k = 0.0018 * LYA["wave_aa"] / self.mean_rest_ew_aa()
-        return k * ((1.0 + z) ** 3.92 - 1.0) / 3.92
+        """``n(<z)``: integral of the forest ``dn/dz`` from 0 (closed form)."""
+        a, c, g = self._coeffs()
+        zp = 1.0 + np.asarray(z, dtype=float)
+        return a * (zp ** _FG08_G - 1.0) / _FG08_G - c * (zp ** (g + 1.0) - 1.0) / (g + 1.0)
 
     def inverse_cumulative(self, n_cum):
-        k = 0.0018 * LYA["wave_aa"] / self.mean_rest_ew_aa()
-        return (1.0 + 3.92 * np.asarray(n_cum) / k) ** (1.0 / 3.92) - 1.0
+        """Redshift where :meth:`cumulative_number` reaches ``n_cum`` (table + two Newton steps)."""
+        grid = _z_grid()
+        z = np.interp(np.asarray(n_cum, dtype=float), self.cumulative_number(grid), grid)
+        for _ in range(2):
+            z = z - (self.cumulative_number(z) - n_cum) / self.line_density(z)
+        return z
+
+
+@lru_cache(maxsize=1)
+def _z_grid():
+    return np.linspace(0.0, 8.0, 4001)
 
 
 @lru_cache(maxsize=16)
-def _mean_rest_ew_cached(model: ForestModel) -> float:
-    lo, hi = model.log_n_range
+def _mean_rest_ew_cached(model: ForestModel, lo: float, hi: float) -> float:
     log_n = np.linspace(lo, hi, 71)
     # Doppler parameters: quantiles of u ~ Exp(1)
     q = (np.arange(24) + 0.5) / 24
     b = model.sample_b(-np.log1p(-q))
     w = rest_equivalent_width_aa(log_n[:, None], b[None, :]).mean(axis=1)
-    # pdf in log N of f(N) ~ N^-beta: p(logN) ~ 10^((1-beta) logN)
-    p = 10.0 ** ((1.0 - model.beta) * (log_n - lo))
+    # pdf in log N of the spline's shape
+    p = 10.0 ** (model.cddf.log_f_shape(log_n) + log_n)
     return float(np.trapezoid(w * p, log_n) / np.trapezoid(p, log_n))
-
-
-# "density" of the Lyman-alpha line in the gamma model is documented as (1+z)^gamma;
-# the solved normalisation A(z) = dn/dz / (1+z)^gamma is exposed for reporting.
-def forest_normalisation(model: ForestModel, z):
-    """``A(z)`` in ``dn/dz = A(z) (1+z)^gamma`` that reproduces FG08 ``tau_eff``."""
-    z = np.asarray(z, dtype=float)
-    return model.line_density(z) / (1.0 + z) ** model.gamma
 
 
 @dataclass(frozen=True)
 class DLAModel:
-    """DLA incidence and Gamma-function column-density distribution."""
+    """DLA incidence and column densities.
 
-    rate_per_dz: float = 0.2
-    log_nhi_range: tuple = (20.3, 22.0)
-    alpha: float = -1.27
-    log_n_gamma: float = 21.26
+    ``rate_per_dz=None`` takes the incidence of the column-density distribution (measured, evolving
+    with redshift); a number fixes a constant incidence per unit redshift (e.g. DLA-rich training sets).
+    Column densities follow the distribution's shape on ``log_nhi_range``.
+    """
+
+    rate_per_dz: float | None = None
+    log_nhi_range: tuple = (LOG_N_DLA, 22.0)
     b_kms: float = 20.0
 
     def __post_init__(self):
         object.__setattr__(self, "log_nhi_range", tuple(float(v) for v in self.log_nhi_range))
-        if not (self.rate_per_dz >= 0 and np.isfinite(self.rate_per_dz)):
-            raise ValueError(f"dla_rate_per_dz must be finite and >= 0, got {self.rate_per_dz}")
+        if self.rate_per_dz is not None and not (np.isfinite(self.rate_per_dz) and self.rate_per_dz >= 0):
+            raise ValueError(f"dla_rate_per_dz must be None or finite and >= 0, got {self.rate_per_dz}")
         lo, hi = self.log_nhi_range
-        if not (19.0 <= lo < hi <= 23.0):
-            raise ValueError(f"DLA log_nhi_range must satisfy 19 <= lo < hi <= 23, got {self.log_nhi_range}")
+        if not (LOG_N_DLA <= lo < hi <= 23.0):
+            raise ValueError(f"DLA log_nhi_range must satisfy {LOG_N_DLA} <= lo < hi <= 23 (sub-DLAs come from the "
+                             f"column-density distribution), got {self.log_nhi_range}")
 
-    def sample_log_nhi(self, u):
-        grid, cdf = _gamma_cdf(self.log_nhi_range, self.alpha, self.log_n_gamma)
-        return np.interp(u, cdf, grid)
-
-
-@lru_cache(maxsize=16)
-def _gamma_cdf(rng_, alpha, log_ng):
-    grid = np.linspace(rng_[0], rng_[1], 2001)
-    n_over = 10.0 ** (grid - log_ng)
-    # f(N) dN  ->  per dlogN:  f(N) N ln10
-    pdf = n_over ** (alpha + 1.0) * np.exp(-n_over)
-    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(grid))])
-    return grid, cdf / cdf[-1]
+    def sample_log_nhi(self, u, cddf=None):
+        cddf = ColumnDensityDistribution() if cddf is None else cddf
+        return cddf.sample_log_n(u, *self.log_nhi_range)
 
 
 # ---------------------------------------------------------------------------
@@ -178,8 +202,8 @@ _WINDOW_CLASSES = np.array([2, 3, 4, 6, 8, 11, 16, 22, 32, 45, 64, 128, 256, 512
 
 
 def add_line_tau(tau, wave_aa, spec_idx, z_abs, log_n, b_kms, *, eps=1e-3, tau_min=1e-3,
-                 max_transitions=None, block_elems=1_000_000):
-    """Add Lyman-series Voigt optical depths of absorbers to ``tau`` in place.
+                 max_transitions=None, block_elems=1_000_000, transitions=None):
+    """Add Voigt optical depths of absorbers (default: the H I Lyman series) to ``tau`` in place.
 
     Each line is evaluated only inside a window where its optical depth can
     exceed ``eps`` (Gaussian core, plus the damping wings when they matter);
@@ -199,6 +223,8 @@ def add_line_tau(tau, wave_aa, spec_idx, z_abs, log_n, b_kms, *, eps=1e-3, tau_m
         Optical depth below which a line's contribution is neglected.
     tau_min : float
         Transitions with a line-centre optical depth below this are skipped.
+    transitions : structured array, optional
+        Fields ``wave_aa``, ``f``, ``gamma_s`` (e.g. a metal ion's lines); default ``LYMAN_SERIES``.
     """
     n_spec, n_pix = tau.shape
     flat = tau.reshape(-1)
@@ -207,7 +233,8 @@ def add_line_tau(tau, wave_aa, spec_idx, z_abs, log_n, b_kms, *, eps=1e-3, tau_m
     uniform = np.allclose(dw_all, dw_all[0], rtol=1e-6, atol=0)
     dw = np.gradient(wave_aa)
     wmin, wmax = wave_aa[0], wave_aa[-1]
-    series = LYMAN_SERIES if max_transitions is None else LYMAN_SERIES[:max_transitions]
+    series = LYMAN_SERIES if transitions is None else transitions
+    series = series if max_transitions is None else series[:max_transitions]
     spec_idx = np.asarray(spec_idx, dtype=np.int64)
     z_abs = np.asarray(z_abs, dtype=float)
     b_kms = np.asarray(b_kms, dtype=float)

@@ -118,15 +118,38 @@ class Instrument:
     def sky_flux(self, wave_aa):
         """Sky spectrum through one fibre in flux units (1e-17 erg/s/cm^2/A)."""
         w = np.asarray(wave_aa, dtype=float)
-        # AB continuum at r, reddening towards the near-IR: f_nu ~ nu^-1.5 relative to 6200 A
-        fnu = 10.0 ** (-0.4 * (self.sky_mag_r + 48.6)) * (w / 6200.0) ** 1.5
-        cont = fnu * 2.99792458e18 / w ** 2 * self.fibre_area_arcsec2 * 1e17
+        cont = self._sky_continuum(w)
         if self.sky_lines:
             cont_5577 = np.interp(5577.0, w, cont)
             sig = 5577.0 / 6000.0 / 2.3548  # unresolved: sigma ~ LSF
             for lam, s in SKY_LINES:
                 cont = cont + s * cont_5577 * np.exp(-0.5 * ((w - lam) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
         return cont
+
+    def sky_line_profiles(self, wave_aa, half_width_sigma=6.0):
+        """The night-sky lines alone, one window each: list of ``(lo, hi, line_flux (hi - lo,))``.
+
+        ``sky_flux`` is the dark continuum plus the sum of these (flux units, 1e-17 erg/s/cm^2/A).
+        Empty when ``sky_lines`` is False.
+        """
+        w = np.asarray(wave_aa, dtype=float)
+        if not self.sky_lines:
+            return []
+        cont_5577 = np.interp(5577.0, w, self._sky_continuum(w))
+        sig = 5577.0 / 6000.0 / 2.3548
+        out = []
+        for lam, s in SKY_LINES:
+            lo = int(np.searchsorted(w, lam - half_width_sigma * sig))
+            hi = int(np.searchsorted(w, lam + half_width_sigma * sig))
+            if hi > lo:
+                prof = s * cont_5577 * np.exp(-0.5 * ((w[lo:hi] - lam) / sig) ** 2) / (np.sqrt(2 * np.pi) * sig)
+                out.append((lo, hi, prof))
+        return out
+
+    def _sky_continuum(self, w):
+        """Dark-sky continuum through one fibre: AB ``sky_mag_r`` at r, f_nu ~ nu^-1.5 relative to 6200 A."""
+        fnu = 10.0 ** (-0.4 * (self.sky_mag_r + 48.6)) * (w / 6200.0) ** 1.5
+        return fnu * 2.99792458e18 / w ** 2 * self.fibre_area_arcsec2 * 1e17
 
     def counts_per_flux(self, wave_aa):
         """Photo-electrons per pixel per unit flux (1e-17 erg/s/cm^2/A)."""

@@ -46,6 +46,7 @@ def read_spectra(path):
                 arrays = {k: np.asarray(h5[k]) for k in ARRAYS}
                 truth = _h5_table(h5["truth"])
                 dlas = _h5_table(h5["dlas"])
+                absorbers = _h5_table(h5["absorbers"]) if "absorbers" in h5 else None
                 meta = json.loads(h5.attrs.get("meta", "{}"))
         else:
             from astropy.io import fits
@@ -61,6 +62,10 @@ def read_spectra(path):
                 arrays = {k: np.asarray(hl[k.upper()].data, dtype=np.float32) for k in ARRAYS}
                 truth = pd.DataFrame({c: _native(hl["TRUTH"].data[c]) for c in hl["TRUTH"].columns.names})
                 dlas = pd.DataFrame({c: _native(hl["DLAS"].data[c]) for c in hl["DLAS"].columns.names})
+                absorbers = None
+                if "ABSORBERS" in names:
+                    tab = hl["ABSORBERS"]
+                    absorbers = pd.DataFrame({c: _native(tab.data[c]) for c in tab.columns.names})
                 meta = json.loads(hl[0].header.get("META", "{}"))
     except SpectraFileError:
         raise
@@ -78,9 +83,31 @@ def read_spectra(path):
     groups = {int(k): g for k, g in dlas.groupby("spec_index")} if len(dlas) else {}
     truth["z_dla"] = [groups[j]["z_dla"].to_numpy() if j in groups else np.zeros(0) for j in range(n)]
     truth["log_nhi"] = [groups[j]["log_nhi"].to_numpy() if j in groups else np.zeros(0) for j in range(n)]
+    absorbers = _absorbers(path, absorbers, n)
     return SimulatedSpectra(wave, arrays["flux"].astype(np.float32), arrays["ivar"].astype(np.float32),
                             arrays["continuum"].astype(np.float32), arrays["transmission"].astype(np.float32),
-                            truth, dlas, meta)
+                            truth, dlas, meta, absorbers)
+
+
+def _absorbers(path, tab, n):
+    """The absorber table as written (empty for files written before it existed), checked."""
+    from ._absorbers import ABSORBER_COLUMNS, empty_absorbers
+
+    if tab is None:
+        return empty_absorbers()
+    missing = [c for c in ABSORBER_COLUMNS if c not in tab.columns]
+    if missing:
+        raise SpectraFileError(f"{path}: absorber table lacks columns {missing}")
+    tab = tab[list(ABSORBER_COLUMNS)].copy()
+    kind = tab["kind"].to_numpy()
+    tab["kind"] = np.array([k.decode() if isinstance(k, bytes) else str(k) for k in kind], dtype=object)
+    tab["kind"] = tab["kind"].astype(str).str.strip()
+    if len(tab) and (tab["spec_index"].min() < 0 or tab["spec_index"].max() >= n):
+        raise SpectraFileError(f"{path}: absorber table spec_index out of range")
+    bad = set(tab["kind"]) - {"lls", "subdla", "dla"}
+    if bad:
+        raise SpectraFileError(f"{path}: absorber table has unknown kinds {sorted(bad)}")
+    return tab.astype({"spec_index": np.int64, "z_abs": float, "log_nhi": float, "proximate": bool})
 
 
 def _h5_table(group):

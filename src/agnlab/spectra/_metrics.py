@@ -12,7 +12,7 @@ import pandas as pd
 from ..constants import C_KMS, LYA_AA, LYB_AA
 from ..metrics import residual_summary
 
-__all__ = ["dla_metrics", "dla_search_range", "redshift_metrics"]
+__all__ = ["dla_false_positives", "dla_metrics", "dla_search_range", "redshift_metrics"]
 
 
 def redshift_metrics(z_true, z_pred, *, catastrophic_kms: float = 3000.0) -> dict:
@@ -161,3 +161,58 @@ def dla_metrics(true_dlas, pred: pd.DataFrame, z_qso, *, spectrum_scores=None, m
         "dz_summary": dz, "log_nhi_summary": dn,
         "matched": matched,
     }
+
+
+def dla_false_positives(true_dlas, pred: pd.DataFrame, z_qso, *, subdlas=None, threshold: float = 0.5,
+                        match_dz: float = 0.02, min_log_nhi: float = 20.3, sub_log_nhi: float = 19.0,
+                        wave_min_aa: float = 3600.0) -> dict:
+    """Where the DLA finder fires without a DLA: on sub-DLAs, and per sight line without a DLA.
+
+    Parameters
+    ----------
+    true_dlas : list of (z_dla (k,), log_nhi (k,)), one per spectrum
+    pred : DataFrame with ``spec_index``, ``z_dla``, ``confidence``
+    z_qso : array_like (n,)
+        True quasar redshifts (define the search range of :func:`dla_search_range`).
+    subdlas : DataFrame, optional
+        Absorbers with ``spec_index``, ``z_abs``, ``log_nhi``; those with ``sub_log_nhi <= log_nhi <
+        min_log_nhi`` inside the search range are the sub-DLAs.
+    threshold : float
+        Confidence at which a prediction counts as a detection.
+
+    Returns
+    -------
+    dict
+        ``subdla_spec`` (int (m,), spectrum of each sub-DLA), ``subdla_log_nhi`` (m,),
+        ``subdla_detected`` (bool (m,): a detection within ``match_dz`` of the sub-DLA and no true DLA
+        within ``match_dz`` of that detection), ``no_dla`` (bool (n,): sight line without a DLA in its
+        search range), ``fired`` (bool (n,): at least one detection).
+    """
+    zq = np.asarray(z_qso, float)
+    n = zq.size
+    z_lo, z_hi = dla_search_range(zq, wave_min_aa=wave_min_aa)
+    p = pred[pred["confidence"].to_numpy(float) >= threshold]
+    ps = p["spec_index"].to_numpy(int)
+    pz = p["z_dla"].to_numpy(float)
+    no_dla = np.ones(n, bool)
+    for i, (zd, nh) in enumerate(true_dlas):
+        zd, nh = np.asarray(zd, float), np.asarray(nh, float)
+        no_dla[i] = not np.any((nh >= min_log_nhi) & (zd >= z_lo[i]) & (zd <= z_hi[i]))
+    fired = np.bincount(ps, minlength=n)[:n] > 0
+    # detections not explained by a true DLA
+    spurious = np.ones(ps.size, bool)
+    for j, (i, z) in enumerate(zip(ps, pz)):
+        zd, nh = (np.asarray(a, float) for a in true_dlas[i])
+        spurious[j] = not np.any((nh >= min_log_nhi) & (np.abs(zd - z) <= match_dz))
+    s_spec, s_nhi, s_hit = np.zeros(0, int), np.zeros(0), np.zeros(0, bool)
+    if subdlas is not None and len(subdlas):
+        si = subdlas["spec_index"].to_numpy(int)
+        sz = subdlas["z_abs"].to_numpy(float)
+        sn = subdlas["log_nhi"].to_numpy(float)
+        keep = (sn >= sub_log_nhi) & (sn < min_log_nhi) & (si < n)
+        keep[keep] &= (sz[keep] >= z_lo[si[keep]]) & (sz[keep] <= z_hi[si[keep]])
+        s_spec, s_nhi, sz = si[keep], sn[keep], sz[keep]
+        s_hit = np.array([np.any(spurious & (ps == i) & (np.abs(pz - z) <= match_dz)) for i, z in zip(s_spec, sz)],
+                         bool)
+    return {"subdla_spec": s_spec, "subdla_log_nhi": s_nhi, "subdla_detected": s_hit, "no_dla": no_dla,
+            "fired": fired}

@@ -6,12 +6,16 @@ import numpy as np
 import pandas as pd
 
 from ..constants import C_KMS, LYA_AA
-from ._metrics import dla_metrics, redshift_metrics
+from ._metrics import dla_false_positives, dla_metrics, redshift_metrics
 
-__all__ = ["MAG_BINS", "redshift_table", "dla_table", "plot_redshift", "plot_roc", "plot_localisation",
-           "plot_examples"]
+__all__ = ["MAG_BINS", "dla_table", "evaluate_predictions", "false_positive_table", "plot_examples",
+           "plot_localisation", "plot_redshift", "plot_roc", "predict_batches", "redshift_table"]
 
-MAG_BINS = (18.0, 19.0, 20.0, 20.5)
+#: truth columns kept by :func:`predict_batches` (when present)
+_TRUTH_KEEP = ("z_qso", "mag", "snr_median", "bal", "balnicity_kms")
+
+#: magnitude bins of the evaluation tables (bins without spectra are left out)
+MAG_BINS = (18.0, 19.0, 20.0, 21.0, 21.5, 22.0, 22.5)
 
 
 def _mag_bins(mag, bins=MAG_BINS):
@@ -20,14 +24,19 @@ def _mag_bins(mag, bins=MAG_BINS):
     for i, (lo, hi) in enumerate(zip(bins[:-1], bins[1:])):
         last = i == len(bins) - 2
         sel = (mag >= lo) & ((mag <= hi) if last else (mag < hi))
-        out.append((f"{lo:g}-{hi:g}", sel))
+        if sel.any():
+            out.append((f"{lo:g}-{hi:g}", sel))
     return out
 
 
-def redshift_table(z_true, z_pred, mag, *, name: str = "CNN", bins=MAG_BINS) -> list[dict]:
-    """Rows of redshift metrics: all spectra, then per magnitude bin."""
+def redshift_table(z_true, z_pred, mag, *, name: str = "CNN", bins=MAG_BINS, subset=None) -> list[dict]:
+    """Rows of redshift metrics: all spectra, then per magnitude bin (only spectra in ``subset``, if given)."""
     rows = []
+    keep = np.ones(len(z_true), bool) if subset is None else np.asarray(subset, bool)
     for label, sel in [("all", np.ones(len(z_true), bool))] + _mag_bins(mag, bins):
+        sel = sel & keep
+        if not sel.any():
+            continue
         m = redshift_metrics(np.asarray(z_true)[sel], np.asarray(z_pred)[sel])
         rows.append({"method": name, "mag": label, "n": m["n"], "median |dv| km/s": round(m["median_abs_dv_kms"], 1),
                      "NMAD dv km/s": round(m["nmad_dv_kms"], 1),
@@ -43,6 +52,8 @@ def dla_table(true_dlas, pred, spectra_scores, z_qso, mag, *, threshold: float, 
     scores = np.asarray(spectra_scores, float)
     for label, sel in [("all", np.ones(mag.size, bool))] + _mag_bins(mag, bins):
         idx = np.nonzero(sel)[0]
+        if not idx.size:
+            continue
         remap = -np.ones(mag.size, int)
         remap[idx] = np.arange(idx.size)
         p = pred[np.isin(pred["spec_index"].to_numpy(int), idx)].copy()
@@ -55,6 +66,123 @@ def dla_table(true_dlas, pred, spectra_scores, z_qso, mag, *, threshold: float, 
                      "median |dz|": round(m["median_abs_dz"], 5), "sigma logNHI": round(m["sigma_log_nhi"], 3),
                      "NMAD logNHI": round(m["nmad_log_nhi"], 3)})
     return rows
+
+
+def false_positive_table(fp: dict, mag, bal=None, *, bins=MAG_BINS) -> list[dict]:
+    """Rows of DLA false-positive rates (all, then per magnitude bin) from :func:`dla_false_positives`.
+
+    Columns: sub-DLAs in the search range and the percentage with a spurious detection on them; sight
+    lines without a DLA (BAL and non-BAL when ``bal`` is given) and the percentage with any detection.
+    """
+    mag = np.asarray(mag, float)
+    bal = np.zeros(mag.size, bool) if bal is None else np.asarray(bal, bool)
+    rows = []
+
+    def pct(a):
+        return round(100 * float(np.mean(a)), 2) if a.size else float("nan")
+
+    for label, sel in [("all", np.ones(mag.size, bool))] + _mag_bins(mag, bins):
+        s_sel = sel[fp["subdla_spec"]]
+        nd = fp["no_dla"] & sel
+        rows.append({"mag": label, "n sub-DLA": int(s_sel.sum()), "FP on sub-DLAs %": pct(fp["subdla_detected"][s_sel]),
+                     "n no-DLA non-BAL": int((nd & ~bal).sum()), "FP no-DLA non-BAL %": pct(fp["fired"][nd & ~bal]),
+                     "n no-DLA BAL": int((nd & bal).sum()), "FP no-DLA BAL %": pct(fp["fired"][nd & bal])})
+    return rows
+
+
+def predict_batches(batches, zest, dla, *, curve_threshold: float = 0.02) -> dict:
+    """Run both models as a user calls them (``predict``/``detect`` on raw spectra) over batches.
+
+    Parameters
+    ----------
+    batches : iterable of spectra containers with ``truth`` (e.g. ``QuasarSimulator.iter_chunks``);
+        an ``absorbers`` table (``spec_index``, ``z_abs``, ``log_nhi``), when a batch has one, is kept.
+    zest : fitted RedshiftEstimator
+    dla : fitted DLAFinder
+    curve_threshold : float
+        Low detection threshold, so that completeness/purity curves can be drawn.
+
+    Returns
+    -------
+    dict
+        ``truth`` (DataFrame of the kept truth columns), ``dlas`` (true DLA lists), ``absorbers``
+        (DataFrame or None), ``z`` (redshift prediction table), ``dla_true_z`` / ``dla_pred_z``
+        (``(dlas, spectra)`` tables of :meth:`DLAFinder.detect` at the true and at the predicted
+        quasar redshifts); ``spec_index`` is global over the batches.
+    """
+    import warnings
+
+    from ._mlcommon import SpectraWarning
+    from ._truth import truth_dlas
+
+    truths, lists, absorbers, zs = [], [], [], []
+    found = {"dla_true_z": ([], []), "dla_pred_z": ([], [])}
+    offset = 0
+    for b in batches:
+        n = len(b.flux)
+        tr = b.truth
+        truths.append(pd.DataFrame({c: tr[c].to_numpy() for c in _TRUTH_KEEP if c in tr.columns}))
+        lists += truth_dlas(tr, n)
+        ab = getattr(b, "absorbers", None)
+        if ab is not None and len(ab):
+            ab = ab.copy()
+            ab["spec_index"] = ab["spec_index"].to_numpy(int) + offset
+            absorbers.append(ab)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SpectraWarning)
+            pz = zest.predict(b)
+            for key, zq in (("dla_true_z", tr["z_qso"].to_numpy(float)), ("dla_pred_z", pz)):
+                dl, sp = dla.detect(b, z_qso=zq, threshold=curve_threshold)
+                dl = dl.copy()
+                dl["spec_index"] = dl["spec_index"].to_numpy(int) + offset
+                found[key][0].append(dl)
+                found[key][1].append(sp)
+        zs.append(pz)
+        offset += n
+    cat = lambda parts: pd.concat(parts, ignore_index=True)  # noqa: E731
+    return {"truth": cat(truths), "dlas": lists, "absorbers": cat(absorbers) if absorbers else None,
+            "z": cat(zs), **{k: (cat(v[0]), cat(v[1])) for k, v in found.items()}}
+
+
+def evaluate_predictions(res: dict, *, threshold: float, bins=MAG_BINS) -> dict:
+    """Headline metrics and tables of :func:`predict_batches` output.
+
+    Returns
+    -------
+    dict
+        ``redshift`` (:func:`redshift_metrics`, all spectra), ``redshift_bal`` / ``redshift_nonbal``
+        (when the truth has ``bal``), ``redshift_flags`` (counts), ``dla`` (:func:`dla_metrics`, DLAs
+        searched at the true redshift, without curves), ``dla_pred_z`` (same, searched at the predicted
+        redshift), and tables ``redshift_rows``, ``dla_rows``, ``fp_rows``.
+    """
+    tr = res["truth"]
+    zt = tr["z_qso"].to_numpy(float)
+    mag = tr["mag"].to_numpy(float)
+    bal = tr["bal"].to_numpy(bool) if "bal" in tr.columns else None
+    zp = res["z"]["z_pred"].to_numpy(float)
+    out = {"n": int(zt.size), "redshift": redshift_metrics(zt, zp),
+           "redshift_flags": res["z"]["flag"].value_counts().to_dict()}
+    rows = redshift_table(zt, zp, mag, name="all quasars", bins=bins)
+    if bal is not None:
+        out["n_bal"] = int(bal.sum())
+        for name, sel in (("redshift_bal", bal), ("redshift_nonbal", ~bal)):
+            if sel.any():
+                out[name] = redshift_metrics(zt[sel], zp[sel])
+        rows += redshift_table(zt, zp, mag, name="BAL quasars", bins=bins, subset=bal)
+        rows += redshift_table(zt, zp, mag, name="non-BAL quasars", bins=bins, subset=~bal)
+    out["redshift_rows"] = rows
+    drop = ("roc", "pr", "matched")
+    for key, label in (("dla_true_z", "dla"), ("dla_pred_z", "dla_pred_z")):
+        dl, sp = res[key]
+        m = dla_metrics(res["dlas"], dl, zt, spectrum_scores=sp["score"].to_numpy(), threshold=threshold)
+        out[label] = {k: v for k, v in m.items() if k not in drop}
+    dl, sp = res["dla_true_z"]
+    out["dla_rows"] = dla_table(res["dlas"], dl, sp["score"].to_numpy(), zt, mag, threshold=threshold, bins=bins)
+    ab = res.get("absorbers")
+    fp = dla_false_positives(res["dlas"], dl, zt, threshold=threshold,
+                             subdlas=None if ab is None else ab.rename(columns={"z_dla": "z_abs"}))
+    out["fp_rows"] = false_positive_table(fp, mag, bal, bins=bins)
+    return out
 
 
 def plot_redshift(z_true, z_pred, *, z_base=None, base_name="template"):

@@ -1,4 +1,7 @@
-"""Real spectra from FITS tables: :class:`ObservedSpectra`, bad-pixel masking, resampling.
+"""Real spectra: :class:`ObservedSpectra`, :class:`SpectrumFlag`, bad-pixel masking, resampling.
+
+:func:`agnlab.spectra.read_spectrum` (``_readers``) is the entry point for every file layout (SDSS,
+DESI, FITS images, tables, echelle); :func:`read_spectra_fits` below is the plain FITS-table reader.
 
 Spectra are read from FITS binary tables with a wavelength column
 (``wave``/``wavelength``/``lambda`` in Angstrom, or SDSS ``loglam``), ``flux``,
@@ -11,6 +14,7 @@ nothing downstream propagates them.
 
 from __future__ import annotations
 
+import enum
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +24,38 @@ import pandas as pd
 
 from ._io import SpectraFileError
 
-__all__ = ["ObservedSpectra", "mask_bad_pixels", "read_spectra_fits", "resample_spectra"]
+__all__ = ["ObservedSpectra", "SpectrumFlag", "flag_names", "mask_bad_pixels", "read_spectra_fits",
+           "resample_spectra"]
+
+
+class SpectrumFlag(enum.IntFlag):
+    """Per-spectrum quality bits (``meta['flag']``; ``meta['flags']`` spells them out).
+
+    ``ALL_MASKED``, ``OUTSIDE_MODEL_RANGE`` and ``Z_OUTSIDE_TRAINED_RANGE`` make a spectrum unusable:
+    predictions for it are NaN, never a silent redshift. The others are warnings.
+    """
+
+    ALL_MASKED = 1               # no valid pixel
+    OUTSIDE_MODEL_RANGE = 2      # valid pixels cover < min_coverage of the model grid
+    BAD_IVAR_MASKED = 4          # NaN/infinite/negative ivar or flux pixels were masked
+    MOSTLY_MASKED = 8            # more than half of the pixels masked
+    CONTINUUM_NORMALISED = 16    # flux divided by a continuum (emission lines may be gone)
+    RESOLUTION_UNKNOWN = 32      # no LSF in the file or options: not matched to the model resolution
+    BROADER_THAN_MODEL = 64      # input LSF broader than the model's (the model sees broader lines)
+    AIR_VACUUM_UNKNOWN = 128     # the file does not say air or vacuum; vacuum assumed
+    WAVE_UNIT_ASSUMED = 256      # the file gives no wavelength unit; Angstrom assumed from the range
+    Z_OUTSIDE_TRAINED_RANGE = 512  # predicted/known z outside the model's trained range
+
+
+#: bits that make a spectrum unusable for the models
+UNUSABLE = SpectrumFlag.ALL_MASKED | SpectrumFlag.OUTSIDE_MODEL_RANGE | SpectrumFlag.Z_OUTSIDE_TRAINED_RANGE
+
+
+def flag_names(flag) -> str:
+    """``'bad_ivar_masked|continuum_normalised'`` for a flag value (``'ok'`` for 0)."""
+    value = int(flag)
+    names = [f.name.lower() for f in SpectrumFlag if value & f.value]
+    return "|".join(names) if names else "ok"
 
 
 @dataclass
@@ -36,7 +71,15 @@ class ObservedSpectra:
         True where a pixel was masked (bad in the file, NaN, ``ivar <= 0``).
     meta : pandas.DataFrame
         One row per spectrum: ``source`` (file name, row) and header keywords
-        such as ``z`` when present.
+        such as ``z`` when present; from :func:`read_spectrum` also ``file``,
+        ``format``, ``flag`` (int, :class:`SpectrumFlag` bits), ``flags`` (their names)
+        and ``normalised``.
+    lsf_sigma_kms : ndarray, shape (n, n_pix), optional
+        Gaussian line-spread-function sigma in km/s per pixel (NaN: unknown).
+    status : pandas.DataFrame, optional
+        One row per file read: ``file``, ``format``, ``n_spectra``, ``status``
+        (``ok``/``error``), ``message``; files that failed are listed here and
+        hold no spectra.
     """
 
     wave_aa: np.ndarray
@@ -44,6 +87,8 @@ class ObservedSpectra:
     ivar: np.ndarray
     mask: np.ndarray
     meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    lsf_sigma_kms: np.ndarray | None = None
+    status: pd.DataFrame | None = None
 
     def __len__(self):
         return int(self.flux.shape[0])

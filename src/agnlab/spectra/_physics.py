@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..constants import LYMAN_LIMIT_AA
+
 __all__ = [
     "LYMAN_LIMIT_AA", "SIGMA_LL_CM2", "LYMAN_SERIES", "tau0_factor", "damping_a",
 ]
 
-#: Lyman-limit wavelength (Angstrom) and photo-ionisation cross-section at the edge (cm^2).
-LYMAN_LIMIT_AA = 911.753
+#: photo-ionisation cross-section of H I at the Lyman limit (cm^2); the edge wavelength
+#: ``LYMAN_LIMIT_AA`` lives in :mod:`agnlab.constants` (re-exported here).
 SIGMA_LL_CM2 = 6.304e-18
 
 #: Hydrogen Lyman series (upper level n, wavelength in Angstrom, oscillator strength f,

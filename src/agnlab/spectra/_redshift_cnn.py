@@ -67,6 +67,9 @@ class RedshiftEstimator(SpectraCNNEstimator):
         neighbours) is below this are flagged ``low_confidence``.
     random_state : int, numpy Generator or None
         Seeds the train/validation split, the initial weights and the batches.
+    warm_start : bool
+        Continue training from the fitted network (same shapes) instead of new random weights
+        (fine-tuning, e.g. of :meth:`pretrained` models on new data).
     chunk_size : int
         Spectra rebinned at a time.
     n_jobs : int or None
@@ -99,14 +102,15 @@ class RedshiftEstimator(SpectraCNNEstimator):
     >>> est = RedshiftEstimator(max_epochs=2).fit(sim, sim.truth)  # doctest: +SKIP
     >>> est.predict(sim)["z_pred"].shape  # doctest: +SKIP
     (200,)
+    >>> RedshiftEstimator.pretrained().predict(sim)  # the shipped default model  # doctest: +SKIP
     """
 
     def __init__(self, *, wave_min_aa: float = 3600.0, wave_max_aa: float = 9600.0, dlog10: float = 3e-4,
                  z_range=None, bin_width_kms: float = 900.0, channels=(16, 32, 48, 64, 64), kernel: int = 5,
                  hidden: int = 256, dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4,
                  batch_size: int = 128, max_epochs: int = 40, patience: int = 6, validation_fraction: float = 0.1,
-                 min_confidence: float = 0.5, random_state=0, chunk_size: int = 512, n_jobs=None,
-                 progress=None):
+                 min_confidence: float = 0.5, random_state=0, warm_start: bool = False, chunk_size: int = 512,
+                 n_jobs=None, progress=None):
         self.wave_min_aa = wave_min_aa
         self.wave_max_aa = wave_max_aa
         self.dlog10 = dlog10
@@ -124,6 +128,7 @@ class RedshiftEstimator(SpectraCNNEstimator):
         self.validation_fraction = validation_fraction
         self.min_confidence = min_confidence
         self.random_state = random_state
+        self.warm_start = warm_start
         self.chunk_size = chunk_size
         self.n_jobs = n_jobs
         self.progress = progress

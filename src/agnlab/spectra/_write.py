@@ -1,12 +1,13 @@
 """The one writer of simulated spectra files (HDF5 / FITS), used by :meth:`SimulatedSpectra.write` and the simulator.
 
 * HDF5: datasets ``wave_aa``, ``flux``, ``ivar``, ``continuum``, ``transmission``
-  (float32), groups ``truth`` (one 1-D dataset per scalar column) and ``dlas``
-  (``spec_index``, ``z_dla``, ``log_nhi``), and the JSON attribute ``meta``;
+  (float32), groups ``truth`` (one 1-D dataset per scalar column), ``dlas``
+  (``spec_index``, ``z_dla``, ``log_nhi``) and ``absorbers`` (``spec_index``, ``z_abs``,
+  ``log_nhi``, ``kind`` as ASCII bytes, ``proximate``), and the JSON attribute ``meta``;
   written whole (:func:`write_spectra`) or batch by batch
   (:func:`hdf5_spectra_writer`, for :meth:`QuasarSimulator.simulate_to_file`);
 * FITS: image HDUs ``WAVE``, ``FLUX``, ``IVAR``, ``CONTINUUM``, ``TRANSMISSION``
-  and binary tables ``TRUTH`` and ``DLAS``; ``meta`` as JSON in the primary header.
+  and binary tables ``TRUTH``, ``DLAS`` and ``ABSORBERS``; ``meta`` as JSON in the primary header.
 
 Files read back with :func:`agnlab.spectra.read_spectra`.
 """
@@ -22,11 +23,12 @@ import pandas as pd
 
 from ..io import atomic_path
 
-__all__ = ["ARRAYS", "DLA_COLUMNS", "hdf5_spectra_writer", "json_default", "scalar_truth", "spectra_format",
-           "write_spectra"]
+__all__ = ["ABSORBER_COLUMNS", "ARRAYS", "DLA_COLUMNS", "hdf5_spectra_writer", "json_default", "scalar_truth",
+           "spectra_format", "write_spectra"]
 
 ARRAYS = ("flux", "ivar", "continuum", "transmission")
 DLA_COLUMNS = ("spec_index", "z_dla", "log_nhi")
+ABSORBER_COLUMNS = ("spec_index", "z_abs", "log_nhi", "kind", "proximate")
 _HDF5 = (".h5", ".hdf5", ".hdf")
 _FITS = (".fits", ".fit", ".fits.gz", ".fit.gz")
 
@@ -89,6 +91,7 @@ def write_spectra(spectra, path, *, format=None) -> Path:
 
     truth = scalar_truth(spectra.truth)
     dlas = spectra.dlas[list(DLA_COLUMNS)]
+    absorbers = _absorber_table(spectra)
     hdr = fits.Header()
     hdr["AGNKIND"] = "spectra"
     hdr["META"] = json.dumps(spectra.meta, default=json_default)
@@ -97,6 +100,7 @@ def write_spectra(spectra, path, *, format=None) -> Path:
         hdus.append(fits.ImageHDU(np.asarray(getattr(spectra, k), dtype=np.float32), name=k.upper()))
     hdus.append(fits.BinTableHDU.from_columns(_fits_columns(truth), name="TRUTH"))
     hdus.append(fits.BinTableHDU.from_columns(_fits_columns(dlas), name="DLAS"))
+    hdus.append(fits.BinTableHDU.from_columns(_fits_columns(absorbers), name="ABSORBERS"))
     with atomic_path(path) as tmp:
         fits.HDUList(hdus).writeto(tmp)
     return path
@@ -115,7 +119,7 @@ class _HDF5SpectraWriter:
         self._ds = {k: h5.create_dataset(k, shape=(n, wave.size), dtype=np.float32,
                                          chunks=(min(64, max(1, n)), wave.size)) for k in ARRAYS}
         self._start = 0
-        self._truths, self._dlas = [], []
+        self._truths, self._dlas, self._absorbers = [], [], []
 
     def append(self, batch) -> None:
         """Write the next ``len(batch)`` spectra (their DLA ``spec_index`` counts within the batch)."""
@@ -129,6 +133,9 @@ class _HDF5SpectraWriter:
         d = batch.dlas[list(DLA_COLUMNS)].copy()
         d["spec_index"] += s
         self._dlas.append(d)
+        a = _absorber_table(batch)
+        a["spec_index"] += s
+        self._absorbers.append(a)
         self._start = s + m
 
     def finish(self) -> None:
@@ -137,11 +144,13 @@ class _HDF5SpectraWriter:
         truth = pd.concat(self._truths, ignore_index=True) if self._truths else pd.DataFrame()
         dlas = pd.concat(self._dlas, ignore_index=True) if self._dlas else pd.DataFrame(
             {"spec_index": np.zeros(0, np.int64), "z_dla": np.zeros(0), "log_nhi": np.zeros(0)})
-        for name, tab in (("truth", truth), ("dlas", dlas)):
+        absorbers = pd.concat(self._absorbers, ignore_index=True) if self._absorbers else _empty_absorbers()
+        for name, tab in (("truth", truth), ("dlas", dlas), ("absorbers", absorbers)):
             g = self._h5.create_group(name)
             g.attrs["columns"] = json.dumps([str(c) for c in tab.columns])
             for c in tab.columns:
-                g.create_dataset(c, data=tab[c].to_numpy())
+                v = tab[c].to_numpy()
+                g.create_dataset(c, data=v.astype("S") if v.dtype == object else v)
 
 
 @contextlib.contextmanager
@@ -170,9 +179,34 @@ def _fits_columns(df):
     cols = []
     for c in df.columns:
         v = df[c].to_numpy()
-        fmt = "K" if np.issubdtype(v.dtype, np.integer) else ("L" if v.dtype == bool else "D")
+        if v.dtype == object:
+            v = v.astype("U")
+            fmt = f"{max(1, max((len(x) for x in v), default=1))}A"
+        else:
+            fmt = "K" if np.issubdtype(v.dtype, np.integer) else ("L" if v.dtype == bool else "D")
         cols.append(fits.Column(name=c, format=fmt, array=v))
     return cols
+
+
+def _empty_absorbers():
+    from ._absorbers import empty_absorbers
+
+    return empty_absorbers()
+
+
+def _absorber_table(batch) -> pd.DataFrame:
+    """The batch's absorber table in file column order (empty for batches without one)."""
+    tab = getattr(batch, "absorbers", None)
+    if tab is None:
+        tab = _empty_absorbers()
+    missing = [c for c in ABSORBER_COLUMNS if c not in tab.columns]
+    if missing:
+        raise ValueError(f"write_spectra: absorber table lacks columns {missing}")
+    out = tab[list(ABSORBER_COLUMNS)].copy()
+    out["spec_index"] = out["spec_index"].astype(np.int64)
+    out["proximate"] = out["proximate"].astype(bool)
+    out["kind"] = out["kind"].astype(str).astype(object)
+    return out
 
 
 def json_default(o):

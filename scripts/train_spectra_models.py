@@ -1,0 +1,338 @@
+"""Train the default `spectra` models shipped in the package, with their model cards.
+
+Run (from the repository root)::
+
+    nice -n 19 .venv/bin/python scripts/train_spectra_models.py [--n-train 12000] [--n-heldout 2000] \\
+        [--seed 1] [--out src/agnlab/spectra/models] [--z-epochs 30] [--dla-epochs 30] [--threads 2]
+
+1. Simulates ``--n-train`` spectra (``QuasarSimulator`` defaults, seed ``--seed``, magnitudes
+   ``--mag-range``, DLA incidence raised to ``--train-dla-rate`` per unit z so that the DLA finder sees
+   enough absorbers), rebinned chunk by chunk (raw spectra are not kept).
+2. Trains :class:`RedshiftEstimator` and :class:`DLAFinder` (trained range = the simulator's z range).
+3. Evaluates both, as a user calls them, on ``--n-heldout`` spectra of another seed (``--seed + 1000``,
+   natural DLA incidence), DLAs searched at the true and at the predicted quasar redshift.
+4. Writes ``redshift-4most-v1.npz`` / ``dla-4most-v1.npz`` (agnlab artifacts: arrays + JSON, no pickle),
+   a JSON model card next to each (simulator settings incl. seed and version, training size, epochs,
+   held-out metrics, date, command, SHA-256 of the weights, reload tolerance) and ``MODEL_CARD.md``;
+   checks that the files reload, predict within the stated tolerance, and total <= 5 MB.
+
+``--init-from DIR`` fine-tunes the models of ``DIR`` (``warm_start=True``, learning rate times
+``--finetune-lr-factor``) on new spectra instead of starting from random weights; the card records
+the models it started from (their command reproduces them).
+
+The same command with the same agnlab commit reproduces the files (up to the timing fields and
+floating-point differences between machines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "src") not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT / "src"))
+
+MAX_TOTAL_BYTES = 5 * 1024 * 1024
+
+
+def _log(msg):
+    print(f"[train_spectra_models {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def _git_commit():
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (sha + (" (with uncommitted changes)" if dirty else "")) if sha else None
+
+
+def _jsonable(v):
+    """Simulator settings as JSON: dataclasses as dicts, arrays as shapes, the rest as repr."""
+    import dataclasses
+
+    import numpy as np
+
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if dataclasses.is_dataclass(v):
+        return {"type": type(v).__name__, **_jsonable(dataclasses.asdict(v))}
+    if isinstance(v, np.ndarray):
+        return f"array{v.shape}"
+    if isinstance(v, np.generic):
+        return v.item()
+    return repr(v)
+
+
+def simulator_settings(sim) -> dict:
+    """Every constructor parameter of a :class:`QuasarSimulator` (JSON-able)."""
+    return _jsonable(sim.get_params())
+
+
+def build_training_features(sim, n, zest, dla, *, chunk, n_jobs):
+    """Rebinned network inputs of ``n`` simulated spectra for both models (chunked; raw spectra dropped)."""
+    import numpy as np
+
+    from agnlab.spectra import truth_dlas
+
+    Xz, Xd, i0s, empty, z, lists = [], [], [], [], [], []
+    t0 = time.perf_counter()
+    t_sim = 0.0
+    it = sim.iter_chunks(n, chunk_size=chunk, n_jobs=n_jobs)
+    done = 0
+    while True:
+        t = time.perf_counter()
+        b = next(it, None)
+        t_sim += time.perf_counter() - t
+        if b is None:
+            break
+        zq = b.truth["z_qso"].to_numpy(float)
+        xz, ez = zest.preprocess(b.wave_aa, b.flux, b.ivar)
+        xd, i0, ed = dla.preprocess(b.wave_aa, b.flux, b.ivar, zq)
+        Xz.append(xz)
+        Xd.append(xd)
+        i0s.append(i0)
+        empty.append(ez | ed)
+        z.append(zq)
+        lists += truth_dlas(b.truth, len(zq))
+        done += len(zq)
+        _log(f"training set: {done}/{n} spectra ({time.perf_counter() - t0:.0f} s)")
+    return {"Xz": np.concatenate(Xz), "Xd": np.concatenate(Xd), "i0": np.concatenate(i0s),
+            "empty": np.concatenate(empty), "z": np.concatenate(z), "dlas": lists,
+            "sim_seconds": t_sim, "seconds": time.perf_counter() - t0}
+
+
+def _metrics_for_card(ev: dict) -> dict:
+    """The held-out numbers a card reports (JSON-able, rounded)."""
+    def r(x, nd=4):
+        return None if x is None else round(float(x), nd)
+
+    z = ev["redshift"]
+    out = {"n_spectra": ev["n"],
+           "redshift": {"median_abs_dv_kms": r(z["median_abs_dv_kms"], 1), "nmad_dv_kms": r(z["nmad_dv_kms"], 1),
+                        "catastrophic_frac": r(z["catastrophic_frac"], 5), "flags": ev["redshift_flags"]},
+           "redshift_by_mag": ev["redshift_rows"]}
+    for key in ("redshift_bal", "redshift_nonbal"):
+        if key in ev:
+            out[key] = {"n": ev[key]["n"], "median_abs_dv_kms": r(ev[key]["median_abs_dv_kms"], 1),
+                        "catastrophic_frac": r(ev[key]["catastrophic_frac"], 5)}
+    for key in ("dla", "dla_pred_z"):
+        d = ev[key]
+        out[key] = {k: r(d[k]) for k in ("roc_auc", "completeness", "purity", "completeness_at_purity",
+                                         "best_threshold", "median_abs_dz", "sigma_log_nhi", "nmad_log_nhi")}
+        out[key]["n_true"] = d["n_true"]
+        out[key]["threshold"] = d["threshold"]
+    out["dla_by_mag"] = ev["dla_rows"]
+    out["dla_false_positives_by_mag"] = ev["fp_rows"]
+    return out
+
+
+def _reload_tolerance(zest, dla, zpath, dpath, batch) -> dict:
+    """Largest differences between the in-memory models and the files as loaded (same spectra)."""
+    import numpy as np
+
+    from agnlab.constants import C_KMS
+    from agnlab.spectra import DLAFinder, RedshiftEstimator
+
+    z2 = RedshiftEstimator.load(zpath).set_params(n_jobs=zest.n_jobs, progress=False)
+    d2 = DLAFinder.load(dpath).set_params(n_jobs=dla.n_jobs, progress=False)
+    a = zest.predict(batch)
+    b = z2.predict(batch)
+    dv = C_KMS * np.abs(a["z_pred"].to_numpy() - b["z_pred"].to_numpy()) / (1 + a["z_pred"].to_numpy())
+    zq = batch.truth["z_qso"].to_numpy(float)
+    sa = dla.detect(batch, z_qso=zq)[1]["score"].to_numpy()
+    sb = d2.detect(batch, z_qso=zq)[1]["score"].to_numpy()
+    return {"n_spectra": int(len(zq)), "z_pred_max_abs_dv_kms": float(np.nanmax(dv)),
+            "z_pred_p999_abs_dv_kms": float(np.nanquantile(dv, 0.999)),
+            "z_flag_agreement": float(np.mean(a["flag"].to_numpy() == b["flag"].to_numpy())),
+            "dla_score_max_abs_diff": float(np.max(np.abs(sa - sb)))}
+
+
+def _card_markdown(cards: dict) -> str:
+    lines = ["# Model card: default `agnlab.spectra` models", "",
+             "Written by `scripts/train_spectra_models.py` (do not edit by hand; rerun the script). "
+             "The JSON next to each `.npz` holds the full card.", ""]
+    for card in cards.values():
+        t, m = card["training"], card["metrics"]
+        lines += [f"## {card['model']} ({card['estimator']})", "",
+                  f"- date: {card['date_utc']}; agnlab {card['agnlab_version']}, commit {card['git_commit']}",
+                  f"- command: `{card['command']}`"
+                  + (f" (kept unchanged by `{card['kept_unchanged_by']}`)" if card.get("kept_unchanged_by") else ""),
+                  f"- training: {t['n_train']} simulated spectra (+{t['n_val']} for early stopping), "
+                  f"{t['epochs']} epochs (best {t['best_epoch']}), {t['train_seconds']:.0f} s on "
+                  f"{t['threads']} thread(s)",
+                  f"- simulator: `QuasarSimulator` seed {card['simulator']['train']['seed']}, "
+                  f"z {card['simulator']['train']['z_range']}, mag {card['simulator']['train']['mag_range']}; "
+                  f"held-out seed {card['simulator']['heldout']['seed']} ({m['n_spectra']} spectra)",
+                  *([] if not t.get("initialised_from") else [
+                      f"- fine-tuned from the models of {t['initialised_from']['date_utc']} "
+                      f"(`{t['initialised_from']['command']}`; {t['initialised_from']['training']['n_train']} spectra, "
+                      f"{t['initialised_from']['training']['epochs']} epochs, simulator "
+                      f"{t['initialised_from']['simulator_version']})"]),
+                  f"- trained redshift range: {card['trained_z_range']} (outside: flagged)",
+                  f"- weights: {card['weights_dtype']}, {card['size_bytes'] / 1e6:.2f} MB; reload tolerance "
+                  f"{json.dumps(card['prediction_tolerance'])}", ""]
+        if card["estimator"] == "RedshiftEstimator":
+            z = m["redshift"]
+            lines += [f"Held-out: median |dv| {z['median_abs_dv_kms']} km/s, NMAD {z['nmad_dv_kms']} km/s, "
+                      f"catastrophic (>3000 km/s) {100 * z['catastrophic_frac']:.2f} %.", ""]
+        else:
+            d, dp = m["dla"], m["dla_pred_z"]
+            lines += [f"Held-out (search at true z): AUC {d['roc_auc']}, completeness {d['completeness']}, purity "
+                      f"{d['purity']} at threshold {d['threshold']}, median |dz| {d['median_abs_dz']}, "
+                      f"sigma(log NHI) {d['sigma_log_nhi']}; at the predicted z: AUC {dp['roc_auc']}, "
+                      f"completeness {dp['completeness']}, purity {dp['purity']}.", ""]
+    lines += ["Limitations: trained on simulated 4MOST-like spectra only; accuracy on real spectra and on the "
+              "independent evaluation generator is reported by `benchmarks/spectra.py` (BENCHMARKS.md).", ""]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-train", type=int, default=12000)
+    ap.add_argument("--n-heldout", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=1, help="training simulator seed (held-out: seed + 1000)")
+    ap.add_argument("--out", type=Path, default=ROOT / "src" / "agnlab" / "spectra" / "models")
+    ap.add_argument("--z-epochs", type=int, default=30)
+    ap.add_argument("--dla-epochs", type=int, default=30)
+    ap.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 22.5))
+    ap.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0))
+    ap.add_argument("--train-dla-rate", type=lambda v: None if v == "natural" else float(v), default=1.0,
+                    help="DLA incidence per unit z of the training set ('natural': the simulator's measured one)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="fine-tune the models (files + cards) of this folder (warm start) instead of random weights")
+    ap.add_argument("--finetune-lr-factor", type=float, default=0.25,
+                    help="with --init-from: learning rate relative to the models' own (default 0.25)")
+    ap.add_argument("--weights-dtype", choices=["float32", "float16"], default="float32")
+    ap.add_argument("--threads", type=int, default=2, help="torch/BLAS threads (pinned)")
+    ap.add_argument("--sim-jobs", type=int, default=2)
+    ap.add_argument("--chunk", type=int, default=256)
+    ap.add_argument("--progress", action="store_true", help="per-epoch progress bars (stderr)")
+    args = ap.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    with threadpool_limits(limits=args.threads):
+        return _run(args, argv)
+
+
+def _run(args, argv) -> int:
+    import numpy as np
+
+    import agnlab
+    from agnlab.io._artifact import CREATION_COMMAND
+    from agnlab.spectra import DLAFinder, QuasarSimulator, RedshiftEstimator
+    from agnlab.spectra._ml_eval import evaluate_predictions, predict_batches
+    from agnlab.spectra._pretrained import CARD_FIELDS, PRETRAINED_NAMES, _sha256
+
+    command = shlex.join(["python", "scripts/train_spectra_models.py", *(sys.argv[1:] if argv is None else argv)])
+    CREATION_COMMAND.set(command)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = dict(z_range=tuple(args.z_range), mag_range=tuple(args.mag_range))
+    sim = QuasarSimulator(seed=args.seed, dla_rate_per_dz=args.train_dla_rate, **common)
+    held = QuasarSimulator(seed=args.seed + 1000, **common)
+    kw = dict(z_range=tuple(args.z_range), random_state=args.seed, n_jobs=args.threads, progress=args.progress)
+    if args.init_from is None:
+        zest = RedshiftEstimator(max_epochs=args.z_epochs, **kw)
+        dla = DLAFinder(max_epochs=args.dla_epochs, **kw)
+        init = None
+    else:  # fine-tuning: same architecture and trained range, training continues from the given weights
+        zest = RedshiftEstimator.pretrained(model_dir=args.init_from)
+        dla = DLAFinder.pretrained(model_dir=args.init_from)
+        for est, epochs in ((zest, args.z_epochs), (dla, args.dla_epochs)):
+            est.set_params(max_epochs=epochs, warm_start=True, lr=est.lr * args.finetune_lr_factor, **kw)
+        init = {type(e).__name__: {k: e.model_card_[k] for k in ("date_utc", "command", "git_commit", "training")}
+                | {"simulator_version": e.model_card_["simulator"].get("version")} for e in (zest, dla)}
+    _log(f"simulating {args.n_train} training spectra (seed {args.seed})")
+    tr = build_training_features(sim, args.n_train, zest, dla, chunk=args.chunk, n_jobs=args.sim_jobs)
+    ok = ~tr["empty"]
+    if args.z_epochs > 0:
+        _log(f"training RedshiftEstimator on {int(ok.sum())} spectra")
+        zest.fit_preprocessed(tr["Xz"][ok], tr["z"][ok])
+        _log(f"  {zest.training_record_['epochs']} epochs, {zest.training_record_['train_seconds']:.0f} s")
+    elif args.init_from is None:
+        raise SystemExit("--z-epochs 0 keeps the --init-from redshift model; without --init-from it must be >= 1")
+    del tr["Xz"]
+    _log("training DLAFinder")
+    dla.fit_preprocessed(tr["Xd"][ok], tr["i0"][ok], tr["z"][ok], [tr["dlas"][i] for i in np.nonzero(ok)[0]])
+    _log(f"  {dla.training_record_['epochs']} epochs, {dla.training_record_['train_seconds']:.0f} s")
+    del tr["Xd"]
+    zest.progress = dla.progress = False
+    _log(f"evaluating on {args.n_heldout} held-out spectra (seed {held.seed})")
+    t = time.perf_counter()
+    res = predict_batches(held.iter_chunks(args.n_heldout, chunk_size=args.chunk, n_jobs=args.sim_jobs), zest, dla)
+    ev = evaluate_predictions(res, threshold=dla.threshold)
+    metrics = _metrics_for_card(ev)
+    _log(f"  done in {time.perf_counter() - t:.0f} s: redshift {metrics['redshift']}, DLA AUC "
+         f"{metrics['dla']['roc_auc']}")
+    names = {"RedshiftEstimator": zest, "DLAFinder": dla}
+    paths = {}
+    for cls_name, est in names.items():
+        paths[cls_name] = est.save(out / f"{PRETRAINED_NAMES[cls_name]}.npz", weights_dtype=args.weights_dtype)
+    tol = _reload_tolerance(zest, dla, paths["RedshiftEstimator"], paths["DLAFinder"],
+                            held.simulate(min(200, args.n_heldout), progress=False))
+    _log(f"reload tolerance: {tol}")
+    date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    commit = _git_commit()
+    sim_card = {"class": "agnlab.spectra.QuasarSimulator", "version": f"agnlab {agnlab.__version__}, commit {commit}",
+                "train": {**simulator_settings(sim), "n": args.n_train},
+                "heldout": {**simulator_settings(held), "n": args.n_heldout}}
+    cards = {}
+    epochs = {"RedshiftEstimator": args.z_epochs, "DLAFinder": args.dla_epochs}
+    for cls_name, est in names.items():
+        rec = est.training_record_
+        keep = {k: metrics[k] for k in metrics if (k.startswith("redshift") if cls_name == "RedshiftEstimator"
+                                                   else k.startswith("dla"))}
+        card = {"model": PRETRAINED_NAMES[cls_name], "estimator": cls_name, "file": paths[cls_name].name,
+                "date_utc": date, "command": command, "agnlab_version": agnlab.__version__,
+                "git_commit": commit, "simulator": sim_card,
+                "training": {"n_train": rec["n_train"], "n_val": rec["n_val"], "epochs": rec["epochs"],
+                             "best_epoch": rec["best_epoch"], "max_epochs": est.max_epochs,
+                             "train_seconds": round(rec["train_seconds"], 1), "threads": args.threads,
+                             "random_state": est.random_state, "lr": est.lr, "n_dla_train": rec.get("n_dla_train"),
+                             "initialised_from": None if init is None else init[cls_name]},
+                "trained_z_range": list(est.z_range_),
+                "metrics": {"n_spectra": metrics["n_spectra"], **keep},
+                "weights_dtype": args.weights_dtype,
+                "prediction_tolerance": tol, "size_bytes": paths[cls_name].stat().st_size,
+                "sha256": _sha256(paths[cls_name])}
+        if init is not None and epochs[cls_name] == 0:  # kept as loaded: its own training provenance
+            card.update({k: est.model_card_[k] for k in ("date_utc", "command", "git_commit", "simulator",
+                                                          "training")})
+            card["kept_unchanged_by"] = command
+        missing = [f for f in CARD_FIELDS if f not in card]
+        assert not missing, missing
+        cards[cls_name] = card
+        (out / f"{PRETRAINED_NAMES[cls_name]}.json").write_text(json.dumps(card, indent=1, default=float) + "\n")
+    (out / "MODEL_CARD.md").write_text(_card_markdown(cards))
+    total = sum(c["size_bytes"] for c in cards.values())
+    _log(f"wrote {', '.join(str(p) for p in paths.values())} ({total / 1e6:.2f} MB) and the model cards")
+    if total > MAX_TOTAL_BYTES:
+        _log(f"ERROR: the shipped models total {total / 1e6:.2f} MB > 5 MB; use --weights-dtype float16")
+        return 1
+    for cls in (RedshiftEstimator, DLAFinder):  # the files load as users will load them
+        cls.pretrained(model_dir=out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
