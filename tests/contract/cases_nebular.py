@@ -7,16 +7,20 @@ ICFRegressor cases are listed (and the completeness check names the missing one)
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agnlab import OutOfDomainError
 from agnlab.nebular import (
     ICF_FEATURES,
     OUT_OF_DOMAIN_FLAGS,
+    GridEmulator,
+    GridInverter,
     ICFRegressor,
     TeNeEstimator,
     diagnostic_ratio,
     ionization_table,
+    load_photoionization_grid,
 )
 
 from ._case import ContractCase
@@ -147,6 +151,69 @@ _ICF_SKLEARN_EXEMPT = {
                                          "refused",
 }
 
+# ----------------------------------------------------------------- GridInverter, GridEmulator (a toy 5 x 5 grid)
+_GRID_LINES = ["OIII5007", "NII6583", "SII6716"]
+
+
+def _toy_photoion_grid():
+    u, oh = np.meshgrid(np.linspace(-4.0, -2.0, 5), np.linspace(7.6, 9.2, 5), indexing="ij")
+    t = pd.DataFrame({"log U": u.ravel(), "12 + log O/H": oh.ravel(), "Hbeta": 1.0})
+    z = t["12 + log O/H"] - 8.4
+    t["OIII5007"] = 10 ** (0.6 * (t["log U"] + 3) + 0.3 - 0.5 * z)
+    t["NII6583"] = 10 ** (-0.5 + 0.8 * z - 0.3 * (t["log U"] + 3))
+    t["SII6716"] = 10 ** (-0.7 + 0.2 * z - 0.4 * (t["log U"] + 3))
+    return load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+
+
+def _grid_obs(rows=(3, 7, 12, 18)):
+    g = _toy_photoion_grid()
+    f = g.fluxes.iloc[list(rows)][["Hbeta", *_GRID_LINES]].reset_index(drop=True)
+    return f, 0.05 * f
+
+
+def _inv_predict(est):
+    return est.predict(*_grid_obs())
+
+
+def _inv_out_of_domain(est):
+    f, e = _grid_obs()
+    f.loc[0, "OIII5007"] *= 300.0
+    out = est.predict(f, e)
+    assert out["flag"].iloc[0] == "out_of_domain" and np.isnan(out["log U"].iloc[0])
+    with pytest.raises(OutOfDomainError, match="outside the domain"):
+        est.set_params(on_out_of_domain="raise").predict(f, e)
+
+
+_INV_BAD_FIT = {
+    "unknown_line": lambda est: est.fit(_toy_photoion_grid(), lines=["OIII5007", "NoSuchLine"]),
+    "bad_exclude": lambda est: est.fit(_toy_photoion_grid(), lines=_GRID_LINES, exclude=np.ones(3, bool)),
+    "not_a_grid": lambda est: est.fit(np.zeros((5, 3)), lines=_GRID_LINES),
+}
+_INV_BAD_PREDICT = {
+    "unknown_column": lambda est: est.predict(*(d.rename(columns={"OIII5007": "O3"}) for d in _grid_obs())),
+    "no_hbeta": lambda est: est.predict(*(d.drop(columns="Hbeta") for d in _grid_obs())),
+    "row_mismatch": lambda est: est.predict(_grid_obs()[0], _grid_obs()[1].iloc[:2]),
+}
+
+GRID_CASES = [
+    ContractCase("GridInverter",
+                 lambda: GridInverter("nn", n_samples=2000, hidden=(8,), max_epochs=3, random_state=0, progress=False),
+                 lambda est: est.fit(_toy_photoion_grid(), lines=_GRID_LINES), _inv_predict, _inv_out_of_domain,
+                 _INV_BAD_FIT, _INV_BAD_PREDICT),
+    ContractCase("GridInverter[gbm]",
+                 lambda: GridInverter("gbm", n_samples=1000, gbm_params={"max_iter": 10}, random_state=0),
+                 lambda est: est.fit(_toy_photoion_grid(), lines=_GRID_LINES), _inv_predict, _inv_out_of_domain,
+                 {}, _INV_BAD_PREDICT),
+    ContractCase("GridEmulator",
+                 lambda: GridEmulator("neural", emulator_params={"hidden": (8,), "max_epochs": 100, "lbfgs_steps": 0}),
+                 lambda est: est.fit(_toy_photoion_grid(), lines=_GRID_LINES),
+                 lambda est: est.predict(np.array([[-3.5, 8.0], [-2.5, 9.0], [-1.0, 8.0]])),   # last: NaN outside
+                 None,
+                 {"unknown_line": lambda est: est.fit(_toy_photoion_grid(), lines=["NoSuchLine"])},
+                 {"wrong_columns": lambda est: est.predict(np.zeros((2, 3)))}),
+]
+
+
 _TENE_CASES = [
     ContractCase("TeNeEstimator", lambda: TeNeEstimator(**_TENE_SMALL), _tene_fit, _tene_predict,
                  _tene_out_of_domain, _TENE_BAD_FIT, _TENE_BAD_PREDICT),
@@ -166,4 +233,4 @@ CASES = (_TENE_CASES if HAVE_PYNEB else []) + [
                  lambda: ICFRegressor(backend="ann", n_repeats=2, domain_margin=0.5, random_state=2,
                                       backend_params={"hidden_layer_sizes": (8,), "max_iter": 5}),
                  _icf_fit, _icf_predict, _icf_out_of_domain, {}, _ICF_BAD_PREDICT),
-]
+] + GRID_CASES

@@ -101,3 +101,15 @@ def test_subset_and_check_lines():
         g.check_lines(["OIII5007", "HeII4686"])
     with pytest.raises(GridError, match="shape"):
         g.subset([True])
+
+
+def test_node_mask():
+    g = load_photoionization_grid(_table(), params=["log U", "12 + log O/H"])
+    m = g.node_mask("log U", -3.0)
+    assert m.sum() == 3 and np.all(g.params["log U"][m] == -3.0)
+    kept = g.subset(~m)
+    assert kept.axes["log U"].tolist() == [-3.5, -2.5] and not kept.meta["regular"]
+    with pytest.raises(GridError, match="not a node"):
+        g.node_mask("log U", -3.2)
+    with pytest.raises(GridError, match="no parameter"):
+        g.node_mask("log Z", 0.0)

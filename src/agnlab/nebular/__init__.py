@@ -25,6 +25,23 @@ CLASSICAL_ICFS, classical_icf, compare_icfs
     PyNeb's classical ICFs and the comparison with learned ones.
 load_photoionization_grid, PhotoionizationGrid, GridError, BUILTIN_GRIDS
     Photoionisation model grids (MAPPINGS HII / NLR from NebulaBayes, or any table), validated.
+GridInverter, GRID_FLAG_DESCRIPTIONS
+    Grid parameters (12 + log O/H, log U, log P/k, log E_peak...) with calibrated 68 % intervals from
+    observed line fluxes (quantile neural network or gradient-boosted trees trained on noisy
+    simulations of the grid); per-spectrum flags.
+GridEmulator, grid_solution_set, GridSolution
+    The grid as a forward model (multilinear or neural), and every parameter vector consistent with
+    one spectrum: posterior, corner plot, separate modes for degenerate branches.
+DIRECT_FLAGS, DIRECT_METHOD_LINES, direct_method_abundances
+    Direct-method (Te-based) O+, O++, He+, He++ abundances and 12 + log O/H from line fluxes.
+GRID_ICF_FEATURES, WEAK_LINES, abundance_features, grid_abundance_table, holdout_nodes, correct_direct_oh, score_oh
+    Direct-method O/H against a grid's true O/H, an effective-ICF regressor trained on it, and the
+    comparison with PyNeb's classical ICFs on held-out grid nodes.
+BPT_CLASSES, BPT_LINES, bpt_class, bpt_class_from_fluxes, kauffmann03, kewley01
+    BPT classification (Kewley et al. 2001, Kauffmann et al. 2003), upper limits handled.
+grid_fit_cube, GridMaps, GRID_MAP_FLAGS, map_key, direct_oh_maps, make_grid_cube, GRID_CUBE_LINES
+    IFU cubes: GridInverter maps (HII / AGN-NLR grid chosen per spaxel by BPT) with 68 % intervals,
+    Monte Carlo direct-method O/H maps, and a synthetic cube drawn from grid models.
 run_demo
     The ``nebular`` section of ``agnlab demo``.
 """
@@ -34,10 +51,38 @@ from .._lazy import lazy_exports
 # public name -> defining module, imported on first use (keeps the import and the CLI fast)
 _EXPORTS = {
     "make_synthetic_cube": "._cube",
+    "DIRECT_FLAGS": "._direct_method",
+    "DIRECT_METHOD_LINES": "._direct_method",
+    "direct_method_abundances": "._direct_method",
+    "GRID_ICF_FEATURES": "._grid_icf",
+    "WEAK_LINES": "._grid_icf",
+    "abundance_features": "._grid_icf",
+    "correct_direct_oh": "._grid_icf",
+    "grid_abundance_table": "._grid_icf",
+    "holdout_nodes": "._grid_icf",
+    "score_oh": "._grid_icf",
+    "BPT_CLASSES": "._bpt",
+    "BPT_LINES": "._bpt",
+    "bpt_class": "._bpt",
+    "bpt_class_from_fluxes": "._bpt",
+    "kauffmann03": "._bpt",
+    "kewley01": "._bpt",
+    "GRID_CUBE_LINES": "._grid_cube",
+    "make_grid_cube": "._grid_cube",
+    "GRID_MAP_FLAGS": "._grid_maps",
+    "GridMaps": "._grid_maps",
+    "grid_fit_cube": "._grid_maps",
+    "map_key": "._grid_maps",
+    "direct_oh_maps": "._direct_maps",
     "BUILTIN_GRIDS": "._photoion_grid",
     "GridError": "._photoion_grid",
     "PhotoionizationGrid": "._photoion_grid",
     "load_photoionization_grid": "._photoion_grid",
+    "GridInverter": "._grid_inverter",
+    "GRID_FLAG_DESCRIPTIONS": "._grid_features",
+    "GridEmulator": "._grid_emulator",
+    "GridSolution": "._grid_solution",
+    "grid_solution_set": "._grid_solution",
     "read_line_maps": "._cube_io",
     "CLASSICAL_ICFS": "._classical_icf",
     "classical_icf": "._classical_icf",
@@ -70,10 +115,38 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DIRECT_FLAGS",
+    "DIRECT_METHOD_LINES",
+    "direct_method_abundances",
+    "GRID_ICF_FEATURES",
+    "WEAK_LINES",
+    "abundance_features",
+    "correct_direct_oh",
+    "grid_abundance_table",
+    "holdout_nodes",
+    "score_oh",
+    "BPT_CLASSES",
+    "BPT_LINES",
+    "bpt_class",
+    "bpt_class_from_fluxes",
+    "kauffmann03",
+    "kewley01",
+    "GRID_CUBE_LINES",
+    "make_grid_cube",
+    "GRID_MAP_FLAGS",
+    "GridMaps",
+    "grid_fit_cube",
+    "map_key",
+    "direct_oh_maps",
     "BUILTIN_GRIDS",
     "GridError",
     "PhotoionizationGrid",
     "load_photoionization_grid",
+    "GridInverter",
+    "GRID_FLAG_DESCRIPTIONS",
+    "GridEmulator",
+    "GridSolution",
+    "grid_solution_set",
     "CLASSICAL_ICFS",
     "DiagnosticSpec",
     "FLAG_DESCRIPTIONS",

@@ -1,4 +1,4 @@
-"""``agnlab nebular train|temden|mc|icf`` (thin: parse, call the library)."""
+"""``agnlab nebular train|temden|mc|icf|grid-fit`` (thin: parse, call the library)."""
 
 from __future__ import annotations
 
@@ -242,6 +242,99 @@ def _cmd_icf(args) -> int:
     return 0
 
 
+def _cube_line_names(path) -> list:
+    """Names of the line maps in a cube file that come with an error map (``<label>_err`` / ``<LABEL>_ERR``)."""
+    from ..io import read_npz
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: cube file not found")
+    if path.suffix.lower() == ".npz":
+        keys = set(read_npz(path, what="line-map cube"))
+    else:
+        from astropy.io import fits
+
+        try:
+            with fits.open(path) as hdul:
+                keys = {h.name.upper() for h in hdul}
+        except OSError as exc:
+            raise ValueError(f"{path}: cannot read as a FITS cube ({exc})") from None
+    return sorted(k for k in keys if k + "_err" in keys or k + "_ERR" in keys)
+
+
+def _load_inverters(args) -> list:
+    """``--model`` file(s), sorted HII first; checked against ``--grid``."""
+    from . import GridInverter
+
+    names = ["mappings-hii", "mappings-nlr"] if args.grid == "auto" else [args.grid]
+    if len(args.model) != len(names):
+        raise ValueError(f"--grid {args.grid} needs {len(names)} --model file(s) ({' and '.join(names)}), "
+                         f"got {len(args.model)}")
+    invs = sorted((GridInverter.load(m) for m in args.model), key=lambda inv: "log E_peak" in inv.param_names_)
+    if args.grid == "auto" and ("log E_peak" in invs[0].param_names_ or "log E_peak" not in invs[1].param_names_):
+        raise ValueError("--grid auto needs one HII-region inverter and one AGN-NLR inverter (the one with a "
+                         "'log E_peak' parameter)")
+    return invs
+
+
+def _train_inverters(args, grids, cube_lines) -> list:
+    """``--train``: one GridInverter per grid on the cube's lines (minutes)."""
+    from . import GridInverter
+
+    invs = []
+    for grid in grids:
+        lines = grid.check_lines(args.lines) if args.lines else [
+            ln for ln in cube_lines if ln in grid.line_names and ln != grid.norm_line]
+        print(f"[agnlab nebular] training GridInverter({args.method!r}) on {grid.meta.get('name')}: "
+              f"{args.n_samples} simulated spectra, lines {lines}", file=sys.stderr)
+        invs.append(GridInverter(method=args.method, n_samples=args.n_samples, random_state=args.seed,
+                                 n_jobs=args.n_jobs, progress=args.progress).fit(grid, lines=lines))
+    if args.model_out:
+        if len(invs) != 1:
+            raise ValueError("--model-out saves one inverter: train with --grid mappings-hii or mappings-nlr")
+        print(f"saved {invs[0].save(args.model_out)}", file=sys.stderr)
+    return invs
+
+
+def _cmd_grid_fit(args) -> int:
+    from . import direct_oh_maps, grid_fit_cube, load_photoionization_grid, read_line_maps
+
+    if args.model and args.train:
+        raise ValueError("give either --model (saved GridInverter files) or --train, not both")
+    if not (args.model or args.train):
+        raise ValueError("give --model FILE (a saved GridInverter; two for --grid auto) or --train to fit one "
+                         "now (minutes)")
+    if args.model_out and not args.train:
+        raise ValueError("--model-out needs --train (it saves the trained inverter)")
+    available = _cube_line_names(args.cube)
+    if args.model:
+        invs = _load_inverters(args)
+        known = set().union(*(set(inv.grid_lines_) | {inv.norm_line_} for inv in invs))
+    else:
+        grids = [load_photoionization_grid(n) for n in (
+            ["mappings-hii", "mappings-nlr"] if args.grid == "auto" else [args.grid])]
+        known = set().union(*(set(g.line_names) | {g.norm_line} for g in grids))
+    lookup = {k.upper(): k for k in known if k}
+    lines = [lookup[a.upper()] for a in available if a.upper() in lookup]
+    ignored = [a for a in available if a.upper() not in lookup]
+    if ignored:
+        print(f"[agnlab nebular] {args.cube}: maps {ignored} are not lines of the grid(s); ignored", file=sys.stderr)
+    if "Hbeta" not in lines:
+        raise ValueError(f"{args.cube}: no Hbeta map (with Hbeta_err): the grid fluxes are relative to H-beta")
+    if args.train:
+        invs = _train_inverters(args, grids, lines)
+    fluxes, errors = read_line_maps(args.cube, lines)
+    maps = grid_fit_cube(invs[0], fluxes, errors, nlr_inverter=invs[1] if len(invs) > 1 else None,
+                         composite=args.composite, bpt_min_snr=args.bpt_min_snr)
+    if args.direct_draws:
+        d = direct_oh_maps(fluxes, errors, n_draws=args.direct_draws, seed=args.seed, progress=args.progress)
+        maps.extra = {"oh_direct": d["oh_direct"], "oh_direct_percentiles": d["oh_direct_percentiles"],
+                      "direct_valid_fraction": d["valid_fraction"], "direct_flag": d["flag"]}
+    maps.save(args.out)
+    print(json.dumps({"output": str(args.out), **maps.summary()}, indent=1, default=float))
+    return 0
+
+
 _TABLE_SUFFIXES = (".csv", ".parquet", ".fits", ".h5", ".hdf5")
 
 
@@ -293,6 +386,35 @@ def register(subparsers) -> None:
     add_dask(p)
     add_common(p)
     p.set_defaults(func=_cmd_mc)
+
+    p = verbs.add_parser("grid-fit", help="maps of photoionisation-grid parameters (O/H, log U, log P/k, "
+                                          "E_peak) with 68%% intervals from an IFU cube's line maps")
+    add_input(p, "cube", help=".npz with arrays <line> and <line>_err, or FITS with extensions <LINE> and <LINE>_ERR "
+                              "(grid line names, e.g. Hbeta OIII5007 NII6583; Hbeta required)")
+    p.add_argument("--grid", choices=("mappings-hii", "mappings-nlr", "auto"), default="auto",
+                   help="grid of the inverter; auto: BPT per spaxel, AGN spaxels to the NLR grid, star-forming "
+                        "ones to the HII grid (default: auto)")
+    add_input(p, "model", option=True, required=False, nargs="+",
+              help="saved GridInverter file(s): one, or an HII and an NLR one for --grid auto")
+    p.add_argument("--train", action="store_true",
+                   help="train the inverter(s) now on the cube's lines (minutes; without --model it is required)")
+    p.add_argument("--method", choices=("nn", "gbm"), default="nn",
+                   help="inverter trained by --train: neural network (faster, and more accurate in BENCHMARKS.md) or "
+                        "gradient-boosted trees (default: nn)")
+    p.add_argument("--n-samples", type=int, default=100_000,
+                   help="simulated spectra per inverter trained by --train (default: 100000)")
+    p.add_argument("--lines", nargs="+", help="lines --train uses (default: every cube line the grid has)")
+    add_output(p, "model_out", help="save the inverter trained by --train (single grid)", suffixes=(".npz",),
+               required=False)
+    p.add_argument("--composite", choices=("skip", "hii", "nlr"), default="skip",
+                   help="BPT composite spaxels with --grid auto: not fitted, or fitted with one grid (default: skip)")
+    p.add_argument("--bpt-min-snr", type=float, default=3.0, help="S/N cut of the BPT lines (default: 3)")
+    p.add_argument("--direct-draws", type=int, default=0,
+                   help="also map the direct-method (Te-based) O/H by Monte Carlo with this many draws per "
+                        "spaxel (default: 0, off)")
+    add_output(p, help="maps (one per parameter, _lo/_hi, flag, bpt, grid)", suffixes=(".npz", ".fits"))
+    add_common(p)
+    p.set_defaults(func=_cmd_grid_fit)
 
     p = verbs.add_parser("icf", help="train / apply an ICFRegressor (ionisation correction factors)")
     add_input(p, "table", option=True, required=False,

@@ -11,6 +11,13 @@ table instead (:mod:`._icf_features`; a real grid, or the approximate
 (``backend="ann"``, :class:`agnlab.nn.MLP`) or gradient-boosted trees
 (``backend="gbm"``, exported to flat arrays by :mod:`._trees`), and reports
 gain and permutation feature importances.
+
+For science, train it on a real photoionisation grid: :func:`agnlab.nebular.grid_abundance_table`
+turns a MAPPINGS/Cloudy/3MdB grid into a table of direct-method abundances, observable
+features (:data:`agnlab.nebular.GRID_ICF_FEATURES`) and the effective O ICF ``log_icf_O``
+(benchmark: ``benchmarks/nebular_abundances.py``). The approximate slab table
+(:func:`agnlab.nebular.ionization_table`) is kept as a documented toy for offline examples and
+tests: stellar blackbodies only, no AGN continuum, noise-free ionic abundances as features.
 """
 
 from __future__ import annotations

@@ -94,6 +94,19 @@ class PhotoionizationGrid:
         return pd.DataFrame({p: np.searchsorted(v, self.params[p].to_numpy()) for p, v in self.axes.items()},
                             index=self.params.index)
 
+    def node_mask(self, param: str, value: float) -> np.ndarray:
+        """Boolean mask of the models on node ``value`` of axis ``param`` (a slice to hold out of training).
+
+        Raises :class:`GridError` when ``value`` is not a node of that axis.
+        """
+        if param not in self.params.columns:
+            raise GridError(f"no parameter {param!r}; the grid has {self.param_names}")
+        nodes = self.axes[param]
+        hit = np.isclose(nodes, float(value), rtol=0.0, atol=1e-9 * max(1.0, float(np.ptp(nodes))))
+        if not hit.any():
+            raise GridError(f"{value!r} is not a node of {param!r} (nodes: {nodes.tolist()})")
+        return self.params[param].to_numpy() == nodes[np.argmax(hit)]
+
     def check_lines(self, lines) -> list:
         """``lines`` as a list, or a :class:`GridError` naming those the grid does not have."""
         lines = [lines] if isinstance(lines, str) else list(lines)

@@ -13,6 +13,10 @@ opacity and the temperature structure are ignored. The resulting ICFs have
 the right qualitative behaviour (ionisation stratification, the O+/O++ and
 He++ dependences that the classical formulae encode) but are not a substitute
 for a real grid.
+
+Status: a documented toy, kept for offline examples, doctests and the solution-set demos. Learned
+ICFs for science come from a real grid through :func:`agnlab.nebular.grid_abundance_table` (the
+NebulaBayes MAPPINGS HII and AGN-NLR grids, or any table in the same layout).
 """
 
 from __future__ import annotations

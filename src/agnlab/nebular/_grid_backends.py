@@ -1,0 +1,201 @@
+"""Back-ends of :class:`GridInverter`: a quantile MLP (PyTorch) and quantile gradient-boosted trees.
+
+Both predict, for every parameter, the 16th, 50th and 84th percentiles of its posterior given the
+inputs (quantile regression, Koenker & Bassett 1978; pinball loss). The trees are saved as the
+node records of scikit-learn's ``HistGradientBoostingRegressor`` (plain numeric arrays, no pickle)
+and predicted with scikit-learn's compiled tree walker; :class:`agnlab.nebular._trees.FlatTrees`
+(pure numpy) takes over if that private API ever disappears.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["QUANTILES", "GBMQuantiles", "pinball_loss", "quantile_net"]
+
+QUANTILES = (0.15865, 0.5, 0.84135)   # +-1 sigma of a Gaussian: a 68.27 % central interval
+_NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
+
+
+def quantile_net(n_in, n_params, hidden, activation):
+    """The quantile network (an ``nn.Module``; torch is imported only here)."""
+    import torch
+    from torch import nn
+
+    from ..nn import MLP
+
+    class QuantileNet(nn.Module):
+        """MLP -> (median, lower gap, upper gap) per parameter; gaps through softplus keep lo <= med <= hi.
+
+        Input (batch, n_in) float32 -> output (batch, n_params, 3) = (q16, q50, q84) in scaled units.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.mlp = MLP(n_in, 3 * n_params, tuple(hidden), activation)
+            self.n_params = n_params
+
+        def forward(self, x):
+            o = self.mlp(x).view(-1, self.n_params, 3)
+            med = o[..., 0]
+            lo = med - nn.functional.softplus(o[..., 1])
+            hi = med + nn.functional.softplus(o[..., 2])
+            return torch.stack([lo, med, hi], dim=-1)
+
+    return QuantileNet()
+
+
+
+def pinball_loss(out, y):
+    """Mean pinball (quantile) loss of ``out`` (batch, P, 3) against ``y`` (batch, P) at :data:`QUANTILES`."""
+    import torch
+
+    q = torch.tensor(QUANTILES, dtype=out.dtype, device=out.device)
+    d = y[..., None] - out
+    return torch.mean(torch.maximum(q * d, (q - 1.0) * d))
+
+
+class GBMQuantiles:
+    """``n_params`` x 3 quantile HistGradientBoostingRegressors as flat node arrays.
+
+    Parameters
+    ----------
+    trees : list of list of dict
+        Per (parameter, quantile) model: list of per-tree node-field dicts.
+    baselines : ndarray, shape (n_params, 3)
+    """
+
+    def __init__(self, trees, baselines, n_features):
+        self.trees = trees
+        self.baselines = np.asarray(baselines, dtype=float)
+        self.n_features = int(n_features)
+        self._predictors = None
+
+    @classmethod
+    def fit(cls, x, y, *, params, seed, n_threads=None):
+        """Fit one model per parameter column of ``y`` and quantile; ``params`` go to scikit-learn."""
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        from .._estimator import compute_context
+
+        kw = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 40,
+              "early_stopping": False, "random_state": seed}
+        kw.update(params)
+        trees, base, models = [], np.zeros((y.shape[1], 3)), []
+        with compute_context(n_threads, default_threads=None):
+            for p in range(y.shape[1]):
+                row = []
+                for j, q in enumerate(QUANTILES):
+                    m = HistGradientBoostingRegressor(loss="quantile", quantile=q, **kw).fit(x, y[:, p])
+                    row.append([{f: np.asarray(tp.nodes[f]) for f in _NODE_FIELDS} for it in m._predictors
+                                for tp in it])
+                    base[p, j] = float(np.ravel(m._baseline_prediction)[0])
+                    models.append(m)
+                trees.append(row)
+        out = cls(trees, base, x.shape[1])
+        check = x[:256]
+        diff = max(float(np.max(np.abs(out.predict(check)[:, i // 3, i % 3] - m.predict(check))))
+                   for i, m in enumerate(models))
+        if not diff < 1e-8:
+            raise RuntimeError(f"exported trees disagree with scikit-learn by {diff:.3g}")
+        return out
+
+    # ------------------------------------------------------------ prediction
+    def _build(self):
+        try:
+            from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
+            from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+        except ImportError:  # pragma: no cover - depends on the scikit-learn version
+            return self._build_flat()
+        empty = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
+        preds = []
+        for row in self.trees:
+            prow = []
+            for model in row:
+                tps = []
+                for t in model:
+                    nodes = np.zeros(len(t["value"]), dtype=PREDICTOR_RECORD_DTYPE)
+                    for f in _NODE_FIELDS:
+                        nodes[f] = t[f]
+                    tps.append(TreePredictor(nodes, empty, empty))
+                prow.append(tps)
+            preds.append(prow)
+        known = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
+        fmap = np.zeros(self.n_features, dtype=np.uint32)
+
+        def run(tps, x, n_threads):
+            out = np.zeros(x.shape[0])
+            for tp in tps:
+                out += tp.predict(x, known, fmap, n_threads)
+            return out
+
+        return preds, run
+
+    def _build_flat(self):  # pragma: no cover - fallback for a scikit-learn without TreePredictor
+        from ._trees import FlatTrees
+
+        preds = []
+        for row in self.trees:
+            prow = []
+            for model in row:
+                offs = np.cumsum([0] + [len(t["value"]) for t in model])
+                cat = {f: np.concatenate([t[f] for t in model]) for f in _NODE_FIELDS}
+                shift = np.repeat(offs[:-1], np.diff(offs))
+                ft = FlatTrees(cat["feature_idx"], cat["num_threshold"], cat["left"].astype(np.int64) + shift,
+                               cat["right"].astype(np.int64) + shift, cat["is_leaf"], cat["value"],
+                               cat["missing_go_to_left"], offs[:-1], 0.0, 64)
+                prow.append(ft)
+            preds.append(prow)
+        return preds, lambda ft, x, n_threads: ft._trees(x)
+
+    def predict(self, x, n_threads: int = 1) -> np.ndarray:
+        """Quantiles, shape (n, n_params, 3)."""
+        if self._predictors is None:
+            self._predictors = self._build()
+        preds, run = self._predictors
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        out = np.empty((x.shape[0], len(preds), 3))
+        tasks = [(p, j) for p in range(len(preds)) for j in range(3)]
+
+        def one(task):
+            p, j = task
+            out[:, p, j] = self.baselines[p, j] + run(preds[p][j], x, 1)
+
+        # one thread per model, not per tree: a tree walk is short, and an OpenMP barrier after each of
+        # thousands of trees stalls whenever a thread is descheduled on shared cores
+        if int(n_threads) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(int(n_threads)) as pool:
+                list(pool.map(one, tasks))
+        else:
+            for t in tasks:
+                one(t)
+        return out
+
+    # ------------------------------------------------------------ arrays
+    def to_arrays(self, prefix="gbm.") -> dict:
+        arrays = {prefix + "baselines": self.baselines}
+        for p, row in enumerate(self.trees):
+            for j, model in enumerate(row):
+                sizes = np.array([len(t["value"]) for t in model], dtype=np.int64)
+                arrays[f"{prefix}{p}.{j}.sizes"] = sizes
+                for f in _NODE_FIELDS:
+                    arrays[f"{prefix}{p}.{j}.{f}"] = np.concatenate([t[f] for t in model])
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays, n_params, n_features, prefix="gbm.") -> GBMQuantiles:
+        base = np.asarray(arrays[prefix + "baselines"], dtype=float)
+        if base.shape != (n_params, 3):
+            raise ValueError(f"GBM baselines have shape {base.shape}, expected ({n_params}, 3)")
+        trees = []
+        for p in range(n_params):
+            row = []
+            for j in range(3):
+                sizes = np.asarray(arrays[f"{prefix}{p}.{j}.sizes"], dtype=np.int64)
+                cuts = np.cumsum(sizes)[:-1]
+                fields = {f: np.split(np.asarray(arrays[f"{prefix}{p}.{j}.{f}"]), cuts) for f in _NODE_FIELDS}
+                row.append([{f: fields[f][t] for f in _NODE_FIELDS} for t in range(sizes.size)])
+            trees.append(row)
+        return cls(trees, base, n_features)

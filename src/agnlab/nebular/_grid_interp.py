@@ -1,0 +1,111 @@
+"""Multilinear interpolation of a photoionisation grid in log10 line ratio (holes allowed).
+
+The interpolant is the one NebulaBayes uses (linear in each parameter between nodes; Thomas et al.
+2018, ApJ 856, 89, sect. 2.2), here evaluated on demand in log flux rather than on a fixed fine grid.
+A query point is NaN when it lies outside the box of the nodes or when one corner of its cell is
+missing (a grid with holes, or models left out with ``exclude``): nothing is ever extrapolated.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+__all__ = ["LOG_FLOOR", "LogRatioInterpolator", "log_ratios"]
+
+#: log10(F/F_Hbeta) floor: MAPPINGS writes no flux below its output threshold (read as 0), and a
+#: line 1e5 times fainter than H-beta is never observed; the floor keeps logarithms finite.
+LOG_FLOOR = -5.0
+
+
+def log_ratios(fluxes) -> np.ndarray:
+    """log10 of fluxes already relative to H-beta, floored at :data:`LOG_FLOOR`."""
+    f = np.asarray(fluxes, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.log10(np.maximum(f, 10.0**LOG_FLOOR))
+    return np.where(np.isnan(f), np.nan, out)
+
+
+class LogRatioInterpolator:
+    """Multilinear interpolant over the nodes of a (possibly incomplete) Cartesian grid.
+
+    Parameters
+    ----------
+    params : ndarray, shape (n_models, k)
+        Node coordinates; every value must be one of the axis values (the unique values per column).
+    values : ndarray, shape (n_models, n_out)
+        Values at the nodes (log10 line ratios), finite.
+    """
+
+    def __init__(self, params, values):
+        params = np.asarray(params, dtype=float)
+        values = np.asarray(values, dtype=float)
+        if params.ndim != 2 or values.ndim != 2 or params.shape[0] != values.shape[0]:
+            raise ValueError(f"params (n, k) and values (n, m) expected, got {params.shape}, {values.shape}")
+        self.axes = [np.unique(params[:, j]) for j in range(params.shape[1])]
+        if any(a.size < 2 for a in self.axes):
+            raise ValueError("every parameter needs at least 2 node values to interpolate")
+        self.shape = tuple(a.size for a in self.axes)
+        idx = np.stack([np.searchsorted(a, params[:, j]) for j, a in enumerate(self.axes)], axis=1)
+        self.table = np.full((int(np.prod(self.shape)), values.shape[1]), np.nan)
+        self.table[np.ravel_multi_index(idx.T, self.shape)] = values
+        self.strides = np.array([int(np.prod(self.shape[j + 1:])) for j in range(len(self.shape))], dtype=np.int64)
+        self.bounds = np.array([[a[0], a[-1]] for a in self.axes])
+        self.n_missing = int(np.isnan(self.table[:, 0]).sum())
+
+    @property
+    def k(self) -> int:
+        return len(self.axes)
+
+    def __call__(self, theta, *, chunk: int = 131072) -> np.ndarray:
+        """Interpolated values at ``theta`` (n, k) -> (n, n_out); NaN outside the box or in a hole."""
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        out = np.empty((theta.shape[0], self.table.shape[1]))
+        for s in range(0, theta.shape[0], chunk):
+            out[s:s + chunk] = self._eval(theta[s:s + chunk])
+        return out
+
+    def _eval(self, theta):
+        n = theta.shape[0]
+        base = np.zeros(n, dtype=np.int64)
+        frac = np.empty((n, self.k))
+        inside = np.all((theta >= self.bounds[:, 0]) & (theta <= self.bounds[:, 1]), axis=1)
+        for j, a in enumerate(self.axes):
+            i = np.clip(np.searchsorted(a, theta[:, j], side="right") - 1, 0, a.size - 2)
+            frac[:, j] = (theta[:, j] - a[i]) / (a[i + 1] - a[i])
+            base += i * self.strides[j]
+        out = np.zeros((n, self.table.shape[1]))
+        for corner in itertools.product((0, 1), repeat=self.k):
+            c = np.asarray(corner)
+            w = np.prod(np.where(c == 1, frac, 1.0 - frac), axis=1)
+            v = self.table[np.minimum(base + int(c @ self.strides), self.table.shape[0] - 1)]
+            out += np.where(w[:, None] > 0, w[:, None] * v, 0.0)   # a missing corner of zero weight is harmless
+        out[~inside] = np.nan
+        return out
+
+    def sample(self, n: int, rng: np.random.Generator, *, max_tries: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` points drawn uniformly in the box, restricted to complete cells: (theta, values)."""
+        thetas, vals, have = [], [], 0
+        for _ in range(max_tries):
+            need = int((n - have) * (1.0 + self.n_missing / self.table.shape[0]) * 1.1) + 16
+            th = self.bounds[:, 0] + (self.bounds[:, 1] - self.bounds[:, 0]) * rng.random((need, self.k))
+            v = self(th)
+            ok = np.isfinite(v).all(axis=1)
+            thetas.append(th[ok])
+            vals.append(v[ok])
+            have += int(ok.sum())
+            if have >= n:
+                break
+        if have == 0:
+            raise ValueError("the grid has no complete cell to interpolate in (too many holes)")
+        return np.concatenate(thetas)[:n], np.concatenate(vals)[:n]
+
+    def refined_nodes(self, factor: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Nodes plus ``factor - 1`` evenly spaced points inside every cell, along every axis: (theta, values)."""
+        fine = [np.unique(np.concatenate([np.linspace(a[i], a[i + 1], factor + 1) for i in range(a.size - 1)]))
+                for a in self.axes]
+        mesh = np.stack(np.meshgrid(*fine, indexing="ij"), axis=-1).reshape(-1, self.k)
+        v = self(mesh)
+        ok = np.isfinite(v).all(axis=1)
+        return mesh[ok], v[ok]

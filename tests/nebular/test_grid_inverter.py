@@ -1,0 +1,158 @@
+"""GridInverter: grid parameters with intervals from line fluxes (synthetic grid; MAPPINGS when installed)."""
+
+import copy
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from agnlab import OutOfDomainError
+from agnlab.nebular import GRID_FLAG_DESCRIPTIONS, GridError, GridInverter, load_photoionization_grid
+
+LINES = ["OIII5007", "NII6583", "SII6716", "OII3726_29"]
+
+
+def _grid_table(holes=False):
+    """A smooth 2-parameter toy grid: every line ratio a known function of (log U, O/H)."""
+    u, oh = np.meshgrid(np.linspace(-4.0, -2.0, 9), np.linspace(7.6, 9.2, 9), indexing="ij")
+    t = pd.DataFrame({"log U": u.ravel(), "12 + log O/H": oh.ravel(), "Hbeta": 1.0})
+    z = t["12 + log O/H"] - 8.4
+    t["OIII5007"] = 10 ** (0.6 * (t["log U"] + 3) + 0.3 - 0.5 * z)
+    t["NII6583"] = 10 ** (-0.5 + 0.8 * z - 0.3 * (t["log U"] + 3))
+    t["SII6716"] = 10 ** (-0.7 + 0.2 * z - 0.4 * (t["log U"] + 3))
+    t["OII3726_29"] = 10 ** (0.3 - 0.3 * (t["log U"] + 3) - 0.2 * z)
+    return t.drop(index=[40]) if holes else t
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return load_photoionization_grid(_grid_table(), params=["log U", "12 + log O/H"])
+
+
+_SMALL = {"n_samples": 20000, "model_error_dex": 0.0, "random_state": 0, "progress": False}  # exact toy model
+
+
+@pytest.fixture(scope="module")
+def fitted(grid):
+    return {"nn": GridInverter("nn", hidden=(64, 64), max_epochs=20, batch_size=512, **_SMALL).fit(grid, lines=LINES),
+            "gbm": GridInverter("gbm", gbm_params={"max_iter": 40}, **_SMALL).fit(grid, lines=LINES)}
+
+
+def _observe(grid, rows, snr=20.0, seed=0):
+    rng = np.random.default_rng(seed)
+    f = grid.fluxes.iloc[rows][["Hbeta", *LINES]].reset_index(drop=True)
+    e = f / snr
+    return f + e * rng.standard_normal(f.shape), e
+
+
+@pytest.mark.parametrize("method", ["nn", "gbm"])
+def test_accuracy_and_intervals(grid, fitted, method):
+    inv = fitted[method]
+    rows = np.repeat(np.arange(grid.n_models), 3)
+    f, e = _observe(grid, rows)
+    out = inv.predict(f, e)
+    assert list(out.columns) == ["log U", "log U_lo", "log U_hi", "12 + log O/H", "12 + log O/H_lo",
+                                 "12 + log O/H_hi", "flag"]
+    assert (out["flag"] == "ok").all()
+    for p, tol in (("log U", 0.15), ("12 + log O/H", 0.12)):      # ~10 % of each range at S/N 20
+        truth = grid.params[p].to_numpy()[rows]
+        assert np.median(np.abs(out[p] - truth)) < tol
+        assert (out[f"{p}_lo"] <= out[p]).all() and (out[p] <= out[f"{p}_hi"]).all()
+        inner = (truth > truth.min()) & (truth < truth.max())   # an interval clipped at an edge covers it
+        cover = np.mean(((out[f"{p}_lo"] <= truth) & (truth <= out[f"{p}_hi"]))[inner])
+        assert 0.5 < cover < 0.86           # calibrated to 68 % on simulations; 189 spectra of a toy model
+
+
+@pytest.mark.parametrize("method", ["nn", "gbm"])
+def test_save_load_roundtrip(fitted, grid, tmp_path, method):
+    inv = fitted[method]
+    f, e = _observe(grid, np.arange(20))
+    path = inv.save(tmp_path / f"inv_{method}")
+    back = GridInverter.load(path)
+    pd.testing.assert_frame_equal(back.predict(f, e), inv.predict(f, e), rtol=1e-6, atol=1e-9)
+    assert back.lines_ == LINES
+
+
+def test_same_seed_same_model_and_clone(grid):
+    a = GridInverter("gbm", gbm_params={"max_iter": 10}, n_samples=1000, random_state=3).fit(grid, lines=LINES)
+    b = clone(a).fit(grid, lines=LINES)
+    f, e = _observe(grid, np.arange(10))
+    pd.testing.assert_frame_equal(a.predict(f, e), b.predict(f, e), rtol=0, atol=1e-12)
+    assert clone(a).get_params()["gbm_params"] == {"max_iter": 10}
+
+
+def test_missing_lines_and_normalised_input(grid, fitted):
+    inv = fitted["nn"]
+    f, e = _observe(grid, np.arange(30, 40))
+    f.loc[0, "SII6716"] = np.nan                     # a missing line: allowed, no flag
+    out = inv.predict(f.drop(columns="OII3726_29"), e)  # an absent column: missing everywhere
+    assert (out["flag"] == "ok").all() and out["log U"].notna().all()
+    fn = f.div(f["Hbeta"], axis=0).drop(columns="Hbeta")
+    en = e.div(f["Hbeta"], axis=0).drop(columns="Hbeta")
+    out_n = inv.predict(fn, en, normalized=True)
+    assert out_n["12 + log O/H"].notna().all()
+    np.testing.assert_allclose(out_n["12 + log O/H"], inv.predict(f, e)["12 + log O/H"], atol=0.1)
+
+
+def test_bad_spectra_are_flagged(grid, fitted):
+    inv = fitted["gbm"]
+    f, e = _observe(grid, np.arange(6))
+    f.loc[0, "NII6583"] = -0.1          # non-positive flux: dropped, flagged, still estimated
+    f.loc[1, "Hbeta"] = np.nan          # no normalisation
+    f.loc[2, LINES[1:]] = np.nan        # one line left < min_lines
+    f.loc[3, "OIII5007"] *= 300.0       # [O III]/H-beta far beyond the grid
+    e.loc[4, "SII6716"] = 0.0           # unusable error
+    out = inv.predict(f, e)
+    assert out["flag"].tolist() == ["nonpositive_flux", "no_hbeta", "too_few_lines", "out_of_domain",
+                                    "line_dropped", "ok"]
+    assert set(out["flag"]) <= set(GRID_FLAG_DESCRIPTIONS)
+    assert out.loc[[1, 2, 3], "log U"].isna().all() and out.loc[[0, 4, 5], "log U"].notna().all()
+    strict = copy.deepcopy(inv).set_params(on_out_of_domain="raise")
+    with pytest.raises(OutOfDomainError, match="outside the domain"):
+        strict.predict(f.iloc[[3]], e.iloc[[3]])
+    assert strict.predict(f.iloc[[5]], e.iloc[[5]])["flag"].tolist() == ["ok"]
+
+
+def test_bad_tables_raise(grid, fitted):
+    inv = fitted["nn"]
+    f, e = _observe(grid, np.arange(3))
+    with pytest.raises(ValueError, match="not lines of the grid"):
+        inv.predict(f.rename(columns={"OIII5007": "O3_5007"}), e)
+    with pytest.raises(ValueError, match="no 'Hbeta' column"):
+        inv.predict(f.drop(columns="Hbeta"), e)
+    with pytest.raises(ValueError, match="errors: no column"):
+        inv.predict(f, e.drop(columns="NII6583"))
+    with pytest.raises(ValueError, match="rows"):
+        inv.predict(f, e.iloc[:2])
+    with pytest.raises(GridError, match="not in grid"):
+        GridInverter("gbm", n_samples=1000).fit(grid, lines=["OIII5007", "HeII4686"])
+    with pytest.raises(ValueError, match="method"):
+        GridInverter("svm").fit(grid, lines=LINES)
+    with pytest.raises(ValueError, match="quantile losses"):
+        GridInverter("gbm", gbm_params={"loss": "squared_error"}).fit(grid, lines=LINES)
+    with pytest.raises(ValueError, match="exclude"):
+        GridInverter("gbm", n_samples=1000).fit(grid, lines=LINES, exclude=np.ones(5, bool))
+
+
+def test_exclude_node_slice_and_holes(grid):
+    node = np.isclose(grid.params["log U"], -3.0)
+    inv = GridInverter("gbm", gbm_params={"max_iter": 20}, n_samples=2000).fit(grid, lines=LINES, exclude=node)
+    assert inv.training_record_["n_training_models"] == grid.n_models - int(node.sum())
+    np.testing.assert_allclose(inv.bounds_, [[-4.0, -2.0], [7.6, 9.2]], atol=1e-12)
+    holey = load_photoionization_grid(_grid_table(holes=True), params=["log U", "12 + log O/H"], allow_holes=True)
+    inv_h = GridInverter("gbm", gbm_params={"max_iter": 20}, n_samples=2000).fit(holey, lines=LINES)
+    f, e = _observe(holey, np.arange(5))
+    assert inv_h.predict(f, e)["log U"].notna().all()
+
+
+def test_neural_interpolation_option(grid):
+    inv = GridInverter("gbm", interpolation="neural", gbm_params={"max_iter": 20}, n_samples=2000,
+                       emulator_params={"hidden": (16,), "max_epochs": 100, "lbfgs_steps": 0}).fit(grid, lines=LINES)
+    f, e = _observe(grid, np.arange(40, 45))
+    out = inv.predict(f, e)
+    assert (out["flag"] == "ok").all()
+    assert np.median(np.abs(out["log U"] - grid.params["log U"].iloc[40:45].to_numpy())) < 0.3   # dex; tiny model
+    assert "_forward" not in vars(inv) or inv._forward is None     # the emulator is not kept
+    with pytest.raises(ValueError, match="interpolation"):
+        GridInverter("gbm", interpolation="cubic").fit(grid, lines=LINES)
