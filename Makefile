@@ -27,7 +27,7 @@ demo: $(STAMP)
 	@echo "Report: agnlab-report/index.html"
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks notebooks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks scripts
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 	$(PY) -m pytest -n 2
 

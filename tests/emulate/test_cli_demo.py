@@ -94,12 +94,11 @@ def test_predict_on_a_local_cluster_matches_in_memory(grid_file, tmp_path):
     assert group.attrs["param_names"] == list(emu.param_names_) and group["wave_um"].shape == (119,)
 
 
-def test_predict_to_zarr_in_memory_chunk_by_chunk(grid_file, tmp_path, monkeypatch):
+def test_predict_to_zarr_in_memory_chunk_by_chunk(grid_file, tmp_path):
     """.zarr output: predicted chunk by chunk (predict_to) into row chunks; an out-of-domain row stops it before
     anything is written."""
     zarr = pytest.importorskip("zarr")
     from agnlab import OutOfDomainError
-    from agnlab.emulate import _cli as emulate_cli
     from agnlab.emulate import load_emulator
 
     model = tmp_path / "pca.npz"
@@ -109,9 +108,9 @@ def test_predict_to_zarr_in_memory_chunk_by_chunk(grid_file, tmp_path, monkeypat
                           columns=emu.param_names_)
     csv = tmp_path / "params.csv"
     params.to_csv(csv, index=False)
-    monkeypatch.setattr(emulate_cli, "_ZARR_ROWS", 10)          # three row chunks: 10 + 10 + 5
-    store = tmp_path / "seds.zarr"
-    assert _run(["emulate", "predict", str(model), str(csv), "--out", str(store), "--dtype", "float32"]) == 0
+    store = tmp_path / "seds.zarr"                                # three row chunks: 10 + 10 + 5
+    assert _run(["emulate", "predict", str(model), str(csv), "--out", str(store), "--dtype", "float32",
+                 "--zarr-chunk-rows", "10"]) == 0
     group = zarr.open_group(str(store), mode="r")
     assert group["fnu"].chunks == (10, 119)
     np.testing.assert_allclose(group["fnu"][:], emu.predict(params, dtype=np.float32), rtol=1e-6)

@@ -49,6 +49,15 @@ def test_bad_config():
         TrainConfig(schedule="linear")
 
 
+@pytest.mark.parametrize("n_train, epochs", [(25, 20), (25, 1), (3, 3), (40, 2)])
+def test_cosine_schedule_with_very_few_steps(rng, n_train, epochs):
+    """Tiny trainings (a warm-up of at most one step, or under four steps in all) run instead of dividing by zero."""
+    x, y = _data(rng, n=n_train + 5)
+    cfg = TrainConfig(batch_size=256, max_epochs=epochs, patience=None, schedule="cosine")
+    result = fit_module(_net(), x[:n_train], y[:n_train], x[n_train:], y[n_train:], config=cfg, progress=False)
+    assert len(result["history"]) == epochs and np.isfinite(result["best_val_loss"])
+
+
 def test_cosine_schedule_runs_every_epoch_and_learns(rng, seed):
     x, y = _data(rng)
     cfg = TrainConfig(lr=2e-2, batch_size=32, max_epochs=80, patience=None, schedule="cosine", seed=seed)

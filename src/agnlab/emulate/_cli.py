@@ -94,10 +94,7 @@ def _cmd_predict_dask(args, emu) -> int:
     return 0
 
 
-_ZARR_ROWS = 65_536
-
-
-def _zarr_layout(group, emu, params_shape, dtype, output):
+def _zarr_layout(group, emu, params_shape, dtype, output, chunk_rows):
     """The arrays of a predictions store: ``params`` (n, n_params), ``fnu``/``log10_fnu`` (n, n_wave), ``wave_um``."""
     import numpy as np
 
@@ -107,8 +104,8 @@ def _zarr_layout(group, emu, params_shape, dtype, output):
     wave = np.asarray(emu.wave_um_ if emu.wave_um_ is not None else np.arange(emu.n_wave_), float)
     zarr_array(group, "wave_um", shape=wave.shape, dtype="f8", data=wave)
     group.attrs.update({"param_names": list(emu.param_names_), "output": output, "kind": "agnlab.emulate.predict"})
-    params = zarr_array(group, "params", shape=params_shape, dtype="f8", chunk_rows=_ZARR_ROWS)
-    flux = zarr_array(group, key, shape=(params_shape[0], emu.n_wave_), dtype=dtype, chunk_rows=_ZARR_ROWS)
+    params = zarr_array(group, "params", shape=params_shape, dtype="f8", chunk_rows=chunk_rows)
+    flux = zarr_array(group, key, shape=(params_shape[0], emu.n_wave_), dtype=dtype, chunk_rows=chunk_rows)
     return params, flux
 
 
@@ -120,7 +117,7 @@ def _predict_dask_zarr(args, emu, ddf, client) -> int:
 
     X = ddf.to_dask_array(lengths=True).astype(float)
     with zarr_group(args.out, overwrite=args.overwrite) as group:
-        params, flux = _zarr_layout(group, emu, X.shape, np.dtype(args.dtype), args.output)
+        params, flux = _zarr_layout(group, emu, X.shape, np.dtype(args.dtype), args.output, args.zarr_chunk_rows)
         store_dask_array(X, params, client=client, progress=False)
         store_dask_array(emu.predict_dask(X, dtype=np.dtype(args.dtype), output=args.output), flux, client=client,
                          progress=args.progress)
@@ -148,6 +145,8 @@ def _cmd_predict(args) -> int:
     from .._domain import OutOfDomainError
 
     out = Path(args.out)
+    if args.zarr_chunk_rows < 1:
+        raise ValueError(f"--zarr-chunk-rows must be >= 1, got {args.zarr_chunk_rows}")
     try:
         if out.suffix.lower() == ".zarr":  # checked before the store is created; predicted chunk by chunk below
             emu._domain_mask(emu._validate_predict(params))
@@ -160,9 +159,10 @@ def _cmd_predict(args) -> int:
         from ..scale import zarr_group
 
         with zarr_group(out, overwrite=args.overwrite) as group:
-            p_arr, flux = _zarr_layout(group, emu, params.shape, np.dtype(args.dtype), args.output)
+            p_arr, flux = _zarr_layout(group, emu, params.shape, np.dtype(args.dtype), args.output,
+                                       args.zarr_chunk_rows)
             p_arr[...] = params.to_numpy(dtype=float)
-            emu.predict_to(params, flux, output=args.output, chunk_rows=_ZARR_ROWS)
+            emu.predict_to(params, flux, output=args.output, chunk_rows=args.zarr_chunk_rows)
         print(f"wrote {out} (Zarr: {params.shape[0]} SEDs x {emu.n_wave_} wavelengths)")
         return 0
     if out.suffix == ".npz":
@@ -237,6 +237,8 @@ def register(subparsers) -> None:
                     help="precision written (default: float64)")
     pr.add_argument("--output", choices=("flux", "log10_flux"), default="flux",
                     help="fluxes or their log10 (columns fnu_* or log10_fnu_*; default: flux)")
+    pr.add_argument("--zarr-chunk-rows", type=int, default=65_536,
+                    help="with --out X.zarr: SEDs per Zarr chunk, also predicted at a time (default: 65536)")
     add_dask(pr)
     add_common(pr, seed=False)
     pr.set_defaults(func=_cmd_predict)

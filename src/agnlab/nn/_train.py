@@ -102,16 +102,17 @@ def _fit(module, X_train, Y_train, X_val, Y_val, cfg: TrainConfig, loss_fn, prog
         raise ValueError("training and validation sets must not be empty")
     loss_fn = loss_fn or (lambda out, y: torch.mean((out - y) ** 2))
     opt = torch.optim.AdamW(module.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.schedule == "cosine":
-        per_batch = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=cfg.max_epochs * math.ceil(n / cfg.batch_size),
-            pct_start=max(cfg.warmup_fraction, 1e-6), anneal_strategy="cos", div_factor=10.0,
-            final_div_factor=1e3)
-        per_epoch = None
-    else:
-        per_batch = None
+    per_batch = per_epoch = None
+    total_steps = cfg.max_epochs * math.ceil(n / cfg.batch_size)
+    if cfg.schedule == "plateau":
         per_epoch = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=cfg.lr_factor, patience=cfg.lr_patience,
                                                                min_lr=cfg.min_lr)
+    elif total_steps >= 4:  # cosine (with fewer steps there is no room for a cycle: a constant rate)
+        # OneCycleLR divides by (warm-up steps - 1): a warm-up of under one step becomes two steps
+        warmup = cfg.warmup_fraction if cfg.warmup_fraction * total_steps > 1.0 else 2.0 / total_steps
+        per_batch = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=total_steps, pct_start=warmup, anneal_strategy="cos", div_factor=10.0,
+            final_div_factor=1e3)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     best, best_epoch, best_state, history, bad = math.inf, -1, None, [], 0
     t0 = time.perf_counter()
