@@ -102,6 +102,7 @@ _MASK_COLS = ("mask", "and_mask", "pixel_mask", "bad_pixel", "pixmask")
 
 
 def _find(names, candidates):
+    """The first of ``candidates`` among ``names``, compared case-insensitively (its spelling in ``names``)."""
     low = {n.lower(): n for n in names}
     for c in candidates:
         if c in low:

@@ -20,6 +20,7 @@ import re
 import numpy as np
 
 from ._io import SpectraFileError
+from ._observed import _find
 from ._readers_merge import merge_segments
 from ._readers_units import RawSpectrum, error_to_ivar, wave_to_aa
 
@@ -35,14 +36,6 @@ _MASK = ("mask", "and_mask", "qual", "quality", "pixel_mask", "bad_pixel", "pixm
 _ERR_EXT = {"ERR": "sigma", "ERROR": "sigma", "ERRS": "sigma", "SIGMA": "sigma", "NOISE": "sigma", "STAT": "variance",
             "VAR": "variance", "VARIANCE": "variance", "IVAR": "ivar", "INVVAR": "ivar"}
 _MASK_EXT = ("MASK", "QUAL", "QUALITY", "DQ", "BADPIX")
-
-
-def _find(names, candidates):
-    low = {n.lower(): n for n in names}
-    for c in candidates:
-        if c in low:
-            return low[c]
-    return None
 
 
 # ---------------------------------------------------------------- images
