@@ -156,3 +156,17 @@ def test_neural_interpolation_option(grid):
     assert "_forward" not in vars(inv) or inv._forward is None     # the emulator is not kept
     with pytest.raises(ValueError, match="interpolation"):
         GridInverter("gbm", interpolation="cubic").fit(grid, lines=LINES)
+
+
+def test_a_noise_spike_in_a_line_the_models_lack_is_not_out_of_domain():
+    """He II 4686 is ~0 in HII models: an observed 2.5-sigma spike stays in the domain, a 50-sigma line does not."""
+    t = _grid_table()
+    t["HeII4686"] = 1e-6
+    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+    inv = GridInverter("nn", hidden=(16,), max_epochs=3, **_SMALL).fit(g, lines=[*LINES, "HeII4686"])
+    f = g.fluxes.iloc[[20, 20, 50]][["Hbeta", *LINES, "HeII4686"]].reset_index(drop=True)
+    e = f / 30.0
+    f.loc[0, "HeII4686"], e.loc[0, "HeII4686"] = 0.02, 0.008       # S/N 2.5: consistent with zero
+    f.loc[1, "HeII4686"], e.loc[1, "HeII4686"] = 0.5, 0.01         # S/N 50: no model has it
+    f.loc[2, "HeII4686"], e.loc[2, "HeII4686"] = 0.001, 0.01       # undetected: dropped, still estimated
+    assert inv.predict(f, e)["flag"].tolist() == ["ok", "out_of_domain", "line_dropped"]  # (below min_snr)

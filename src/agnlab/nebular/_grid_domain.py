@@ -4,9 +4,12 @@ A spectrum is inside the grid's domain when some model reproduces its observed l
 errors: chi^2 = sum_j (r_j - m_j)^2 / (sigma_j^2 + tol^2) over the observed lines, minimised over a
 dense cloud of models (the nodes and multilinear interpolants between them), is below the
 ``1 - pvalue`` quantile of chi^2 with n_lines degrees of freedom. ``tol`` (dex) is the accuracy
-granted to the grid itself. The chi^2 of the Euclidean nearest model (a k-d tree per pattern of observed
-lines) settles most spectra; the others are searched among their 32 nearest models, so millions of
-spectra take seconds.
+granted to the grid itself. A ratio below twice its own 1-sigma error is consistent with zero, so the
+candidates' chi^2 compares ``max(value, floor)`` with ``floor = log10(2 sigma_linear)`` on both sides: a
+noise spike at S/N ~ 2-3 in a line the models put at ~0 (He II 4686 in HII regions) does not make a
+spectrum out of domain, while a detection at S/N >~ 5 still does. The chi^2 of the Euclidean nearest
+model (a k-d tree per pattern of observed lines) settles most spectra; the others are searched among
+their 32 nearest models, so millions of spectra take seconds.
 """
 
 from __future__ import annotations
@@ -14,13 +17,20 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["min_chi2_to_models", "in_domain"]
+__all__ = ["detection_floor", "in_domain", "min_chi2_to_models"]
 
 
-def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None) -> np.ndarray:
+def detection_floor(r, sigma) -> np.ndarray:
+    """log10 of twice the linear 1-sigma error of each log ratio ``r`` (``sigma`` in dex)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return r + np.log10(2.0 * np.log(10.0) * sigma)
+
+
+def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None, floor=None) -> np.ndarray:
     """Minimum chi^2 of every row of ``r`` (n, L; NaN = missing) to the models ``cloud`` (m, L).
 
     ``cache``: optional dict keeping the k-d tree of each pattern of observed lines between calls.
+    ``floor`` (n, L): values below it on either side count as the floor (see the module docstring).
     """
     from scipy.spatial import cKDTree
 
@@ -52,7 +62,11 @@ def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None)
             _, idx = tree.query(x, k=kk, workers=workers, eps=0.5 if kk == 1 else 0.0)
             idx = idx.reshape(rr.size, kk)
             var = sigma[np.ix_(rr, cols)] ** 2 + tol_dex**2
-            chi2 = np.sum((pts[idx] - x[:, None, :]) ** 2 / var[:, None, :], axis=2)
+            models = pts[idx]
+            if floor is not None:
+                f = floor[np.ix_(rr, cols)]
+                x, models = np.maximum(x, f), np.maximum(models, f[:, None, :])
+            chi2 = np.sum((models - x[:, None, :]) ** 2 / var[:, None, :], axis=2)
             out[rr] = chi2.min(axis=1)
     return out
 
@@ -62,10 +76,12 @@ def in_domain(r, sigma, cloud, *, tol_dex, pvalue, workers=1, cache=None) -> tup
     dof = np.isfinite(r).sum(axis=1)
     limit = stats.chi2.ppf(1.0 - pvalue, np.maximum(dof, 1))
     # the (approximate) Euclidean nearest model decides for almost every spectrum: chi^2 to it bounds the
-    # minimum from above; only spectra it fails are searched among their 32 nearest models
+    # minimum from above (the floor only lowers chi^2); only spectra it fails are searched among their 32
+    # nearest models, with the detection floor
     chi2 = min_chi2_to_models(r, sigma, cloud, tol_dex=tol_dex, k=1, workers=workers, cache=cache)
     again = np.flatnonzero(~(chi2 <= limit) & (dof > 0))
     if again.size:
         chi2[again] = np.fmin(chi2[again], min_chi2_to_models(r[again], sigma[again], cloud, tol_dex=tol_dex, k=32,
-                                                              workers=workers, cache=cache))
+                                                              workers=workers, cache=cache,
+                                                              floor=detection_floor(r[again], sigma[again])))
     return (chi2 <= limit) & (dof > 0), chi2
