@@ -17,7 +17,7 @@ The one place where agnlab talks to Dask (``pip install 'agnlab[dask]'``):
   complete.
 - :func:`map_files` does the same for array data kept in files (spectra, cubes):
   one task per input item, each writing its files into the output folder.
-- :func:`zarr_group` / :func:`zarr_array` / :func:`store_dask_array` write large
+- :func:`zarr_group` / :func:`zarr_array` / :func:`store_dask_arrays` write large
   arrays (SEDs, spectra) to a Zarr store, chunked by rows, with the same
   temporary-name-then-rename safety (on a cluster, ``out`` must be on storage
   every worker sees).
@@ -37,7 +37,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["ScaleError", "dask_client", "list_files", "map_files", "map_table", "parse_dask_spec", "read_dataset",
-           "store_dask_array", "write_dataset", "zarr_array", "zarr_group"]
+           "store_dask_arrays", "write_dataset", "zarr_array", "zarr_group"]
 
 
 class ScaleError(RuntimeError):
@@ -389,13 +389,19 @@ def zarr_array(group, name: str, *, shape, dtype, chunk_rows: int = 65_536, data
     return arr
 
 
-def store_dask_array(darr, target, *, client=None, progress: bool | None = None):
-    """Compute a dask array block by block into ``target`` (e.g. a :func:`zarr_array`), rows re-chunked to the
-    target's row chunks so that no two tasks write one chunk."""
+def store_dask_arrays(arrays, targets, *, client=None, progress: bool | None = None):
+    """Compute dask arrays block by block into ``targets`` (e.g. arrays of :func:`zarr_array`), in one graph: inputs
+    they share (a Parquet dataset read once) are computed once. Rows are re-chunked to each target's row
+    chunks so that no two tasks write one chunk."""
+    import dask
     import dask.array as da
 
-    rows = target.chunks[0]
-    darr = darr.rechunk((rows,) + tuple(-1 for _ in darr.shape[1:]))
-    _compute(da.store(darr, target, lock=False, compute=False), client, progress)
-    return target
+    arrays = [a.rechunk((t.chunks[0],) + tuple(-1 for _ in a.shape[1:])) for a, t in zip(arrays, targets)]
+    stored = da.store(arrays, list(targets), lock=False, compute=False)  # zero-byte placeholders per chunk
+    stored = stored if isinstance(stored, (tuple, list)) else (stored,)
+    _compute(dask.delayed(_done)(*stored), client, progress)
+    return targets
 
+
+def _done(*_stored):
+    return None

@@ -113,14 +113,13 @@ def _predict_dask_zarr(args, emu, ddf, client) -> int:
     """``--dask`` to a Zarr store: the emulator's ``predict_dask`` block by block, stored chunk by chunk."""
     import numpy as np
 
-    from ..scale import store_dask_array, zarr_group
+    from ..scale import store_dask_arrays, zarr_group
 
     X = ddf.to_dask_array(lengths=True).astype(float)
     with zarr_group(args.out, overwrite=args.overwrite) as group:
         params, flux = _zarr_layout(group, emu, X.shape, np.dtype(args.dtype), args.output, args.zarr_chunk_rows)
-        store_dask_array(X, params, client=client, progress=False)
-        store_dask_array(emu.predict_dask(X, dtype=np.dtype(args.dtype), output=args.output), flux, client=client,
-                         progress=args.progress)
+        flux_lazy = emu.predict_dask(X, dtype=np.dtype(args.dtype), output=args.output)
+        store_dask_arrays([X, flux_lazy], [params, flux], client=client, progress=args.progress)
     print(f"wrote {args.out} (Zarr: {X.shape[0]} SEDs x {emu.n_wave_} wavelengths, {X.numblocks[0]} partitions)")
     return 0
 

@@ -99,14 +99,16 @@ def _package_root() -> Path:
     return Path(__file__).resolve().parents[1]
 
 
-def package_code_sha256(notebook, src_root=None) -> str:
+def package_code_sha256(notebook, src_root=None, *, graph=None) -> str:
     """SHA-256 of the package files a notebook's ``agnlab`` imports reach (see :func:`package_dependencies`).
 
     ``src_root`` is the package folder (default: the installed ``agnlab``); its ``.py``, ``.json`` and
-    ``.npz`` files in the imported top-level modules enter with their relative paths.
+    ``.npz`` files in the imported top-level modules enter with their relative paths. ``graph``: the
+    :func:`package_dependencies` of ``src_root``, when the caller already has it.
     """
     src_root = Path(src_root) if src_root is not None else _package_root()
-    units = _closure(notebook_imports(notebook), package_dependencies(src_root))
+    graph = package_dependencies(src_root) if graph is None else graph
+    units = _closure(notebook_imports(notebook), graph)
     digest = hashlib.sha256()
     for file in sorted(src_root.rglob("*")):
         rel = file.relative_to(src_root)
@@ -143,7 +145,7 @@ def stale_html(notebooks, outdir=None, *, src_root=None) -> list[tuple[Path, Pat
 
     Returns ``(notebook, html, reason)`` for each stale copy; an empty list means all are current.
     """
-    stale = []
+    stale, graph = [], None
     for nb in map(Path, notebooks):
         target = html_path(nb, outdir)
         if not target.is_file():
@@ -154,10 +156,13 @@ def stale_html(notebooks, outdir=None, *, src_root=None) -> list[tuple[Path, Pat
             stale.append((nb, target, f"HTML copy has no <meta name={META_NAME!r}> (made by another tool)"))
         elif recorded != notebook_sha256(nb):
             stale.append((nb, target, "notebook changed since its HTML copy was made"))
-        elif html_code_sha256(target) is None:
+        elif (code := html_code_sha256(target)) is None:
             stale.append((nb, target, f"HTML copy has no <meta name={CODE_META_NAME!r}> (made by an older agnlab)"))
-        elif html_code_sha256(target) != package_code_sha256(nb, src_root):
-            stale.append((nb, target, "agnlab code the notebook imports changed since its HTML copy was made"))
+        else:
+            root = Path(src_root) if src_root is not None else _package_root()
+            graph = package_dependencies(root) if graph is None else graph  # parsed once for all notebooks
+            if code != package_code_sha256(nb, root, graph=graph):
+                stale.append((nb, target, "agnlab code the notebook imports changed since its HTML copy was made"))
     return stale
 
 
