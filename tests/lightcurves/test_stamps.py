@@ -39,7 +39,9 @@ def fitted(sim):
 def test_simulate_shapes_and_determinism(sim):
     X, meta, y = sim
     assert X.shape == (20, 3, 63, 63) and X.dtype == np.float32
-    assert list(meta.columns[:6]) == list(STAMP_METADATA_COLUMNS) and len(meta) == 20
+    assert list(meta.columns[:len(STAMP_METADATA_COLUMNS)]) == list(STAMP_METADATA_COLUMNS) and len(meta) == 20
+    assert meta["sgscore_nearest"].between(0.0, 1.0).all() and meta["mag_nearest"].lt(22.1).all()
+    assert set(meta.attrs["subclass"][y == "bogus"]) <= set(meta.attrs["bogus_kind"][y == "bogus"]) | {""}
     assert sorted(pd.Series(y).value_counts().to_dict().items()) == [(c, 4) for c in sorted(STAMP_CLASSES)]
     X2, meta2, y2 = simulate_stamps(4, seed=0)
     np.testing.assert_array_equal(y, y2)
@@ -65,6 +67,24 @@ def test_simulate_physics():
     # asteroids near the ecliptic, variable stars near the Galactic plane (medians; broad distributions)
     assert np.median(np.abs(meta["ecl_lat_deg"][y == "asteroid"])) < 15.0
     assert np.median(np.abs(meta["gal_lat_deg"][y == "VS"])) < np.median(np.abs(meta["gal_lat_deg"][y == "AGN"]))
+
+
+def test_simulate_star_galaxy_score():
+    """The nearest catalogued source (Pan-STARRS1-like): a variable star is its own star-like counterpart,
+    an AGN with a resolved host and the host of a SN are galaxy-like, a quasar scores star-like (40 per class;
+    fractions with a tolerance of several binomial sigmas)."""
+    X, meta, y = simulate_stamps(40, classes=["VS", "AGN", "SN", "asteroid"], seed=5)
+    sg, sub = meta["sgscore_nearest"].to_numpy(), meta.attrs["subclass"]
+    assert np.mean(sg[y == "VS"] > 0.83) > 0.9
+    assert np.mean(sg[(y == "AGN") & (sub == "host")] < 0.17) > 0.8
+    assert np.mean(sg[(y == "SN") & (sub == "hosted")] < 0.17) > 0.8
+    if ((y == "AGN") & (sub == "quasar")).sum() >= 3:
+        assert np.median(sg[(y == "AGN") & (sub == "quasar")]) > 0.5
+    # an asteroid's nearest source is an unrelated field star or galaxy: both kinds occur
+    assert 0.15 < np.mean(sg[y == "asteroid"] > 0.5) < 0.85
+    # the catalogue magnitude of a variable star's counterpart is brighter than its change (|change| < 1.5 x star)
+    assert np.median(meta["mag_nearest"][y == "VS"] - meta["mag"][y == "VS"]) < 0.0
+    assert set(sub[y == "asteroid"]) <= {"point", "trailed"} and set(sub[y == "AGN"]) <= {"quasar", "host"}
 
 
 def test_simulate_bad_arguments():
@@ -114,6 +134,19 @@ def test_save_load_roundtrip(tmp_path, sim, fitted):
     back = StampClassifier.load(path)
     np.testing.assert_allclose(back.predict_proba(X, meta), fitted.predict_proba(X, meta), rtol=0, atol=0)
     assert back.temperature_ == fitted.temperature_
+
+
+def test_load_older_metadata_layout(tmp_path, fitted):
+    """A file saved before the metadata gained columns is refused with a clear message, not a shape error."""
+    from agnlab.io import ArtifactError, load_artifact, save_artifact
+
+    path = fitted.save(tmp_path / "new.npz")
+    arrays, meta = load_artifact(path)
+    arrays = {k: (v[:6] if k in ("meta_mean", "meta_scale") else v) for k, v in arrays.items()}
+    meta = {k: v for k, v in meta.items() if not k.startswith("_") and k != "kind"}
+    old = save_artifact(tmp_path / "old.npz", kind=StampClassifier.artifact_kind(), arrays=arrays, metadata=meta)
+    with pytest.raises(ArtifactError, match="older metadata layout.*retrain"):
+        StampClassifier.load(old)
 
 
 def test_learns_beyond_chance():
@@ -202,7 +235,9 @@ _SCHEMA = {"type": "record", "name": "alert", "fields": [
         {"name": "sigmapsf", "type": ["null", "float"], "default": None},
         {"name": "fwhm", "type": ["null", "float"], "default": None},
         {"name": "elong", "type": ["null", "float"], "default": None},
-        {"name": "distpsnr1", "type": ["null", "float"], "default": None}]}},
+        {"name": "distpsnr1", "type": ["null", "float"], "default": None},
+        {"name": "sgscore1", "type": ["null", "float"], "default": None},
+        {"name": "srmag1", "type": ["null", "float"], "default": None}]}},
     {"name": "cutoutScience", "type": ["null", _CUT], "default": None},
     {"name": "cutoutTemplate", "type": ["null", "cutout"], "default": None},
     {"name": "cutoutDifference", "type": ["null", "cutout"], "default": None}]}
@@ -216,7 +251,8 @@ def test_read_ztf_stamps(tmp_path, sim, fitted):
 
     def cand(i, dist=2.5):
         return {"candid": 100 + i, "jd": 2459000.5 + i, "fid": 1, "ra": 150.0 + i, "dec": 2.0, "magpsf": 19.5,
-                "sigmapsf": 0.1, "fwhm": 2.0, "elong": 1.1, "distpsnr1": dist}
+                "sigmapsf": 0.1, "fwhm": 2.0, "elong": 1.1, "distpsnr1": dist,
+                "sgscore1": 0.98 if dist > 0 else -999.0, "srmag1": 18.25 if dist > 0 else -999.0}
 
     def cut(img, name="x"):
         return {"fileName": name, "stampData": _fits_gz(img)}
@@ -242,6 +278,9 @@ def test_read_ztf_stamps(tmp_path, sim, fitted):
     assert "cutoutScience:missing_cutout" in md["flag"].iloc[2]
     assert np.isnan(md["dist_nearest_arcsec"].iloc[1]) and md["dist_nearest_arcsec"].iloc[0] == pytest.approx(2.5)
     assert md["fwhm_arcsec"].iloc[0] == pytest.approx(2.02, abs=1e-6)
+    assert md["sgscore_nearest"].iloc[0] == pytest.approx(0.98, abs=1e-6)        # float32 in the packet
+    assert md["mag_nearest"].iloc[0] == pytest.approx(18.25, abs=1e-6)
+    assert md[["sgscore_nearest", "mag_nearest"]].iloc[1].isna().all()          # -999: no PS1 counterpart
     # the batch is classified; the alert with a corrupt reference is unusable, the others are not
     p, flags = fitted.predict_proba(stamps, md, return_flags=True)
     assert np.isfinite(p[0]).all() and np.isnan(p[1]).all() and flags[1] == "out_of_domain"

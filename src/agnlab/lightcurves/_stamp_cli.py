@@ -115,7 +115,7 @@ def register_stamps(verbs) -> None:
     add_input(t, "alerts", help="ZTF alert .avro file", builtin=True)
     add_input(t, "labels", option=True, required=False, help="labels table (object_id, class)")
     add_output(t, help="model file to write", suffixes=(".npz",))
-    t.add_argument("--max-epochs", type=int, default=30, help="training epochs (default: 30)")
+    t.add_argument("--max-epochs", type=int, default=60, help="training epochs (default: 60)")
     t.add_argument("--n-per-class", type=int, default=200, help="alerts per class for 'builtin' (default: 200)")
     add_common(t)
     t.set_defaults(func=_cmd_train)

@@ -4,8 +4,9 @@ A ZTF alert (https://github.com/ZwickyTransientFacility/ztf-avro-alert) carries 
 ``cutoutScience``, ``cutoutTemplate`` and ``cutoutDifference``, each a record whose ``stampData`` is a
 gzipped (or plain) FITS file of up to 63 x 63 pixels; the metadata come from ``candidate``: ``ra``,
 ``dec`` (latitudes computed from them), ``magpsf``, ``elong``, ``distpsnr1`` (``-999`` = none: missing),
-``fwhm`` (pixels of 1.01 arcsec). The same files are read by :func:`agnlab.lightcurves.read_ztf_alerts`
-for the light curves.
+``fwhm`` (pixels of 1.01 arcsec), ``sgscore1`` (the Tachibana & Miller 2018 star/galaxy score of the nearest
+Pan-STARRS1 source; ``-999``: missing) and ``srmag1`` (its PS1 r magnitude; ``-999``: missing). The same
+files are read by :func:`agnlab.lightcurves.read_ztf_alerts` for the light curves.
 
 A bad alert never stops a batch: a missing or corrupt cutout gives NaN images and a ``flag`` naming the
 problem; a cutout smaller than 63 x 63 (at a CCD edge) is padded with NaN (flag ``padded``).
@@ -105,15 +106,19 @@ def read_ztf_stamps(paths):
             dist = _num(c, "distpsnr1")
             fwhm = _num(c, "fwhm")
             elong = _num(c, "elong")
+            sg, rmag = _num(c, "sgscore1"), _num(c, "srmag1")
             rows.append({"object_id": str(packet.get("objectId", "")), "candid": c.get("candid"),
                          "ra_deg": _num(c, "ra"), "dec_deg": _num(c, "dec"), "mag": _num(c, "magpsf"),
                          "elongation": elong if elong > 0 else np.nan,
                          "dist_nearest_arcsec": dist if dist >= 0 else np.nan,
                          "fwhm_arcsec": fwhm * ZTF_PIXEL_ARCSEC if fwhm > 0 else np.nan,
+                         "sgscore_nearest": sg if 0 <= sg <= 1 else np.nan,
+                         "mag_nearest": rmag if 0 < rmag < 40 else np.nan,
                          "flag": "+".join(flags) if flags else "ok"})
     stamps = np.stack(images) if images else np.zeros((0, 3, STAMP_SIZE, STAMP_SIZE), np.float32)
     meta = pd.DataFrame(rows, columns=["object_id", "candid", "ra_deg", "dec_deg", "mag", "elongation",
-                                       "dist_nearest_arcsec", "fwhm_arcsec", "flag"])
+                                       "dist_nearest_arcsec", "fwhm_arcsec", "sgscore_nearest", "mag_nearest",
+                                       "flag"])
     b, beta = galactic_ecliptic_latitudes(meta["ra_deg"].to_numpy(float), meta["dec_deg"].to_numpy(float))
     meta["gal_lat_deg"], meta["ecl_lat_deg"] = b, beta
     meta = meta[["object_id", "candid", "ra_deg", "dec_deg", *STAMP_METADATA_COLUMNS, "flag"]]
@@ -142,7 +147,9 @@ ZTF_STAMP_SCHEMA = {
             {"name": "isdiffpos", "type": ["null", "string"], "default": None},
             {"name": "fwhm", "type": ["null", "float"], "default": None},
             {"name": "elong", "type": ["null", "float"], "default": None},
-            {"name": "distpsnr1", "type": ["null", "float"], "default": None}]}},
+            {"name": "distpsnr1", "type": ["null", "float"], "default": None},
+            {"name": "sgscore1", "type": ["null", "float"], "default": None},
+            {"name": "srmag1", "type": ["null", "float"], "default": None}]}},
         {"name": "prv_candidates", "type": ["null", {"type": "array", "items": "candidate"}], "default": None},
         *({"name": f, "type": ["null", {"type": "record", "name": f"cutout_{f}", "fields": [
             {"name": "fileName", "type": "string"}, {"name": "stampData", "type": "bytes"}]}], "default": None}
@@ -154,14 +161,15 @@ ZTF_STAMP_SCHEMA = {
 def write_ztf_stamp_alerts(path, stamps, metadata, *, object_ids=None, jd: float = 2460000.5, fid: int = 2) -> Path:
     """Write alerts as ZTF-like Avro packets (the subset of the schema the readers use), one per stamp.
 
-    ``metadata`` needs ``ra_deg, dec_deg, mag, elongation, dist_nearest_arcsec, fwhm_arcsec`` (as from
-    :func:`simulate_stamps`); NaN values are written as nulls.
+    ``metadata`` needs ``ra_deg, dec_deg`` and :data:`STAMP_METADATA_COLUMNS` but the latitudes (as from
+    :func:`simulate_stamps`); NaN values are written as nulls (``-999`` for ``distpsnr1``, ``sgscore1`` and
+    ``srmag1``, as ZTF does).
     """
     import fastavro
 
     stamps = np.asarray(stamps, dtype=np.float32)
     n = stamps.shape[0]
-    need = ["ra_deg", "dec_deg", "mag", "elongation", "dist_nearest_arcsec", "fwhm_arcsec"]
+    need = ["ra_deg", "dec_deg", *STAMP_METADATA_COLUMNS[2:]]
     missing = [c for c in need if c not in metadata.columns]
     if missing:
         raise ValueError(f"metadata: missing column(s) {missing}")
@@ -172,13 +180,17 @@ def write_ztf_stamp_alerts(path, stamps, metadata, *, object_ids=None, jd: float
     def opt(v, scale=1.0):
         return None if v is None or not np.isfinite(v) else float(v) * scale
 
+    def or999(v):
+        return float(v) if np.isfinite(v) else -999.0
+
     def records():
         for i in range(n):
             m = metadata.iloc[i]
             cand = {"candid": i + 1, "jd": jd, "fid": fid, "ra": float(m["ra_deg"]), "dec": float(m["dec_deg"]),
                     "magpsf": opt(m["mag"]), "sigmapsf": None, "isdiffpos": None,
                     "fwhm": opt(m["fwhm_arcsec"], 1.0 / ZTF_PIXEL_ARCSEC), "elong": opt(m["elongation"]),
-                    "distpsnr1": opt(m["dist_nearest_arcsec"]) if np.isfinite(m["dist_nearest_arcsec"]) else -999.0}
+                    "distpsnr1": or999(m["dist_nearest_arcsec"]), "sgscore1": or999(m["sgscore_nearest"]),
+                    "srmag1": or999(m["mag_nearest"])}
             rec = {"objectId": str(ids[i]), "candid": i + 1, "candidate": cand, "prv_candidates": None}
             for k, f in enumerate(CUTOUT_FIELDS):
                 rec[f] = {"fileName": f"candid{i + 1}_{f}.fits.gz", "stampData": _fits_gz(stamps[i, k])}

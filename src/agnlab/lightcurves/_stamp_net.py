@@ -14,7 +14,8 @@ Rotation invariance: training draws one of the 8 rotations/flips per alert and e
 prediction averages the logits over the ``test_rotations`` 90-degree rotations (4: exactly invariant
 to them; 8 adds the flips), the test-time form of the reference's cyclic pooling.
 
-Metadata: ``sin|b|``, ``sin|beta|``, ``mag``, ``log elongation``, ``log(1 + distance)``, ``fwhm``, standardised
+Metadata: ``sin|b|``, ``sin|beta|``, ``mag``, ``log elongation``, ``log(1 + distance)``, ``fwhm``, the star/galaxy
+score of the nearest catalogued source and its magnitude minus the alert's (the contrast), standardised
 with the training mean and deviation; a missing value is imputed with 0 (the training mean) and its
 missing-indicator set; training drops each value with probability ``metadata_dropout`` so the network
 learns to work without it.
@@ -113,7 +114,7 @@ def _robust_stats(flat, clean):
 
 
 def _raw_metadata(metadata, n: int) -> np.ndarray:
-    """(n, 6) float array of the metadata columns (NaN where missing); validates the table."""
+    """(n, N_META) float array of the metadata columns (NaN where missing); validates the table."""
     if metadata is None:
         return np.full((n, N_META), np.nan)
     if isinstance(metadata, pd.DataFrame):
@@ -142,14 +143,16 @@ def _raw_metadata(metadata, n: int) -> np.ndarray:
 
 
 def prepare_metadata(metadata, n: int) -> np.ndarray:
-    """Transformed metadata (n, 6), NaN where missing or not finite."""
+    """Transformed metadata (n, N_META), NaN where missing or not finite."""
     m = _raw_metadata(metadata, n)
     with np.errstate(all="ignore"):
         f = np.column_stack([np.abs(np.sin(np.radians(m[:, 0]))), np.abs(np.sin(np.radians(m[:, 1]))), m[:, 2],
                              np.log(np.clip(m[:, 3], 1.0, 50.0)), np.log1p(np.clip(m[:, 4], 0.0, 100.0)),
-                             np.clip(m[:, 5], 0.3, 10.0)])
+                             np.clip(m[:, 5], 0.3, 10.0), np.clip(m[:, 6], 0.0, 1.0),
+                             np.clip(m[:, 7] - m[:, 2], -15.0, 15.0)])
     f[~np.isfinite(f)] = np.nan
     f[np.isnan(m)] = np.nan
+    f[np.isnan(m[:, 2]), 7] = np.nan
     return f
 
 
@@ -228,7 +231,9 @@ class StampClassifier(AgnlabEstimator):
         Probability of hiding each metadata value during training (imputation is learnt).
     max_epochs, batch_size, lr, weight_decay, patience, validation_fraction
         Training (``agnlab.nn.fit_module``, Adam with a plateau schedule, early stopping on the
-        validation loss; the best epoch's weights are kept).
+        validation loss; the best epoch's weights are kept). The learning rate drops after 3 stalled
+        epochs; ``patience`` 12 lets training go on through several drops (with 6, seed 2 of
+        benchmarks/stamps.py stopped at epoch 20 and was 1.9 points of accuracy lower).
     calibrate : bool
         Fit a temperature on the validation alerts (calibrated probabilities).
     on_out_of_domain : {"nan", "raise"}
@@ -249,8 +254,8 @@ class StampClassifier(AgnlabEstimator):
     _fitted_attributes = ("module_", "classes_", "temperature_")
 
     def __init__(self, *, width: int = 16, hidden: int = 64, dropout: float = 0.3, test_rotations: int = 4,
-                 metadata_dropout: float = 0.05, max_epochs: int = 30, batch_size: int = 64, lr: float = 2e-3,
-                 weight_decay: float = 1e-4, patience: int | None = 6, validation_fraction: float = 0.15,
+                 metadata_dropout: float = 0.05, max_epochs: int = 60, batch_size: int = 64, lr: float = 2e-3,
+                 weight_decay: float = 1e-4, patience: int | None = 12, validation_fraction: float = 0.15,
                  calibrate: bool = True, on_out_of_domain: str = "nan", n_jobs=None, random_state=None,
                  progress=None):
         self.width = width
@@ -428,6 +433,7 @@ class StampClassifier(AgnlabEstimator):
         self.meta_mean_ = np.asarray(arrays["meta_mean"], dtype=np.float64)
         self.meta_scale_ = np.asarray(arrays["meta_scale"], dtype=np.float64)
         if self.meta_mean_.shape != (N_META,) or self.meta_scale_.shape != (N_META,):
-            raise ValueError("metadata scaling arrays have the wrong shape")
+            raise ValueError(f"this StampClassifier was saved with an older metadata layout ({self.meta_mean_.size} "
+                             f"columns, now {N_META}: {list(STAMP_METADATA_COLUMNS)}); retrain it")
         self.module_ = arrays_to_module(self._net(len(self.classes_)), arrays).eval()
 

@@ -32,7 +32,13 @@ Metadata (one row per alert), measured on the simulated images where an alert br
 ``gal_lat_deg``, ``ecl_lat_deg``, ``mag`` (PSF-fit magnitude on the difference image), ``elongation``
 (axis ratio of the Gaussian-weighted second moments of the difference image), ``dist_nearest_arcsec``
 (distance to the nearest catalogued source brighter than 22 mag in the reference, as ZTF's
-``distpsnr1``), ``fwhm_arcsec`` (science seeing).
+``distpsnr1``), ``fwhm_arcsec`` (science seeing), ``sgscore_nearest`` and ``mag_nearest`` (the star/galaxy
+score and r magnitude of that source, as ZTF's ``sgscore1`` and ``srmag1`` from Pan-STARRS1; see
+:func:`_ps1_star_galaxy_score`). The catalogue lists an AGN's nucleus and host as one source, so a Seyfert
+with a resolved host scores galaxy-like and a quasar with a faint compact host star-like (as Tachibana &
+Miller 2018 treat quasars); a SN's nearest source is usually its host (galaxy-like, at the offset), a variable
+star's is itself, an asteroid's an unrelated field star or galaxy. The ALeRCE stamp classifier feeds these
+same alert fields (Carrasco-Davis et al. 2021, their Table 2).
 """
 
 from __future__ import annotations
@@ -48,7 +54,7 @@ __all__ = ["STAMP_METADATA_COLUMNS", "STAMP_CLASSES", "STAMP_SIZE", "galactic_ec
 STAMP_CLASSES: tuple[str, ...] = ("AGN", "SN", "VS", "asteroid", "bogus")
 #: metadata columns of a stamp table
 STAMP_METADATA_COLUMNS: tuple[str, ...] = ("gal_lat_deg", "ecl_lat_deg", "mag", "elongation", "dist_nearest_arcsec",
-                                     "fwhm_arcsec")
+                                           "fwhm_arcsec", "sgscore_nearest", "mag_nearest")
 #: cutout side in pixels
 STAMP_SIZE = 63
 
@@ -83,26 +89,69 @@ def _cov(sigma, q=1.0, theta=0.0):
     return R @ np.diag([sigma ** 2, (sigma * q) ** 2]) @ R.T
 
 
+def _galaxy_mixture(r_scale, q, bulge_frac):
+    """(weights, major sigmas, axis ratio) of a bulge (scale / 4) + exponential disk as Gaussians."""
+    w, s = [], []
+    for frac, scale in ((1 - bulge_frac, r_scale), (bulge_frac, 0.25 * r_scale)):
+        if frac > 0:
+            w.extend(frac * _EXP_W)
+            s.extend(_EXP_S * scale)
+    return np.array(w), np.array(s), q
+
+
+_POINT = (np.ones(1), np.zeros(1), 1.0)
+
+
 class _Scene:
-    """Sources as lists of Gaussian components (x, y, flux, covariance) before the PSF."""
+    """Sources as lists of Gaussian components (x, y, flux, covariance) before the PSF, and the catalogue
+    (x, y, mag, profile) of the static ones that a survey like Pan-STARRS1 lists."""
 
     def __init__(self):
         self.comps: list[tuple[float, float, float, np.ndarray]] = []
-        self.catalog: list[tuple[float, float, float]] = []     # x, y, mag of catalogued sources
+        self.catalog: list[tuple[float, float, float, tuple]] = []
 
     def point(self, x, y, flux, catalog=True):
         self.comps.append((x, y, flux, np.zeros((2, 2))))
         if catalog and flux > 0:
-            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux)))
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), _POINT))
 
     def galaxy(self, x, y, flux, r_scale, q, theta, bulge_frac, catalog=True):
-        for frac, scale in ((1 - bulge_frac, r_scale), (bulge_frac, 0.25 * r_scale)):
-            if frac <= 0:
-                continue
-            for w, s in zip(_EXP_W, _EXP_S):
-                self.comps.append((x, y, flux * frac * w, _cov(s * scale, q, theta)))
+        w, s, _ = _galaxy_mixture(r_scale, q, bulge_frac)
+        for wk, sk in zip(w, s):
+            self.comps.append((x, y, flux * wk, _cov(sk, q, theta)))
         if catalog and flux > 0:
-            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux)))
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), (w, s, q)))
+
+
+#: Pan-STARRS1 3pi stack: r-band 5-sigma depth 23.2 mag, median r seeing 1.19 arcsec (Chambers et al. 2016)
+PS1_DEPTH, PS1_FWHM = 23.2, 1.19
+#: the SDSS photometric star/galaxy cut on m_psf - m_model (Stoughton et al. 2002, AJ 123, 485)
+_PSF_MINUS_KRON_CUT = 0.145
+
+
+def _ps1_star_galaxy_score(rng, mag, profile):
+    """A Pan-STARRS1-like star/galaxy score (1 star-like, 0 galaxy-like) of a catalogued source.
+
+    Tachibana & Miller (2018, PASP 130, 128001; the ``sgscore1`` of ZTF alerts) classify PS1 sources from
+    the difference between PSF and Kron(-like) fluxes: a point source has ``m_psf - m_kron ~ 0``, a resolved
+    one a positive difference. Here the difference is computed for the source's Gaussian mixture
+    ``profile`` (weights, major sigmas in arcsec, axis ratio) in a PS1 seeing drawn around 1.19 arcsec:
+    the PSF-fit flux of a component of covariance ``S`` in a Gaussian PSF of variance ``p`` is
+    ``2 p / sqrt(|2 p I + S|)`` of its total. The measured difference carries the noise of the Kron flux
+    (1.5 x the PSF-magnitude error of a 23.2 mag 5-sigma depth, plus 0.01 mag), and the score is the
+    probability that the measurement lies under the SDSS cut of 0.145 mag: near 0 or 1 for bright sources,
+    drifting to intermediate values at the faint end as Tachibana & Miller's Fig. 9 shows; compact galaxies
+    and quasars with faint hosts score star-like.
+    """
+    w, s, q = profile
+    p = (rng.uniform(0.85, 1.15) * PS1_FWHM / 2.3548) ** 2
+    ratio = float(np.sum(w * 2 * p / np.sqrt((2 * p + s ** 2) * (2 * p + (q * s) ** 2))))
+    dm = -2.5 * np.log10(min(max(ratio, 1e-3), 1.0))
+    snr = 5.0 * 10 ** (0.4 * (PS1_DEPTH - mag))
+    err = float(np.hypot(0.01, 1.5 * 1.0857 / snr))
+    from scipy.special import ndtr
+
+    return float(ndtr((_PSF_MINUS_KRON_CUT - (dm + rng.normal(0, err))) / err))
 
 
 def _render(comps, psf, extra_cov=None, shift=(0.0, 0.0)):
@@ -231,7 +280,7 @@ def _one(rng, cls):
     snr = 5.0 + rng.exponential(12.0)
     x0, y0 = _C + rng.uniform(-0.5, 0.5, 2)
     static, new = _Scene(), _Scene()   # in both images / science only (the transient change)
-    kind = ""
+    kind = sub = ""
     reg_sigma, kern_err, scale_err = 0.07, 0.04, 0.01
     nan_region = None
     ra, dec = _sky_position(rng, cls)
@@ -248,12 +297,20 @@ def _one(rng, cls):
         m_host = ZEROPOINT - 2.5 * np.log10(f_nuc) + (rng.uniform(1.0, 3.5) if qso else rng.normal(0.0, 1.0))
         r_host = rng.uniform(0.4, 1.2) if qso else rng.uniform(1.0, 5.0)
         xn, yn = x0 + rng.normal(0, 0.15), y0 + rng.normal(0, 0.15)
-        _host(rng, static, xn, yn, m_host, r_host)
+        q, th, bulge = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi), rng.uniform(0.05, 0.6)
+        static.galaxy(xn, yn, _flux(m_host), r_host, q, th, bulge, catalog=False)
         static.point(xn, yn, f_nuc, catalog=False)     # the nucleus in both images; the change below
         new.point(xn, yn, dflux)
+        # the catalogue lists nucleus + host as one source (in the reference state)
+        w, s, _ = _galaxy_mixture(r_host, q, bulge)
+        f_tot = f_nuc + _flux(m_host)
+        static.catalog.append((xn, yn, ZEROPOINT - 2.5 * np.log10(f_tot),
+                               (np.r_[f_nuc / f_tot, w * _flux(m_host) / f_tot], np.r_[0.0, s], q)))
+        sub = "quasar" if qso else "host"
     elif cls == "SN":
         dflux = snr * noise_psf
         hostless = rng.random() < 0.08
+        sub = "hostless" if hostless else "hosted"
         r_host = rng.uniform(0.8, 5.0)
         m_host = rng.uniform(23.5, 25.5) if hostless else rng.uniform(16.5, 22.0)
         r = rng.gamma(2.0, r_host) if not hostless else rng.uniform(0, 4)
@@ -272,7 +329,9 @@ def _one(rng, cls):
         new.point(x0, y0, dflux, catalog=False)
     elif cls == "asteroid":
         dflux = snr * noise_psf
+        sub = "point"
         if rng.random() < 0.35:                       # trailed: motion during the 30 s exposure
+            sub = "trailed"
             length, ang = rng.uniform(2.0, 9.0), rng.uniform(0, np.pi)
             n = 9
             for t in np.linspace(-0.5, 0.5, n):
@@ -280,7 +339,7 @@ def _one(rng, cls):
         else:
             new.point(x0, y0, dflux, catalog=False)
     else:
-        kind = _BOGUS_KINDS[rng.integers(len(_BOGUS_KINDS))]
+        kind = sub = _BOGUS_KINDS[rng.integers(len(_BOGUS_KINDS))]
         dflux = snr * noise_psf
         if kind == "dipole":                          # bad registration of a bright static source
             reg_sigma = rng.uniform(0.35, 1.2)
@@ -348,18 +407,35 @@ def _one(rng, cls):
         side, width = nan_region
         gx = {0: _XX, 1: STAMP_SIZE - 1 - _XX, 2: _YY, 3: STAMP_SIZE - 1 - _YY}[side]
         stamps[:, gx > width + 2] = np.nan
-    cat = np.array(static.catalog).reshape(-1, 3)
-    bright = cat[cat[:, 2] < 22.0] if cat.size else cat
-    if bright.size:
-        dist = float(np.min(np.hypot(bright[:, 0] - x0, bright[:, 1] - y0)))
-    else:
-        dist = np.inf
-    if not np.isfinite(dist) or dist > _C:             # nothing in the cutout: the nearest one beyond it
-        dens = 1.0 / 900.0 * (1 + 10 * np.exp(-abs(b) / 12.0))
-        dist = float(min(_C + np.sqrt(rng.exponential() / (np.pi * dens)), 60.0))
-    dist = abs(dist + rng.normal(0, 0.1))
+    dist, mag_near, profile = _nearest(rng, static.catalog, x0, y0, b)
+    sg = _ps1_star_galaxy_score(rng, mag_near, profile)
     return stamps, dict(gal_lat_deg=b, ecl_lat_deg=ecl, fwhm_arcsec=fwhm_sci, dist_nearest_arcsec=dist,
-                        ra_deg=ra, dec_deg=dec), kind, sig_s
+                        sgscore_nearest=sg, mag_nearest=mag_near + rng.normal(0, 0.02), ra_deg=ra, dec_deg=dec), \
+        sub, sig_s
+
+
+def _nearest(rng, catalog, x0, y0, gal_lat_deg, depth=22.0):
+    """Distance (arcsec), magnitude and profile of the nearest catalogued source brighter than ``depth``.
+
+    Nothing in the cutout: one beyond it, at a distance drawn from the source density (stars rising to
+    the Galactic plane as in :func:`_field`), a star or a galaxy in proportion to their densities there.
+    """
+    bright = [c for c in catalog if c[2] < depth]
+    if bright:
+        d = [np.hypot(c[0] - x0, c[1] - y0) for c in bright]
+        k = int(np.argmin(d))
+        if d[k] <= _C:
+            return abs(d[k] + rng.normal(0, 0.1)), bright[k][2], bright[k][3]
+    star_rate = 1.5 + 20.0 * np.exp(-abs(gal_lat_deg) / 12.0)
+    dens = 1.0 / 900.0 * (1 + 10 * np.exp(-abs(gal_lat_deg) / 12.0))
+    dist = float(min(_C + np.sqrt(rng.exponential() / (np.pi * dens)), 60.0))
+    if rng.random() < star_rate / (star_rate + 2.5):
+        mag = max(22.5 - 2.5 * np.log10(1 + rng.pareto(1.2)), 12.0)
+        while mag >= depth:
+            mag = max(22.5 - 2.5 * np.log10(1 + rng.pareto(1.2)), 12.0)
+        return dist, mag, _POINT
+    return dist, rng.uniform(18.5, depth), _galaxy_mixture(rng.uniform(0.5, 2.5), rng.uniform(0.3, 1.0),
+                                                           rng.uniform(0, 0.5))
 
 
 def _measure(diff, sigma):
@@ -405,10 +481,11 @@ def simulate_stamps(n_per_class: int, *, classes=None, seed=0):
     stamps : ndarray, shape (n, 3, 63, 63), float32
         Science, reference and difference images in e- (science and reference include the sky;
         the difference is background-subtracted). Edge-of-detector bogus alerts contain NaN.
-    metadata : DataFrame, shape (n, 8)
+    metadata : DataFrame, shape (n, 10)
         Columns :data:`STAMP_METADATA_COLUMNS` plus the position ``ra_deg, dec_deg`` (ICRS; the latitudes
         follow from it); ``metadata.attrs["bogus_kind"]`` gives the kind of each bogus
-        alert ('' for real ones).
+        alert ('' for real ones), ``metadata.attrs["subclass"]`` the kind of every alert (AGN ``quasar`` or
+        ``host``, SN ``hosted`` or ``hostless``, asteroid ``point`` or ``trailed``, the bogus kind; '' for VS).
     labels : ndarray of str, shape (n,)
 
     Examples
@@ -429,15 +506,17 @@ def simulate_stamps(n_per_class: int, *, classes=None, seed=0):
     order = rng.permutation(labels.size)
     labels = labels[order].astype(str)
     stamps = np.empty((labels.size, 3, STAMP_SIZE, STAMP_SIZE), np.float32)
-    rows, kinds, sig = [], [], np.empty(labels.size)
+    rows, subs, sig = [], [], np.empty(labels.size)
     for i, cls in enumerate(labels):
-        stamps[i], meta, kind, sig[i] = _one(rng, cls)
+        stamps[i], meta, sub, sig[i] = _one(rng, cls)
         rows.append(meta)
-        kinds.append(kind)
+        subs.append(sub)
     mags, elong = _measure(stamps[:, 2], sig)
     meta = pd.DataFrame(rows)
     meta["mag"] = mags
     meta["elongation"] = elong
     meta = meta[list(STAMP_METADATA_COLUMNS) + ["ra_deg", "dec_deg"]]
-    meta.attrs["bogus_kind"] = np.array(kinds, dtype=str)
+    subs = np.array(subs, dtype=str)
+    meta.attrs["subclass"] = subs
+    meta.attrs["bogus_kind"] = np.where(labels == "bogus", subs, "")
     return stamps, meta, labels
