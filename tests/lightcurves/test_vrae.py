@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agnlab.lightcurves import VRAEAnomalyDetector, reconstruction_terms, simulate
+from agnlab.lightcurves import VRAEAnomalyDetector, reconstruction_terms, simulate, variability_scale
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +83,51 @@ def test_fading_below_the_limit_scores_high_only_with_upper_limits(detector):
     assert s.loc[ids[0], "R"] > 3.0 * s["R"].drop(index=ids[0]).median()
     rec = detector.reconstruct(fade.loc[first])
     assert (~rec["detected"]).any() and np.isfinite(rec["mag_pred"]).all()
+
+
+def _noise_curve(rng, sigma=0.05, step=0.0):
+    """Two bands, 3-day cadence in 8-month seasons over 3 years, white noise of ``sigma`` mag and an
+    optional brightening by ``step`` mag halfway."""
+    t = np.concatenate([np.arange(365.0 * k, 365.0 * k + 240.0, 3.0) for k in range(3)])
+    t = np.concatenate([t, t + 0.5])
+    band = np.r_[np.zeros(t.size // 2, int), np.ones(t.size // 2, int)]
+    order = np.argsort(t, kind="stable")
+    t, band = t[order], band[order]
+    m = rng.normal(0.0, sigma, t.size) - step * (t > np.median(t))
+    return t, m, band, np.ones(t.size, bool)
+
+
+def test_variability_scale_is_the_noise_and_ignores_one_step():
+    rng = np.random.default_rng(0)
+    t, m, band, det = _noise_curve(rng)
+    s0 = variability_scale(t, m, band, det)
+    assert s0 == pytest.approx(0.05, rel=0.15)                 # 480 epochs: the estimate is good to ~10 %
+    t, m2, band, det = _noise_curve(np.random.default_rng(0), step=2.0)
+    assert variability_scale(t, m2, band, det) == pytest.approx(s0, rel=0.05)   # one pair in ~480 straddles it
+    assert np.std(m2) > 10 * np.std(m)                         # whereas the standard deviation explodes
+
+
+@pytest.mark.parametrize("normalize", ["variability", "amplitude"])
+def test_normalized_scores_do_not_depend_on_the_amplitude(normalize):
+    lc, _ = simulate(4, classes=["AGN", "QSO"], seed=6)
+    lc = lc.loc[lc["detected"]].reset_index(drop=True)          # limits keep a fixed error: leave them out
+    det = VRAEAnomalyDetector(hidden=8, latent=3, max_len=60, max_epochs=2, batch_size=8, if_n_estimators=20,
+                              upper_limits=False, normalize=normalize, random_state=0).fit(lc)
+    med = lc.groupby(["object_id", "band"])["mag"].transform("median")
+    stretched = lc.assign(mag=med + 2.0 * (lc["mag"] - med), mag_err=2.0 * lc["mag_err"])
+    a, b = det.score(lc).set_index("object_id"), det.score(stretched).set_index("object_id")
+    b = b.loc[a.index]
+    np.testing.assert_allclose(b["R"], a["R"], rtol=1e-4)       # float32 network: identical inputs up to rounding
+    np.testing.assert_allclose(b["if_score"], a["if_score"], rtol=1e-4)
+    # the reconstruction comes back in magnitudes: twice as far from the median, with twice the error
+    ra, rb = det.reconstruct(lc), det.reconstruct(stretched)
+    band_median = lc.groupby(["object_id", "band"])["mag"].median().rename("med")   # over all epochs kept or not
+    mb = ra.join(band_median, on=["object_id", "band"])["med"]
+    np.testing.assert_allclose(rb["mag_pred"], mb + 2.0 * (ra["mag_pred"] - mb), atol=1e-4)
+    np.testing.assert_allclose(rb["err_pred"], 2.0 * ra["err_pred"], rtol=1e-4)
+
+
+def test_unknown_normalization_is_rejected():
+    lc, _ = simulate(3, classes=["AGN"], seed=7)
+    with pytest.raises(ValueError, match="normalize must be one of"):
+        VRAEAnomalyDetector(normalize="zscore", max_epochs=1).fit(lc)

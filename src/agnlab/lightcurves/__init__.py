@@ -47,6 +47,7 @@ _EXPORTS = {
     "villar_flux": "._generators",
     "VRAEAnomalyDetector": "._vrae",
     "reconstruction_terms": "._vrae",
+    "variability_scale": "._vrae",
     "classification_report": "._metrics",
     "confusion_matrix": "._metrics",
     "read_lightcurves": "._readers",

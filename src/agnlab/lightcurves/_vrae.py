@@ -11,21 +11,45 @@ from .._domain import check_on_out_of_domain, domain_flags
 from .._estimator import AgnlabEstimator, compute_context
 from ._validate import clean_lightcurves
 
-__all__ = ["VRAEAnomalyDetector"]
+__all__ = ["NORMALIZATIONS", "VRAEAnomalyDetector", "variability_scale"]
 
 _DT_SCALE = np.log1p(365.0)
 
 
 #: assumed 1-sigma uncertainty (mag) of a 5-sigma upper limit, for the censored terms
 LIMIT_SIGMA_MAG = 0.2
+#: per-object magnitude scales of ``VRAEAnomalyDetector(normalize=...)``
+NORMALIZATIONS = ("none", "variability", "amplitude")
 
 
-def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True):
+def variability_scale(t, rel, band, detected, max_lag: float = 50.0) -> float:
+    """Robust epoch-to-epoch scatter (mag) of one light curve: ``1.4826 median |dm| / sqrt(2)`` over
+    consecutive detections in the same band less than ``max_lag`` days apart (photometric noise plus
+    the short-lag structure function of the variability). An abrupt change or a flare touches only a
+    few such pairs, so the scale reflects the object's ordinary variability, not the event. Falls back
+    to the normalised median absolute deviation with fewer than 5 pairs; floored at 0.01 mag."""
+    diffs = []
+    for j in np.unique(band):
+        sel = (band == j) & detected
+        tt, mm = t[sel], rel[sel]
+        close = np.diff(tt) < max_lag
+        diffs.append(np.diff(mm)[close])
+    d = np.concatenate(diffs) if diffs else np.zeros(0)
+    if d.size >= 5:
+        s = 1.4826 * np.median(np.abs(d)) / np.sqrt(2.0)
+    else:
+        r = rel[detected]
+        s = 1.4826 * np.median(np.abs(r - np.median(r))) if r.size else 0.0
+    return float(max(s, 0.01))
+
+
+def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True, normalize: str = "none"):
     """Per object: encoder inputs (L, 4 + n_bands), decoder conditions, targets, errors, limit flags.
 
     Epochs are the detections and, with ``upper_limits``, the non-detections (``mag`` = the limit,
     error :data:`LIMIT_SIGMA_MAG`, flag 1), in time order, magnitudes relative to the median detected
-    magnitude of their band. The decoder sees only times and bands, never which epochs are limits.
+    magnitude of their band, divided (with the errors) by the ``normalize`` scale (the tuple's last item).
+    The decoder sees only times and bands, never which epochs are limits.
     Returns ``ids, seqs, flags, n_det`` (``n_det``: detections per object).
     """
     clean, flags = clean_lightcurves(lightcurves, bands=bands)
@@ -55,12 +79,19 @@ def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True):
             if sel.any():
                 rel[sel] = m[sel] - (np.median(m[sel & d]) if (sel & d).any() else ref)
         e = np.where(d, e, LIMIT_SIGMA_MAG)
+        if normalize == "variability":
+            scale = variability_scale(t, rel, b, d)
+        elif normalize == "amplitude":
+            scale = float(max(np.std(rel[d]), 0.01)) if d.sum() > 1 else 1.0
+        else:
+            scale = 1.0
+        rel, e = rel / scale, e / scale
         lim = (~d).astype(np.float32)
         dt = np.log1p(np.diff(t, prepend=t[0])) / _DT_SCALE
         onehot = np.eye(len(bands))[b]
         x = np.column_stack([dt, np.where(d, rel, 0.0), e, lim, np.where(d, 0.0, rel), onehot]).astype(np.float32)
         cond = np.column_stack([dt, onehot]).astype(np.float32)
-        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32), lim)
+        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32), lim, scale)
     return ids, seqs, flags, n_det
 
 
@@ -75,7 +106,7 @@ def _batch(items, max_len):
     mask = np.zeros((n, L), np.float32)
     lim = np.zeros((n, L), np.float32)
     lengths = np.zeros(n, np.int64)
-    for i, (xi, ci, ti, ei, li) in enumerate(items):
+    for i, (xi, ci, ti, ei, li, _) in enumerate(items):
         k = xi.shape[0]
         x[i, :k], cond[i, :k], tgt[i, :k], err[i, :k], mask[i, :k], lim[i, :k] = xi, ci, ti, ei, 1.0, li
         lengths[i] = k
@@ -122,6 +153,15 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     pool : bool
         Encoder summary = last hidden state plus the mean and maximum of the hidden states over the
         epochs (False: last state only). Mid-curve events (flares) then reach the latent space.
+    normalize : {"none", "variability", "amplitude"}
+        Per-object scale that the relative magnitudes and their errors are divided by before the
+        network sees them (``R`` is unchanged by a common scale): ``"none"`` (magnitudes, default);
+        ``"variability"``, the robust epoch-to-epoch scatter (:func:`variability_scale`, little
+        affected by one abrupt event); ``"amplitude"``, the standard deviation of the detections, so that
+        the network models the shape alone. On the simulated changing-state benchmark (one seed, 45
+        events) these raised the latent Isolation Forest's recall at 2 % flagged from 0.62 to 0.69 / 0.71
+        but lowered that of ``R`` from 0.78 to 0.76 / 0.62: the injected events differ from normal
+        variability mostly in amplitude, which normalising removes from what ``R`` sees.
     max_len : int
         Epochs per object kept (evenly spaced over the baseline when longer).
     beta : float
@@ -140,7 +180,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     _fitted_attributes = ("module_", "if_threshold_")
 
     def __init__(self, *, bands=("g", "r"), hidden: int = 32, latent: int = 8, max_len: int = 200,
-                 pool: bool = True, beta: float = 1.0, free_bits: float = 0.0, upper_limits: bool = True,
+                 pool: bool = True, normalize: str = "none",
+                 beta: float = 1.0, free_bits: float = 0.0, upper_limits: bool = True,
                  max_epochs: int = 40, batch_size: int = 64, lr: float = 3e-3, patience: int | None = 8,
                  validation_fraction: float = 0.15, min_detections: int = 10,
                  r_threshold: float = 3.0, if_contamination: float = 0.01, if_n_estimators: int = 200,
@@ -150,6 +191,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self.latent = latent
         self.max_len = max_len
         self.pool = pool
+        self.normalize = normalize
         self.beta = beta
         self.free_bits = free_bits
         self.upper_limits = upper_limits
@@ -167,6 +209,11 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self.random_state = random_state
         self.progress = progress
 
+    def _seqs(self, lightcurves):
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        return _sequences(lightcurves, tuple(self.bands), self.max_len, self.upper_limits, self.normalize)
+
     def _net(self):
         from ._vrae_net import VRAE
 
@@ -180,7 +227,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         from ._vrae_net import vrae_loss
 
         bands = tuple(self.bands)
-        ids, seqs, _, n_det = _sequences(lightcurves, bands, self.max_len, self.upper_limits)
+        ids, seqs, _, n_det = self._seqs(lightcurves)
         usable = [o for o in ids if o in seqs and n_det.get(o, 0) >= self.min_detections]
         if len(usable) < 4:
             raise ValueError(f"lightcurves: {len(usable)} objects with >= {self.min_detections} detections in "
@@ -248,7 +295,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     def transform(self, lightcurves) -> pd.DataFrame:
         """Latent means (one row per object with enough detections)."""
         self._check_fitted()
-        ids, seqs, _, n_det = _sequences(lightcurves, tuple(self.bands), self.max_len, self.upper_limits)
+        ids, seqs, _, n_det = self._seqs(lightcurves)
         ok = [o for o in ids if o in seqs and n_det.get(o, 0) >= self.min_detections]
         if not ok:
             raise ValueError("lightcurves: no object with enough detections")
@@ -267,8 +314,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         """
         self._check_fitted()
         check_on_out_of_domain(self.on_out_of_domain)
-        ids, seqs, clean_flags, n_det_of = _sequences(lightcurves, tuple(self.bands), self.max_len,
-                                                      self.upper_limits)
+        ids, seqs, clean_flags, n_det_of = self._seqs(lightcurves)
         if not ids:
             raise ValueError("lightcurves: the table has no rows")
         n_det = np.array([n_det_of.get(o, 0) if o in seqs else 0 for o in ids])
@@ -299,7 +345,7 @@ class VRAEAnomalyDetector(AgnlabEstimator):
 
         self._check_fitted()
         bands = tuple(self.bands)
-        ids, seqs, _, _ = _sequences(lightcurves, bands, self.max_len, self.upper_limits)
+        ids, seqs, _, _ = self._seqs(lightcurves)
         clean, _ = clean_lightcurves(lightcurves, bands=bands)
         if not self.upper_limits:
             clean = clean.loc[clean["detected"]]
@@ -316,9 +362,10 @@ class VRAEAnomalyDetector(AgnlabEstimator):
             if len(sub) > self.max_len:
                 sub = sub.iloc[np.unique(np.linspace(0, len(sub) - 1, self.max_len).round().astype(int))]
             sub = sub.copy()
-            offset = sub["mag"].to_numpy() - seqs[o][2]
-            sub["mag_pred"] = m_pred[0].numpy().astype(float) + offset
-            sub["err_pred"] = np.exp(log_err[0].numpy().astype(float))
+            scale = seqs[o][5]                      # magnitudes were relative and divided by the scale
+            offset = sub["mag"].to_numpy() - scale * seqs[o][2]
+            sub["mag_pred"] = scale * m_pred[0].numpy().astype(float) + offset
+            sub["err_pred"] = scale * np.exp(log_err[0].numpy().astype(float))
             rows.append(sub)
         return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
