@@ -18,8 +18,13 @@ Measures what a user gets: the default models (``RedshiftEstimator.pretrained()`
    redshift): sight-line ROC AUC, completeness and purity, best completeness at purity >= 95 %,
    localisation; false positives on sub-DLAs and on sight lines without a DLA (BAL and non-BAL) per
    magnitude bin.
+   A diagnostic (not the target): purity when detections of sub-DLAs with log NHI >= 20.0 count as
+   correct (how much of the impurity is sub-DLAs just below the DLA limit).
 3. The degradation from the training simulator to the independent generator.
-4. Speed: inference (spectra/s, rebinning included, best of 3) and simulation with 2 workers.
+4. Quasars just outside the valid redshift range (z 4.1-4.6 and 1.6-1.95, ``--n-out-of-range`` per
+   seed): the fraction returned with flag ``ok`` (they should be flagged).
+5. Speed: inference (spectra/s, rebinning included, best of 3): each model, both as two calls, and
+   both through ``predict_quasars`` (one rebinning); simulation with 2 workers.
 
 Headline figures are median (min-max) over the seeds; the per-bin tables are those of the first seed.
 Writes ``<out-dir>/spectra.md`` (and ``spectra.json``).
@@ -36,7 +41,16 @@ from _common import RunInfo, add_common_args, fmt_spread, md_table, parse_args, 
 from _common import timed as _timed
 from _spectra_independent import IndependentQuasarGenerator
 
-from agnlab.spectra import DLAFinder, QuasarSimulator, RedshiftEstimator, evaluate_predictions, predict_batches
+from agnlab.spectra import (
+    DLAFinder,
+    QuasarSimulator,
+    RedshiftEstimator,
+    dla_metrics,
+    evaluate_predictions,
+    predict_batches,
+    predict_quasars,
+    truth_dlas,
+)
 
 
 def _log(msg):
@@ -53,10 +67,13 @@ def main(argv=None) -> int:
     ap.add_argument("--n-timing", type=int, default=500, help="raw spectra for the inference timing")
     ap.add_argument("--sim-jobs", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=250)
+    ap.add_argument("--n-out-of-range", type=int, default=300,
+                    help="quasars per seed just outside the valid redshift range (default 300)")
     args = parse_args(ap, argv)
     if args.quick:  # smoke run
         args.n_test, args.n_indep, args.n_timing = min(args.n_test, 200), min(args.n_indep, 150), \
             min(args.n_timing, 100)
+        args.n_out_of_range = min(args.n_out_of_range, 60)
     info = RunInfo(argv)
     with pin_threads(args.threads):
         return _run(args, info)
@@ -77,8 +94,36 @@ def _evaluate(batches, zest, dla):
     t = time.perf_counter()
     res = predict_batches(batches, zest, dla)
     ev = evaluate_predictions(res, threshold=dla.threshold)
+    ev["purity_subdla20"] = _purity_with_subdlas(res, dla.threshold)
     ev["seconds"] = round(time.perf_counter() - t, 1)
     return ev
+
+
+def _purity_with_subdlas(res, threshold, min_log_nhi=20.0):
+    """Diagnostic, not the target: DLA purity at ``threshold`` (search at the true z) when a detection
+    within |dz| <= 0.02 of a sub-DLA with log NHI >= ``min_log_nhi`` also counts as correct."""
+    ab = res.get("absorbers")
+    if ab is None or not len(ab):
+        return None
+    zt = res["truth"]["z_qso"].to_numpy(float)
+    lists = truth_dlas(res["truth"], zt.size, dlas=ab[ab["log_nhi"].to_numpy(float) >= min_log_nhi])
+    dl, sp = res["dla_true_z"]
+    m = dla_metrics(lists, dl, zt, spectrum_scores=sp["score"].to_numpy(), threshold=threshold,
+                    min_log_nhi=min_log_nhi)
+    return m["purity"]
+
+
+def _out_of_range(args, zest) -> dict:
+    """Quasars outside the valid redshift range: fraction returned with flag 'ok' (should be flagged)."""
+    out = {}
+    for name, zr, seed in (("high", (4.1, 4.6), 700), ("low", (1.6, 1.95), 800)):
+        fr = []
+        for s in args.seeds:
+            b = QuasarSimulator(seed=seed + s, z_range=zr, mag_range=tuple(args.mag_range)).simulate(
+                args.n_out_of_range, n_jobs=args.sim_jobs, progress=False)
+            fr.append(float(np.mean(zest.predict(b)["flag"].to_numpy() == "ok")))
+        out[name] = {"z_range": list(zr), "ok_frac": fr}
+    return out
 
 
 def _timing(args, zest, dla) -> dict:
@@ -98,6 +143,8 @@ def _timing(args, zest, dla) -> dict:
         out[f"dla_{threads}t"] = (round(n / w, 1), round(n / c, 1))
         _, w, c = _timed(lambda: dla.detect(b, z_qso=zest.predict(b)), 3)
         out[f"both_{threads}t"] = (round(n / w, 1), round(n / c, 1))
+        _, w, c = _timed(lambda: predict_quasars(b, redshift_model=zest, dla_model=dla), 3)
+        out[f"pq_{threads}t"] = (round(n / w, 1), round(n / c, 1))
     zest.n_jobs = dla.n_jobs = args.threads
     return out
 
@@ -109,8 +156,10 @@ def _run(args, info) -> int:
            "cards": {"redshift": {k: zest.model_card_[k] for k in ("model", "date_utc", "command", "training",
                                                                   "weights_dtype", "size_bytes")},
                      "dla": {k: dla.model_card_[k] for k in ("model", "date_utc", "command", "training",
-                                                             "weights_dtype", "size_bytes")}},
-           "sim": [], "indep": []}
+                                                             "weights_dtype", "size_bytes")}
+                     | {"threshold": dla.threshold,
+                        "threshold_calibrated_by": dla.model_card_.get("threshold_calibrated_by")}},
+           "valid_z_range": list(zest.valid_range()), "sim": [], "indep": []}
     for s in args.seeds:
         _log(f"seed {s}: {args.n_test} held-out spectra of the training simulator (seed {2 + s})")
         sim = QuasarSimulator(seed=2 + s, mag_range=tuple(args.mag_range))
@@ -124,6 +173,8 @@ def _run(args, info) -> int:
         res["indep"].append(ev)
         _log(f"  done in {ev['seconds']} s; catastrophic {ev['redshift']['catastrophic_frac']:.4f}, "
              f"DLA AUC {ev['dla']['roc_auc']:.4f}")
+    _log("quasars outside the valid redshift range")
+    res["out_of_range"] = _out_of_range(args, zest)
     _log("timing")
     res["timing"] = _timing(args, zest, dla)
     _write(res, args, info)
@@ -174,7 +225,10 @@ def _write(res, args, info):
              f"{cz['training']['epochs']} epochs; {cz['date_utc']}, `{cz['command']}`) and `{cd['model']}` "
              f"({cd['training']['n_train']} spectra, {cd['training']['epochs']} epochs"
              f"{', fine-tuned' if cd['training'].get('initialised_from') else ''}; {cd['date_utc']}, "
-             f"`{cd['command']}`); {(cz['size_bytes'] + cd['size_bytes']) / 1e6:.2f} MB ({cz['weights_dtype']}). "
+             f"`{cd['command']}`; detection threshold {cd['threshold']:.3f}"
+             + (f", set to maximise F1 on held-out spectra by `{cd['threshold_calibrated_by']}`"
+                if cd.get("threshold_calibrated_by") else "")
+             + f"); {(cz['size_bytes'] + cd['size_bytes']) / 1e6:.2f} MB ({cz['weights_dtype']}). "
              f"Test data per seed: {res['n_test']} held-out spectra of the training simulator "
              f"(`QuasarSimulator`, seeds {', '.join(str(2 + s) for s in seeds)}, r {lo:g}-{hi:g}, natural "
              f"absorber incidence) and {res['n_indep']} spectra of the independent generator "
@@ -216,6 +270,10 @@ def _write(res, args, info):
                                          f"{_sp(res, 'sim', 'dla', 'purity', **p1)}",
                    "independent": f"{_sp(res, 'indep', 'dla', 'completeness', **p1)} / "
                                   f"{_sp(res, 'indep', 'dla', 'purity', **p1)}"},
+                  {"metric": "diagnostic: DLA purity at the model threshold if sub-DLAs with log NHI >= 20.0 "
+                             "counted as correct (%)", "target": "reported",
+                   "training simulator": _sp(res, "sim", "purity_subdla20", **p1),
+                   "independent": _sp(res, "indep", "purity_subdla20", **p1)},
                   {"metric": "DLA median |dz|", "target": "<= 0.003",
                    "training simulator": _sp(res, "sim", "dla", "median_abs_dz", spec=".3g"),
                    "independent": _sp(res, "indep", "dla", "median_abs_dz", spec=".3g")},
@@ -237,6 +295,11 @@ def _write(res, args, info):
     lines += [f"Degradation from the training simulator to the independent generator (difference of the medians "
               f"over seeds): redshift median |dv| {d[0]:+.1f} km/s, catastrophic rate {d[1]:+.2f} percentage "
               f"points, DLA AUC {d[2]:+.4f}, DLA completeness at purity >= 95 % {d[3]:+.1f} percentage points.", ""]
+    oor = res["out_of_range"]
+    lines += [f"Quasars outside the valid redshift range {res['valid_z_range']} returned with flag `ok` "
+              f"(should be flagged `out_of_range` / `edge_of_range`; {args.n_out_of_range} per seed): "
+              + "; ".join(f"z {v['z_range'][0]:g}-{v['z_range'][1]:g}: "
+                          f"{fmt_spread([100 * f for f in v['ok_frac']], '.1f')} %" for v in oor.values()) + ".", ""]
     t = res["timing"]
     th = res["threads"]
     lines += ["## Speed", "",
@@ -246,7 +309,8 @@ def _write(res, args, info):
               md_table([{"model": name, "target": ">= 1000",
                          **{f"{k} thread(s)": _rate(t, f"{key}_{k}t") for k in sorted({1, th})}}
                         for name, key in (("RedshiftEstimator.predict", "z"), ("DLAFinder.detect", "dla"),
-                                          ("both (redshift, then DLAs at it)", "both"))]), ""]
+                                          ("both (redshift, then DLAs at it), two calls", "both"),
+                                          ("both, predict_quasars (one rebinning)", "pq"))]), ""]
     for part, title in (("sim", "training simulator (held-out seed)"), ("indep", "independent generator")):
         ev = res[part][0]
         lines += [f"## By magnitude: {title}, first seed", "",

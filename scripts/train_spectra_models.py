@@ -6,11 +6,17 @@ Run (from the repository root)::
         [--seed 1] [--out src/agnlab/spectra/models] [--z-epochs 30] [--dla-epochs 30] [--threads 2]
 
 1. Simulates ``--n-train`` spectra (``QuasarSimulator`` defaults, seed ``--seed``, magnitudes
-   ``--mag-range``, DLA incidence raised to ``--train-dla-rate`` per unit z so that the DLA finder sees
-   enough absorbers), rebinned chunk by chunk (raw spectra are not kept).
-2. Trains :class:`RedshiftEstimator` and :class:`DLAFinder` (trained range = the simulator's z range).
+   ``--mag-range``, quasar redshifts ``--z-train-range``: the valid range ``--z-range`` plus a margin,
+   DLA incidence raised to ``--train-dla-rate`` per unit z so that the DLA finder sees enough
+   absorbers), rebinned chunk by chunk (raw spectra are not kept).
+2. Trains :class:`RedshiftEstimator` (classification bins over ``--z-train-range``, declared valid range
+   ``--z-range``: quasars in the margin are recognised and flagged ``out_of_range`` instead of being
+   folded onto a redshift inside the valid range) and :class:`DLAFinder` (presence head on DLAs, log
+   NHI head on sub-DLAs and DLAs from the simulator's ``absorbers`` table).
 3. Evaluates both, as a user calls them, on ``--n-heldout`` spectra of another seed (``--seed + 1000``,
-   natural DLA incidence), DLAs searched at the true and at the predicted quasar redshift.
+   valid range, natural DLA incidence), DLAs searched at the true and at the predicted quasar
+   redshift; ``--dla-threshold f1`` sets the DLA threshold that maximises F1 (completeness x purity)
+   on these held-out spectra (searched at the true redshift).
 4. Writes ``redshift-4most-v1.npz`` / ``dla-4most-v1.npz`` (agnlab artifacts: arrays + JSON, no pickle),
    a JSON model card next to each (simulator settings incl. seed and version, training size, epochs,
    held-out metrics, date, command, SHA-256 of the weights, reload tolerance) and ``MODEL_CARD.md``;
@@ -18,7 +24,22 @@ Run (from the repository root)::
 
 ``--init-from DIR`` fine-tunes the models of ``DIR`` (``warm_start=True``, learning rate times
 ``--finetune-lr-factor``) on new spectra instead of starting from random weights; the card records
-the models it started from (their command reproduces them).
+the models it started from (their command reproduces them). Fine-tuning onto a wider ``--z-train-range``
+maps the redshift network's output bins onto the new ones (``RedshiftEstimator(warm_start=True)``);
+``--retrain-redshift`` trains the redshift model from random weights instead. ``--z-epochs 0`` /
+``--dla-epochs 0`` keep that model's weights (e.g. to recalibrate only the DLA threshold with
+``--dla-threshold f1``); the card then keeps the model's own training provenance.
+
+The shipped models of this version: the redshift model fine-tuned onto z 1.8-4.4 (valid 2-4)::
+
+    python scripts/train_spectra_models.py --init-from <v1 models> --n-train 6000 --n-heldout 1500 \
+        --z-epochs 5 --dla-epochs 3 --finetune-lr-factor 0.5 --train-dla-rate 0.5 --seed 21 --threads 1 --out A
+
+then the earlier DLA network (its fine-tuned successor of that run was not better at high purity) with
+its threshold set by F1 on 3000 held-out spectra::
+
+    python scripts/train_spectra_models.py --init-from <A's redshift + v1 DLA> --z-epochs 0 --dla-epochs 0 \
+        --dla-threshold f1 --n-heldout 3000 --seed 31 --threads 1 --out src/agnlab/spectra/models
 
 The same command with the same agnlab commit reproduces the files (up to the timing fields and
 floating-point differences between machines).
@@ -84,6 +105,23 @@ def simulator_settings(sim) -> dict:
     return _jsonable(sim.get_params())
 
 
+def _f1_threshold(res) -> float:
+    """DLA threshold maximising F1 = 2 C P / (C + P) on held-out predictions (search at the true z)."""
+    import numpy as np
+
+    from agnlab.spectra import dla_metrics
+
+    dl, sp = res["dla_true_z"]
+    m = dla_metrics(res["dlas"], dl, res["truth"]["z_qso"].to_numpy(float), spectrum_scores=sp["score"].to_numpy())
+    thr, comp, pur = m["pr"]
+    if not len(thr):
+        raise SystemExit("--dla-threshold f1: no DLA candidates in the held-out spectra")
+    f1 = 2 * comp * pur / np.maximum(comp + pur, 1e-12)
+    last = np.r_[thr[1:] != thr[:-1], True]  # a threshold keeps every candidate with that confidence
+    k = int(np.argmax(np.where(last, f1, -1)))
+    return float(thr[k])
+
+
 def build_training_features(sim, n, zest, dla, *, chunk, n_jobs):
     """Rebinned network inputs of ``n`` simulated spectra for both models (chunked; raw spectra dropped)."""
     import numpy as np
@@ -109,7 +147,7 @@ def build_training_features(sim, n, zest, dla, *, chunk, n_jobs):
         i0s.append(i0)
         empty.append(ez | ed)
         z.append(zq)
-        lists += truth_dlas(b.truth, len(zq))
+        lists += truth_dlas(b.truth, len(zq), dlas=b.absorbers)  # sub-DLAs too: they train the log NHI head
         done += len(zq)
         _log(f"training set: {done}/{n} spectra ({time.perf_counter() - t0:.0f} s)")
     return {"Xz": np.concatenate(Xz), "Xd": np.concatenate(Xd), "i0": np.concatenate(i0s),
@@ -172,19 +210,23 @@ def _card_markdown(cards: dict) -> str:
         lines += [f"## {card['model']} ({card['estimator']})", "",
                   f"- date: {card['date_utc']}; agnlab {card['agnlab_version']}, commit {card['git_commit']}",
                   f"- command: `{card['command']}`"
-                  + (f" (kept unchanged by `{card['kept_unchanged_by']}`)" if card.get("kept_unchanged_by") else ""),
+                  + (f" (weights kept unchanged by `{card['kept_unchanged_by']}`"
+                     + (", which set the detection threshold" if card.get("threshold_calibrated_by") else "") + ")"
+                     if card.get("kept_unchanged_by") else ""),
                   f"- training: {t['n_train']} simulated spectra (+{t['n_val']} for early stopping), "
                   f"{t['epochs']} epochs (best {t['best_epoch']}), {t['train_seconds']:.0f} s on "
                   f"{t['threads']} thread(s)",
                   f"- simulator: `QuasarSimulator` seed {card['simulator']['train']['seed']}, "
                   f"z {card['simulator']['train']['z_range']}, mag {card['simulator']['train']['mag_range']}; "
-                  f"held-out seed {card['simulator']['heldout']['seed']} ({m['n_spectra']} spectra)",
+                  f"held-out seed {card['simulator']['heldout']['seed']} ({m['n_spectra']} spectra, "
+                  f"z {card['simulator']['heldout']['z_range']})",
                   *([] if not t.get("initialised_from") else [
                       f"- fine-tuned from the models of {t['initialised_from']['date_utc']} "
                       f"(`{t['initialised_from']['command']}`; {t['initialised_from']['training']['n_train']} spectra, "
                       f"{t['initialised_from']['training']['epochs']} epochs, simulator "
                       f"{t['initialised_from']['simulator_version']})"]),
-                  f"- trained redshift range: {card['trained_z_range']} (outside: flagged)",
+                  f"- trained redshift range: {card['trained_z_range']}; valid range {card['valid_z_range']} "
+                  "(outside: flagged)",
                   f"- weights: {card['weights_dtype']}, {card['size_bytes'] / 1e6:.2f} MB; reload tolerance "
                   f"{json.dumps(card['prediction_tolerance'])}", ""]
         if card["estimator"] == "RedshiftEstimator":
@@ -194,7 +236,7 @@ def _card_markdown(cards: dict) -> str:
         else:
             d, dp = m["dla"], m["dla_pred_z"]
             lines += [f"Held-out (search at true z): AUC {d['roc_auc']}, completeness {d['completeness']}, purity "
-                      f"{d['purity']} at threshold {d['threshold']}, median |dz| {d['median_abs_dz']}, "
+                      f"{d['purity']} at threshold {d['threshold']:.3f}, median |dz| {d['median_abs_dz']}, "
                       f"sigma(log NHI) {d['sigma_log_nhi']}; at the predicted z: AUC {dp['roc_auc']}, "
                       f"completeness {dp['completeness']}, purity {dp['purity']}.", ""]
     lines += ["Limitations: trained on simulated 4MOST-like spectra only; accuracy on real spectra and on the "
@@ -211,7 +253,14 @@ def main(argv=None) -> int:
     ap.add_argument("--z-epochs", type=int, default=30)
     ap.add_argument("--dla-epochs", type=int, default=30)
     ap.add_argument("--mag-range", type=float, nargs=2, default=(18.0, 22.5))
-    ap.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0))
+    ap.add_argument("--z-range", type=float, nargs=2, default=(2.0, 4.0),
+                    help="declared valid redshift range (held-out set; default 2 4)")
+    ap.add_argument("--z-train-range", type=float, nargs=2, default=(1.8, 4.4),
+                    help="redshift range of the training spectra, >= the valid range (default 1.8 4.4)")
+    ap.add_argument("--retrain-redshift", action="store_true",
+                    help="with --init-from: train the redshift model from random weights (default: fine-tune)")
+    ap.add_argument("--dla-threshold", default="f1",
+                    help="DLA detection threshold: a number, or 'f1' = maximise F1 on the held-out set (default f1)")
     ap.add_argument("--train-dla-rate", type=lambda v: None if v == "natural" else float(v), default=1.0,
                     help="DLA incidence per unit z of the training set ('natural': the simulator's measured one)")
     ap.add_argument("--init-from", type=Path, default=None,
@@ -247,39 +296,54 @@ def _run(args, argv) -> int:
     CREATION_COMMAND.set(command)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    common = dict(z_range=tuple(args.z_range), mag_range=tuple(args.mag_range))
-    sim = QuasarSimulator(seed=args.seed, dla_rate_per_dz=args.train_dla_rate, **common)
-    held = QuasarSimulator(seed=args.seed + 1000, **common)
-    kw = dict(z_range=tuple(args.z_range), random_state=args.seed, n_jobs=args.threads, progress=args.progress)
+    z_valid, z_train = tuple(args.z_range), tuple(args.z_train_range)
+    if not (z_train[0] <= z_valid[0] < z_valid[1] <= z_train[1]):
+        raise SystemExit(f"--z-train-range {z_train} must contain --z-range {z_valid}")
+    sim = QuasarSimulator(seed=args.seed, dla_rate_per_dz=args.train_dla_rate, z_range=z_train,
+                          mag_range=tuple(args.mag_range))
+    held = QuasarSimulator(seed=args.seed + 1000, z_range=z_valid, mag_range=tuple(args.mag_range))
+    kw = dict(z_range=z_train, random_state=args.seed, n_jobs=args.threads, progress=args.progress)
+    zkw = dict(kw, valid_z_range=z_valid)
     if args.init_from is None:
-        zest = RedshiftEstimator(max_epochs=args.z_epochs, **kw)
+        zest = RedshiftEstimator(max_epochs=args.z_epochs, **zkw)
         dla = DLAFinder(max_epochs=args.dla_epochs, **kw)
         init = None
-    else:  # fine-tuning: same architecture and trained range, training continues from the given weights
+    else:  # fine-tuning: same architecture, training continues from the given weights
         zest = RedshiftEstimator.pretrained(model_dir=args.init_from)
         dla = DLAFinder.pretrained(model_dir=args.init_from)
-        for est, epochs in ((zest, args.z_epochs), (dla, args.dla_epochs)):
-            est.set_params(max_epochs=epochs, warm_start=True, lr=est.lr * args.finetune_lr_factor, **kw)
         init = {type(e).__name__: {k: e.model_card_[k] for k in ("date_utc", "command", "git_commit", "training")}
                 | {"simulator_version": e.model_card_["simulator"].get("version")} for e in (zest, dla)}
-    _log(f"simulating {args.n_train} training spectra (seed {args.seed})")
-    tr = build_training_features(sim, args.n_train, zest, dla, chunk=args.chunk, n_jobs=args.sim_jobs)
-    ok = ~tr["empty"]
-    if args.z_epochs > 0:
-        _log(f"training RedshiftEstimator on {int(ok.sum())} spectra")
-        zest.fit_preprocessed(tr["Xz"][ok], tr["z"][ok])
-        _log(f"  {zest.training_record_['epochs']} epochs, {zest.training_record_['train_seconds']:.0f} s")
-    elif args.init_from is None:
-        raise SystemExit("--z-epochs 0 keeps the --init-from redshift model; without --init-from it must be >= 1")
-    del tr["Xz"]
-    _log("training DLAFinder")
-    dla.fit_preprocessed(tr["Xd"][ok], tr["i0"][ok], tr["z"][ok], [tr["dlas"][i] for i in np.nonzero(ok)[0]])
-    _log(f"  {dla.training_record_['epochs']} epochs, {dla.training_record_['train_seconds']:.0f} s")
-    del tr["Xd"]
+        if args.retrain_redshift:
+            zest = RedshiftEstimator(max_epochs=args.z_epochs, **zkw)
+            init["RedshiftEstimator"] = None
+        elif args.z_epochs > 0:
+            zest.set_params(max_epochs=args.z_epochs, warm_start=True, lr=zest.lr * args.finetune_lr_factor, **zkw)
+        if args.dla_epochs > 0:
+            dla.set_params(max_epochs=args.dla_epochs, warm_start=True, lr=dla.lr * args.finetune_lr_factor, **kw)
+        for est in (zest, dla):  # a model kept as loaded: only the run settings change
+            est.set_params(n_jobs=args.threads, progress=args.progress)
+    if args.init_from is None and min(args.z_epochs, args.dla_epochs) < 1:
+        raise SystemExit("--z-epochs 0 / --dla-epochs 0 keep the --init-from models; without --init-from use >= 1")
+    if max(args.z_epochs, args.dla_epochs) > 0:
+        _log(f"simulating {args.n_train} training spectra (seed {args.seed})")
+        tr = build_training_features(sim, args.n_train, zest, dla, chunk=args.chunk, n_jobs=args.sim_jobs)
+        ok = ~tr["empty"]
+        if args.z_epochs > 0:
+            _log(f"training RedshiftEstimator on {int(ok.sum())} spectra")
+            zest.fit_preprocessed(tr["Xz"][ok], tr["z"][ok])
+            _log(f"  {zest.training_record_['epochs']} epochs, {zest.training_record_['train_seconds']:.0f} s")
+        del tr["Xz"]
+        if args.dla_epochs > 0:
+            _log("training DLAFinder")
+            dla.fit_preprocessed(tr["Xd"][ok], tr["i0"][ok], tr["z"][ok], [tr["dlas"][i] for i in np.nonzero(ok)[0]])
+            _log(f"  {dla.training_record_['epochs']} epochs, {dla.training_record_['train_seconds']:.0f} s")
+        del tr
     zest.progress = dla.progress = False
     _log(f"evaluating on {args.n_heldout} held-out spectra (seed {held.seed})")
     t = time.perf_counter()
     res = predict_batches(held.iter_chunks(args.n_heldout, chunk_size=args.chunk, n_jobs=args.sim_jobs), zest, dla)
+    dla.threshold = _f1_threshold(res) if args.dla_threshold == "f1" else float(args.dla_threshold)
+    _log(f"DLA threshold {dla.threshold:.4f} ({args.dla_threshold})")
     ev = evaluate_predictions(res, threshold=dla.threshold)
     metrics = _metrics_for_card(ev)
     _log(f"  done in {time.perf_counter() - t:.0f} s: redshift {metrics['redshift']}, DLA AUC "
@@ -311,14 +375,17 @@ def _run(args, argv) -> int:
                              "random_state": est.random_state, "lr": est.lr, "n_dla_train": rec.get("n_dla_train"),
                              "initialised_from": None if init is None else init[cls_name]},
                 "trained_z_range": list(est.z_range_),
+                "valid_z_range": list(est.valid_range() if hasattr(est, "valid_range") else est.z_range_),
                 "metrics": {"n_spectra": metrics["n_spectra"], **keep},
                 "weights_dtype": args.weights_dtype,
                 "prediction_tolerance": tol, "size_bytes": paths[cls_name].stat().st_size,
                 "sha256": _sha256(paths[cls_name])}
         if init is not None and epochs[cls_name] == 0:  # kept as loaded: its own training provenance
-            card.update({k: est.model_card_[k] for k in ("date_utc", "command", "git_commit", "simulator",
-                                                          "training")})
+            card.update({k: est.model_card_[k] for k in ("date_utc", "command", "git_commit", "training")})
+            card["simulator"] = {**sim_card, "train": est.model_card_["simulator"]["train"]}
             card["kept_unchanged_by"] = command
+            if cls_name == "DLAFinder" and args.dla_threshold == "f1":
+                card["threshold_calibrated_by"] = command
         missing = [f for f in CARD_FIELDS if f not in card]
         assert not missing, missing
         cards[cls_name] = card

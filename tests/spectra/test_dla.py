@@ -184,3 +184,21 @@ def test_column_density_weighting_only_lowers_confidences():
     weighted = clone_fitted(est).set_params(nhi_sigma=0.15).detect(*args, z_qso=z, threshold=0.02)[1]["score"]
     assert np.all(weighted.to_numpy() <= plain.to_numpy() + 1e-12)
     assert np.any(weighted.to_numpy() < plain.to_numpy() - 1e-6)  # some cells estimate log N < 20.3 + 2 sigma
+
+
+def test_subdlas_train_the_column_density_head_not_the_presence_head():
+    """Sub-DLAs (>= nhi_train_min) get position/log NHI targets but no presence; LLS get nothing."""
+    zq = np.array([3.0])
+    lists = [(np.array([2.62, 2.75, 2.88]), np.array([20.0, 18.5, 20.6]))]  # sub-DLA, LLS, DLA
+    for nhi_min, n_sub in ((19.3, 1), (20.3, 0)):
+        est = DLAFinder(nhi_train_min=nhi_min)
+        grid, lo, n_win = est._geometry()
+        i0 = est._starts(zq, grid, lo)
+        heat, mask, off, nhi = est._targets(i0, zq, lists, n_win // 8, grid)
+        cell = {z: (np.log10(1215.67 * (1 + z)) - np.log10(grid[0])) / est.dlog10 - i0[0] for z in (2.62, 2.75, 2.88)}
+        cell = {z: int(round((p - 3.5) / 8)) for z, p in cell.items()}
+        assert heat[0, cell[2.88]] > 0.85 and heat[0, cell[2.62]] < 1e-3 and heat[0, cell[2.75]] < 1e-3
+        assert mask[0, cell[2.88]] == 1.0 and mask[0, cell[2.75]] == 0.0
+        assert mask[0, cell[2.62]] == n_sub
+        if n_sub:  # the sub-DLA's own column density is the target (normalised: (20.0 - 20.8) / 0.5)
+            assert nhi[0, cell[2.62]] == pytest.approx(-1.6, abs=1e-6)

@@ -20,6 +20,9 @@ TemplateRedshift
 RedshiftEstimator, DLAFinder
     Learned (1-D CNN) redshift estimator and DLA finder; ``.pretrained()`` loads
     the shipped default models (card: ``models/MODEL_CARD.md``).
+predict_quasars, rebin_spectra
+    Both learned models on the same spectra with one rebinning (redshifts, then
+    DLAs at them); ``rebin_spectra`` gives the shared container.
 
 The three estimators take a spectra container (``fit(X, y)``, ``predict(X)``;
 ``X`` a :class:`SimulatedSpectra` / :class:`ObservedSpectra`, ``y`` the truth
@@ -80,6 +83,10 @@ _EXPORTS = {
     "clean_spectra": "._rebin",
     "log_wave_grid": "._rebin",
     "rebin_log": "._rebin",
+    "RebinnedSpectra": "._shared",
+    "rebin_spectra": "._shared",
+    "shared_grid": "._shared",
+    "predict_quasars": "._shared",
     "truth_dlas": "._truth",
     "truth_z": "._truth",
     # estimators, networks, metrics

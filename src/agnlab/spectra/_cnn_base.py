@@ -60,10 +60,11 @@ class SpectraCNNEstimator(AgnlabEstimator):
         return np.concatenate(outs) if outs else np.zeros((0, *empty_shape), np.float32)
 
     def _train(self, make_net, X, targets: tuple, train_idx, val_idx, *, loss_fn, torch_rng, train_seed: int,
-               desc: str):
+               desc: str, warm_state=None):
         """Build the network (initialised from ``torch_rng``) and train it; returns ``(net, fit_module result)``.
 
         ``n_jobs=None`` leaves the process' thread setting alone during training (as before the contract).
+        ``warm_state``: the state dict to start from with ``warm_start`` (default: the fitted network's).
         """
         cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
                           max_epochs=self.max_epochs, patience=self.patience, seed=train_seed,
@@ -72,7 +73,7 @@ class SpectraCNNEstimator(AgnlabEstimator):
             net = make_net()
             if getattr(self, "warm_start", False) and getattr(self, "net_", None) is not None:
                 try:
-                    net.load_state_dict(self.net_.state_dict())
+                    net.load_state_dict(self.net_.state_dict() if warm_state is None else warm_state)
                 except RuntimeError as exc:
                     raise ValueError("warm_start=True but the fitted network does not match the new one "
                                      f"(different shapes: {str(exc).splitlines()[0]}); fit with warm_start=False"
@@ -83,12 +84,19 @@ class SpectraCNNEstimator(AgnlabEstimator):
         return net, hist
 
     def _rebinner(self, wave_aa, grid) -> LogRebinner:
-        """Rebinning weights for this input grid (a private cache keyed on the input grid, not learned state)."""
-        cached = getattr(self, "_rebinner_cache", None)
-        if cached is not None and cached.matches(wave_aa) and cached.wave_out_aa.size == grid.size:
-            return cached
+        """Rebinning weights for this input grid (a private cache of the last few input grids, not learned state).
+
+        Several entries, so that raw spectra and :func:`rebin_spectra` output can alternate.
+        """
+        cache = getattr(self, "_rebinner_cache", None)
+        if not isinstance(cache, list):
+            cache = self._rebinner_cache = []
+        for reb in cache:
+            if reb.matches(wave_aa) and reb.wave_out_aa.size == grid.size:
+                return reb
         reb = LogRebinner(wave_aa, grid)
-        self._rebinner_cache = reb
+        cache.insert(0, reb)
+        del cache[4:]
         return reb
 
     # -- persistence --------------------------------------------------------------------------

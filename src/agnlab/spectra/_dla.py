@@ -38,7 +38,7 @@ from ._dla_net import DLANet, dla_loss
 from ._inputs import is_spectra_container, spectra_arrays, spectra_fit_arrays
 from ._metrics import dla_search_range
 from ._mlcommon import SpectraWarning, default_z_range, robust_scale, spectral_features, training_seeds
-from ._rebin import check_wave, clean_spectra, log_wave_grid
+from ._rebin import check_wave, log_wave_grid
 from ._truth import truth_dlas, truth_z
 
 __all__ = ["DLAFinder"]
@@ -71,6 +71,13 @@ class DLAFinder(SpectraCNNEstimator):
         Context added on both sides of the rest Ly-beta..Ly-alpha stretch.
     min_log_nhi : float
         Absorbers at or above this column density are DLAs (training labels).
+    nhi_train_min : float
+        Absorbers at or above this column density (sub-DLAs included when the training lists hold
+        them, e.g. from the simulator's ``absorbers`` table) train the position and log NHI heads,
+        while only DLAs (``min_log_nhi``) are positives of the presence head. The column density of a
+        sub-DLA is then measured rather than extrapolated from DLAs, so the ``nhi_sigma`` factor can
+        reject it (sub-DLAs are the main false detections of automated DLA searches, e.g. Parks et al.
+        2018, MNRAS 476, 1151).
     channels, dilations, kernel :
         Network shape (see :class:`DLANet`).
     heat_sigma_cells : float
@@ -118,8 +125,9 @@ class DLAFinder(SpectraCNNEstimator):
     """
 
     def __init__(self, *, wave_min_aa: float = 3600.0, wave_max_aa: float = 9600.0, dlog10: float = 1e-4,
-                 context_dlog10: float = 0.024, min_log_nhi: float = 20.3, channels=(16, 32, 48, 64),
-                 dilations=(1, 2, 4, 8), kernel: int = 5, heat_sigma_cells: float = 1.0, pos_weight: float = 10.0,
+                 context_dlog10: float = 0.024, min_log_nhi: float = 20.3, nhi_train_min: float = 19.3,
+                 channels=(16, 32, 48, 64), dilations=(1, 2, 4, 8), kernel: int = 5, heat_sigma_cells: float = 1.0,
+                 pos_weight: float = 10.0,
                  threshold: float = 0.5, nhi_sigma: float = 0.15, nms_cells: int = 3, lr: float = 2e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, max_epochs: int = 40, patience: int = 6,
                  validation_fraction: float = 0.1, z_range=None, random_state=0, warm_start: bool = False,
@@ -129,6 +137,7 @@ class DLAFinder(SpectraCNNEstimator):
         self.dlog10 = dlog10
         self.context_dlog10 = context_dlog10
         self.min_log_nhi = min_log_nhi
+        self.nhi_train_min = nhi_train_min
         self.channels = channels
         self.dilations = dilations
         self.kernel = kernel
@@ -211,20 +220,23 @@ class DLAFinder(SpectraCNNEstimator):
         n_masked = 0
         for s in range(0, n, self.chunk_size):
             sl = slice(s, s + self.chunk_size)
-            _, f, iv, nm = clean_spectra(wave, flux[sl], ivar[sl])
+            fr, ir, nm = reb.rebin_raw(flux[sl], ivar[sl])
             n_masked += nm
-            fr, ir = reb(f, iv)
             z1 = np.log10(1 + zq_safe[sl])[:, None]
-            red = ((loglam[None] >= np.log10(_SCALE_REST_AA[0]) + z1)
-                   & (loglam[None] <= np.log10(_SCALE_REST_AA[1]) + z1))
-            scale = robust_scale(fr, ir, mask=red)
+            rows = np.arange(fr.shape[0])[:, None]
+            # the rest-frame scale window, gathered (a few hundred pixels instead of the whole grid)
+            a_red = np.searchsorted(loglam, np.log10(_SCALE_REST_AA[0]) + z1[:, 0], side="left")
+            b_red = np.searchsorted(loglam, np.log10(_SCALE_REST_AA[1]) + z1[:, 0], side="right")
+            ired = a_red[:, None] + np.arange(max(int((b_red - a_red).max()), 1))[None]
+            red = ired < b_red[:, None]
+            ired = np.minimum(ired, grid.size - 1)
+            scale = robust_scale(fr[rows, ired], ir[rows, ired], mask=red)
             miss = ~np.isfinite(scale)
             if miss.any():  # red window masked or negative: any pixel redward of Ly-alpha
                 scale[miss] = robust_scale(fr[miss], ir[miss], mask=loglam[None] >= np.log10(LYA_AA * 1.02) + z1[miss])
             idx = i0[sl, None] + np.arange(n_win)[None]
             inside = (idx >= 0) & (idx < grid.size)
             idc = np.clip(idx, 0, grid.size - 1)
-            rows = np.arange(fr.shape[0])[:, None]
             fw = np.where(inside, fr[rows, idc], 0.0)
             iw = np.where(inside, ir[rows, idc], 0.0)
             bad = ~np.isfinite(scale) | ~(iw > 0).any(axis=1)
@@ -243,16 +255,18 @@ class DLAFinder(SpectraCNNEstimator):
         nhi = np.zeros((n, n_cells), np.float32)
         c = np.arange(n_cells)
         dist_best = np.full((n, n_cells), np.inf)
+        reg_min = min(self.nhi_train_min, self.min_log_nhi)
         for i, (zd, nh) in enumerate(dlas):
             for z_a, n_a in zip(zd, nh):
-                if n_a < self.min_log_nhi:
+                if n_a < reg_min:
                     continue
                 p = (np.log10(LYA_AA * (1 + z_a)) - np.log10(grid[0])) / self.dlog10 - i0[i]
                 u = (p - (self._CELL - 1) / 2) / self._CELL
                 if u < -2 or u > n_cells + 1:
                     continue
                 d = c - u
-                heat[i] = np.maximum(heat[i], np.exp(-0.5 * (d / self.heat_sigma_cells) ** 2))
+                if n_a >= self.min_log_nhi:  # presence: DLAs only; position and log NHI: sub-DLAs too
+                    heat[i] = np.maximum(heat[i], np.exp(-0.5 * (d / self.heat_sigma_cells) ** 2))
                 near = (np.abs(d) <= 1.5) & (np.abs(d) < dist_best[i])
                 dist_best[i] = np.where(near, np.abs(d), dist_best[i])
                 mask[i, near] = 1.0
@@ -273,7 +287,9 @@ class DLAFinder(SpectraCNNEstimator):
         *arrays :
             ``ivar, truth`` in the array form.
         dlas : DataFrame, optional
-            Per-DLA table (``spec_index``, ``z_dla``, ``log_nhi``).
+            Per-absorber table (``spec_index``, ``z_dla`` or ``z_abs``, ``log_nhi``); may hold
+            sub-DLAs (they train the log NHI head, see ``nhi_train_min``). Default: the container's
+            ``absorbers`` table when the truth is the container's own (``y`` None or ``X.truth``).
 
         Returns
         -------
@@ -282,6 +298,8 @@ class DLAFinder(SpectraCNNEstimator):
         wave_aa, flux, ivar, truth = spectra_fit_arrays(X, y, arrays)
         n = flux.shape[0] if flux.ndim == 2 else 1
         z = truth_z(truth, n)
+        if dlas is None and getattr(X, "absorbers", None) is not None and (y is None or y is getattr(X, "truth", None)):
+            dlas = X.absorbers  # every H I system: sub-DLAs train the log NHI head (see nhi_train_min)
         lists = truth_dlas(truth, n, dlas=dlas)
         Xp, i0, empty = self.preprocess(wave_aa, flux, ivar, z)
         keep = ~empty
@@ -325,7 +343,7 @@ class DLAFinder(SpectraCNNEstimator):
         return self
 
     # -- predict ------------------------------------------------------------------------------
-    def _raw(self, X, batch_size=256):
+    def _raw(self, X, batch_size=64):
         return self._forward(X, batch_size=batch_size, desc="DLA", empty_shape=(3, self.n_window_ // self._CELL))
 
     def detect_preprocessed(self, X, i0, z_qso, empty=None, *, threshold=None):

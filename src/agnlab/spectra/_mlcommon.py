@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from torch import nn
@@ -54,11 +52,13 @@ def robust_scale(flux: np.ndarray, ivar: np.ndarray, *, mask: np.ndarray | None 
     valid = ivar > 0
     if mask is not None:
         valid = valid & mask
-    f = np.where(valid, flux, np.nan)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(f, axis=1)
-        mabs = np.nanmean(np.abs(f), axis=1)
+    cnt = valid.sum(axis=1)
+    rows = np.arange(valid.shape[0])
+    srt = np.sort(np.where(valid, flux, np.inf), axis=1)  # valid values first, in order
+    with np.errstate(invalid="ignore", divide="ignore"):
+        med = 0.5 * (srt[rows, np.maximum((cnt - 1) // 2, 0)] + srt[rows, np.maximum(cnt // 2, 0)])
+        mabs = np.where(valid, np.abs(flux), 0).sum(axis=1) / cnt
+    med = np.where(cnt > 0, med, np.nan)
     bad = ~(med > 0)
     med = np.where(bad, mabs, med)
     med = np.where(med > 0, med, np.nan)

@@ -122,7 +122,7 @@ def _chunk_tables(args, obs, models):
         table["flag"] = "ok"
     outside = np.zeros(n, bool)
     if "redshift" in models:
-        outside |= table["flag"].to_numpy() == "edge_of_range"
+        outside |= np.isin(table["flag"].to_numpy(), ("edge_of_range", "out_of_range"))
     if "dla" in models:
         outside |= table["dla_flag"].to_numpy() == "z_outside_trained_range"
     flags = np.where(outside, flags | int(SpectrumFlag.Z_OUTSIDE_TRAINED_RANGE), flags)

@@ -26,7 +26,7 @@ from ..nn import train_validation_split
 from ._cnn_base import SpectraCNNEstimator
 from ._inputs import spectra_arrays, spectra_fit_arrays
 from ._mlcommon import SpectraWarning, default_z_range, robust_scale, spectral_features, training_seeds
-from ._rebin import check_wave, clean_spectra, log_wave_grid
+from ._rebin import check_wave, log_wave_grid
 from ._redshift_net import RedshiftNet, redshift_loss
 from ._truth import truth_z
 
@@ -52,8 +52,13 @@ class RedshiftEstimator(SpectraCNNEstimator):
     dlog10 : float
         Model grid step in ``log10(wavelength)`` (3e-4 ~ 207 km/s per pixel).
     z_range : (float, float) or None
-        Trained redshift range; ``None`` takes it from the training truth
-        (min/max rounded outwards to 0.1).
+        Trained redshift range (the span of the classification bins); ``None`` takes it from the
+        training truth (min/max rounded outwards to 0.1).
+    valid_z_range : (float, float) or None
+        Declared valid range of the predictions (``None``: ``z_range``). Training on a margin
+        beyond it (e.g. ``z_range=(1.8, 4.4)`` for ``valid_z_range=(2, 4)``) lets the network
+        recognise quasars just outside the valid range instead of folding them onto a redshift
+        inside it; a prediction outside ``valid_z_range`` is flagged ``out_of_range``.
     bin_width_kms : float
         Width of the classification bins in velocity (``c * ln(10) * dlog10(1+z)``).
     channels, kernel, hidden, dropout :
@@ -93,7 +98,8 @@ class RedshiftEstimator(SpectraCNNEstimator):
     Out of domain: spectra whose wavelength grid covers less than half of the
     model grid raise :class:`agnlab.OutOfDomainError`; a redshift at the edge of
     the trained range (where the true z may lie outside it) is flagged
-    ``edge_of_range`` in the prediction table's ``flag`` column.
+    ``edge_of_range`` in the prediction table's ``flag`` column, one outside
+    ``valid_z_range`` ``out_of_range``.
 
     Examples
     --------
@@ -106,8 +112,8 @@ class RedshiftEstimator(SpectraCNNEstimator):
     """
 
     def __init__(self, *, wave_min_aa: float = 3600.0, wave_max_aa: float = 9600.0, dlog10: float = 3e-4,
-                 z_range=None, bin_width_kms: float = 900.0, channels=(16, 32, 48, 64, 64), kernel: int = 5,
-                 hidden: int = 256, dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4,
+                 z_range=None, valid_z_range=None, bin_width_kms: float = 900.0, channels=(16, 32, 48, 64, 64),
+                 kernel: int = 5, hidden: int = 256, dropout: float = 0.1, lr: float = 2e-3, weight_decay: float = 1e-4,
                  batch_size: int = 128, max_epochs: int = 40, patience: int = 6, validation_fraction: float = 0.1,
                  min_confidence: float = 0.5, random_state=0, warm_start: bool = False, chunk_size: int = 512,
                  n_jobs=None, progress=None):
@@ -115,6 +121,7 @@ class RedshiftEstimator(SpectraCNNEstimator):
         self.wave_max_aa = wave_max_aa
         self.dlog10 = dlog10
         self.z_range = z_range
+        self.valid_z_range = valid_z_range
         self.bin_width_kms = bin_width_kms
         self.channels = channels
         self.kernel = kernel
@@ -166,9 +173,8 @@ class RedshiftEstimator(SpectraCNNEstimator):
         empty = np.zeros(n, bool)
         n_masked = 0
         for s in range(0, n, self.chunk_size):
-            _, f, iv, nm = clean_spectra(wave, flux[s:s + self.chunk_size], ivar[s:s + self.chunk_size])
+            fr, ir, nm = reb.rebin_raw(flux[s:s + self.chunk_size], ivar[s:s + self.chunk_size])
             n_masked += nm
-            fr, ir = reb(f, iv)
             scale = robust_scale(fr, ir)
             bad = ~np.isfinite(scale)
             empty[s:s + len(fr)] = bad
@@ -233,11 +239,15 @@ class RedshiftEstimator(SpectraCNNEstimator):
         off = ((y - (edges[cls] + 0.5 * w)) / w).astype(np.float32)
         split_state, torch_rng, train_seed = training_seeds(self.random_state)
         it, iv = train_validation_split(X.shape[0], self.validation_fraction, split_state)
+        warm = None
+        if self.warm_start and getattr(self, "net_", None) is not None and not (
+                self.bin_edges_.size == edges.size and np.allclose(self.bin_edges_, edges, rtol=0, atol=1e-12)):
+            warm = _remap_bins(self.net_.state_dict(), self.bin_edges_, edges)
         net, hist = self._train(
             lambda: RedshiftNet(grid.size, n_bins, channels=tuple(self.channels), kernel=self.kernel,
                                 hidden=self.hidden, dropout=self.dropout),
             X, (cls, off), it, iv, loss_fn=lambda out, c, o: redshift_loss(out, c, o, n_bins=n_bins),
-            torch_rng=torch_rng, train_seed=train_seed, desc="RedshiftEstimator")
+            torch_rng=torch_rng, train_seed=train_seed, desc="RedshiftEstimator", warm_state=warm)
         self._set_net(net)
         self.wave_grid_aa_ = grid
         self.z_range_ = (zlo, zhi)
@@ -264,6 +274,15 @@ class RedshiftEstimator(SpectraCNNEstimator):
             np.where(k < nb - 1, p[rows, np.minimum(k + 1, nb - 1)], 0)
         return 10 ** y - 1, conf, k
 
+    def valid_range(self) -> tuple[float, float]:
+        """The declared valid redshift range (``valid_z_range``, else the trained range)."""
+        self._check_fitted()
+        vr = self.z_range_ if self.valid_z_range is None else self.valid_z_range
+        lo, hi = (float(v) for v in vr)
+        if not hi > lo:
+            raise ValueError(f"valid_z_range must have z_max > z_min, got {vr}")
+        return lo, hi
+
     def predict_preprocessed(self, X, empty=None, *, batch_size: int = 256) -> pd.DataFrame:
         """Predict from :meth:`preprocess` output; see :meth:`predict`."""
         self._check_fitted()
@@ -274,13 +293,15 @@ class RedshiftEstimator(SpectraCNNEstimator):
         out = self._forward(X, batch_size=batch_size, desc="redshift", empty_shape=(2 * nb,))
         z, conf, k = self._decode(out)
         empty = np.zeros(len(z), bool) if empty is None else np.asarray(empty, bool)
+        vlo, vhi = self.valid_range()
         edge = (k == 0) | (k == nb - 1)
+        outside = (z < vlo) | (z > vhi)
         low = conf < self.min_confidence
         z = np.where(empty, np.nan, z)
         conf = np.where(empty, 0.0, conf)
-        flag = np.where(empty, "empty", np.where(edge, "edge_of_range",
-                                                  np.where(low, "low_confidence", "ok")))
-        return pd.DataFrame({"z_pred": z, "confidence": conf, "out_of_range": edge & ~empty,
+        flag = np.where(empty, "empty", np.where(edge, "edge_of_range", np.where(
+            outside, "out_of_range", np.where(low, "low_confidence", "ok"))))
+        return pd.DataFrame({"z_pred": z, "confidence": conf, "out_of_range": (edge | outside) & ~empty,
                              "flag": flag})
 
     def predict(self, X, *arrays) -> pd.DataFrame:
@@ -300,9 +321,11 @@ class RedshiftEstimator(SpectraCNNEstimator):
         pandas.DataFrame, one row per spectrum
             ``z_pred``; ``confidence`` (probability within +-1 bin);
             ``out_of_range`` (the arg-max bin is the first or last of the
-            trained range: the true z may lie outside it, not measurable);
-            ``flag``: ``ok``, ``low_confidence``, ``edge_of_range`` or
-            ``empty`` (no valid pixel; ``z_pred`` NaN).
+            trained range, or the prediction lies outside ``valid_z_range``:
+            the true z may lie outside the range the model is valid for);
+            ``flag``: ``ok``, ``low_confidence``, ``edge_of_range`` (edge bin),
+            ``out_of_range`` (outside ``valid_z_range``) or ``empty`` (no
+            valid pixel; ``z_pred`` NaN).
         """
         self._check_fitted()
         wave_aa, flux, ivar = spectra_arrays(X, arrays)
@@ -325,3 +348,38 @@ class RedshiftEstimator(SpectraCNNEstimator):
         self.wave_grid_aa_ = grid
         self.bin_edges_ = np.asarray(arrays["bin_edges"], float)
         self.z_range_ = tuple(float(v) for v in meta["z_range"])
+
+
+def _remap_bins(state: dict, old_edges, new_edges, *, outside_logit: float = -4.0) -> dict:
+    """Warm-start state for a new redshift bin layout (e.g. a wider trained range).
+
+    The output layer's logit and offset rows of each new bin are copied from the old bin nearest
+    to its centre, the offset rescaled to the new bin width and shifted by the distance between the
+    two centres (the offset is linear in the layer), so the wider network starts with the old
+    predictions; bins whose centre lies outside the old range start ``outside_logit`` lower (so they
+    begin improbable and are learned in the fine-tuning). Every other layer is kept.
+    """
+    import torch
+
+    old_edges, new_edges = np.asarray(old_edges, float), np.asarray(new_edges, float)
+    nb_old, nb_new = old_edges.size - 1, new_edges.size - 1
+    c_old = 0.5 * (old_edges[1:] + old_edges[:-1])
+    c_new = 0.5 * (new_edges[1:] + new_edges[:-1])
+    k = np.clip(np.searchsorted(old_edges, c_new) - 1, 0, nb_old - 1)
+    k = np.where(np.abs(c_old[np.minimum(k + 1, nb_old - 1)] - c_new) < np.abs(c_old[k] - c_new),
+                 np.minimum(k + 1, nb_old - 1), k)
+    outside = (c_new < old_edges[0]) | (c_new > old_edges[-1])
+    (wkey, bkey) = [key for key in state if key.startswith("head.")][-2:]  # the last Linear layer
+    w, b = state[wkey], state[bkey]
+    rows = torch.from_numpy(np.concatenate([k, nb_old + k]))
+    new = dict(state)
+    new[wkey] = w[rows].clone()
+    new[bkey] = b[rows].clone()
+    new[bkey][:nb_new][torch.from_numpy(outside)] += outside_logit
+    # offset (in bin widths from the centre): o_new = o_old * w_old / w_new + (c_old - c_new) / w_new
+    w_old, w_new = old_edges[1] - old_edges[0], new_edges[1] - new_edges[0]
+    scale = torch.tensor(w_old / w_new, dtype=w.dtype)
+    shift = torch.from_numpy((c_old[k] - c_new) / w_new).to(b.dtype)
+    new[wkey][nb_new:] *= scale
+    new[bkey][nb_new:] = new[bkey][nb_new:] * scale + shift
+    return new

@@ -50,8 +50,9 @@ def truth_dlas(truth, n: int, *, dlas=None) -> list[tuple[np.ndarray, np.ndarray
       spectrum (lists, arrays or strings such as ``"[2.31 2.85]"``), used
       first when present;
     * a separate per-DLA table ``dlas`` with columns ``spec_index`` (or
-      ``qso_index`` / ``index``), ``z_dla`` and ``log_nhi``, passed as ``dlas``
-      or found as ``truth.attrs['dlas']``.
+      ``qso_index`` / ``index``), ``z_dla`` (or ``z_abs``) and ``log_nhi``, passed as ``dlas``
+      or found as ``truth.attrs['dlas']``; the simulator's ``absorbers`` table (every H I system
+      with log N >= 17.2) is accepted too, so the lists can hold sub-DLAs.
     """
     cols = list(getattr(truth, "columns", getattr(truth, "colnames", [])))
     if dlas is None and not ("z_dla" in cols and "log_nhi" in cols) and isinstance(getattr(truth, "attrs", None), dict):
@@ -60,9 +61,10 @@ def truth_dlas(truth, n: int, *, dlas=None) -> list[tuple[np.ndarray, np.ndarray
         idx_col = next((c for c in ("spec_index", "qso_index", "index", "row") if c in list(dlas.columns)), None)
         if idx_col is None:
             raise ValueError(f"dlas table needs a spec_index column; has {list(dlas.columns)}")
-        check_columns(dlas, ["z_dla", "log_nhi"], name="dlas")
+        zname = "z_abs" if "z_abs" in list(dlas.columns) and "z_dla" not in list(dlas.columns) else "z_dla"
+        check_columns(dlas, [zname, "log_nhi"], name="dlas")
         idx = np.asarray(dlas[idx_col], dtype=int)
-        zd = np.asarray(dlas["z_dla"], dtype=float)
+        zd = np.asarray(dlas[zname], dtype=float)
         nh = np.asarray(dlas["log_nhi"], dtype=float)
         return [(zd[idx == i], nh[idx == i]) for i in range(n)]
     check_columns(truth, ["z_dla", "log_nhi"], name="truth")
