@@ -238,9 +238,9 @@ def main(argv=None):
                 "models on one random interior node of every axis are held out of training (and of "
                 "NebulaBayes' grid).\n\n" + md_table(acc_rows))
     body.append("## Speed per spectrum as called\n\nagnlab: one `predict` call on the "
-                f"{args.n_test} test spectra of a seed (includes validation, the out-of-domain test and "
-                "building its k-d tree for a new pattern of lines), and at scale: the throughput run below "
-                "(strong lines, tiled grid models); NebulaBayes: "
+                f"{args.n_test} test spectra of a seed (includes validation and the out-of-domain test, "
+                "whose k-d trees are only built when many spectra need a search), and at scale: the throughput "
+                "run below (strong lines, tiled grid models); NebulaBayes: "
                 "one call per spectrum on its interpolated grid (initialisation not counted).\n\n"
                 + md_table(speed_rows))
     body.append("## Throughput\n\n" + md_table([{"grid": k, "method": m, "spectra": v["n"], "lines": v["lines"],

@@ -170,3 +170,59 @@ def test_a_noise_spike_in_a_line_the_models_lack_is_not_out_of_domain():
     f.loc[1, "HeII4686"], e.loc[1, "HeII4686"] = 0.5, 0.01         # S/N 50: no model has it
     f.loc[2, "HeII4686"], e.loc[2, "HeII4686"] = 0.001, 0.01       # undetected: dropped, still estimated
     assert inv.predict(f, e)["flag"].tolist() == ["ok", "out_of_domain", "line_dropped"]  # (below min_snr)
+
+
+def test_interpolation_gap_is_the_leave_one_node_out_error():
+    """A line quadratic in log U (spacing h = 0.25) misses h^2 * 0.5 = 0.03125 dex at every interior log U node
+    when that node is left out, 0 along O/H: RMS over the (node, axis) pairs 0.03125 / sqrt(2)."""
+    t = _grid_table()
+    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
+    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+    inv = GridInverter("gbm", gbm_params={"max_iter": 10}, n_samples=2000).fit(g, lines=[*LINES, "NeIII3869"])
+    gap = inv.training_record_["interpolation_gap_rms_dex"]
+    np.testing.assert_allclose(gap["NeIII3869"], 0.03125 / np.sqrt(2), rtol=1e-9)
+    np.testing.assert_allclose([gap[ln] for ln in LINES], 0.0, atol=1e-12)     # log-linear lines: exact
+
+
+@pytest.mark.parametrize("calibration_set", ["node-gap", "simulated"])
+def test_calibration_sets(grid, calibration_set):
+    inv = GridInverter("gbm", gbm_params={"max_iter": 30}, n_samples=5000, calibration_set=calibration_set,
+                       model_error_dex=0.02, random_state=1).fit(grid, lines=LINES)
+    cover = inv.training_record_["calibration_coverage_68"]
+    # conformal factors per width bin: coverage of the calibration set itself, within binomial noise (n >= 500)
+    np.testing.assert_allclose(list(cover.values()), 0.6827, atol=0.05)
+    with pytest.raises(ValueError, match="calibration_set"):
+        GridInverter("gbm", calibration_set="random").fit(grid, lines=LINES)
+
+
+def test_node_gap_model_error_trains_on_a_curved_grid():
+    """model_error="node-gap" (the default) moves training spectra by the grid's own interpolation errors;
+    on a grid with curvature the estimates stay accurate (S/N 20; tolerance ~5 % of the log U range)."""
+    t = _grid_table()
+    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
+    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+    lines = [*LINES, "NeIII3869"]
+    inv = GridInverter("gbm", gbm_params={"max_iter": 60}, n_samples=8000, random_state=2).fit(g, lines=lines)
+    rng = np.random.default_rng(4)
+    rows = np.arange(g.n_models)
+    f = g.fluxes.iloc[rows][["Hbeta", *lines]].reset_index(drop=True)
+    e = f / 20.0
+    out = inv.predict(f + e * rng.standard_normal(f.shape), e)
+    assert (out["flag"] == "ok").all()
+    assert np.median(np.abs(out["log U"] - g.params["log U"].to_numpy())) < 0.1
+    with pytest.raises(ValueError, match="model_error"):
+        GridInverter("gbm", model_error="uniform").fit(g, lines=lines)
+
+
+def test_small_and_large_calls_agree(grid, fitted):
+    """A small call settles the domain test without a nearest-model search (the estimate's model, or a scan
+    of the cloud); a large one searches k-d trees: the same flags and estimates either way."""
+    inv = copy.deepcopy(fitted["nn"])
+    rows = np.resize(np.arange(grid.n_models), 60)
+    f, e = _observe(grid, rows, seed=3)
+    f.loc[:39, "OIII5007"] *= 30.0           # 40 spectra no model reproduces (a pattern of > 16: the tree path)
+    big = inv.predict(f, e)
+    assert (big["flag"].iloc[:40] == "out_of_domain").all() and (big["flag"].iloc[40:] == "ok").all()
+    for idx in ([0, 1, 45], [50, 2], [41]):
+        small = inv.predict(f.iloc[idx], e.iloc[idx])
+        pd.testing.assert_frame_equal(small, big.iloc[idx], rtol=1e-5, atol=1e-6)   # float32 net, batch sizes

@@ -72,21 +72,28 @@ class GBMQuantiles:
         self._predictors = None
 
     @classmethod
-    def fit(cls, x, y, *, params, seed, n_threads=None):
-        """Fit one model per parameter column of ``y`` and quantile; ``params`` go to scikit-learn."""
+    def fit(cls, x, y, *, params, seed, n_threads=None, progress=None):
+        """Fit one model per parameter column of ``y`` and quantile; ``params`` go to scikit-learn.
+
+        ``progress``: a bar over the n_params x 3 models (None: shown on an interactive terminal).
+        """
         from sklearn.ensemble import HistGradientBoostingRegressor
 
         from .._estimator import compute_context
+        from .._progress import progress as progress_bar
 
         kw = {"max_iter": 200, "learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 40,
               "early_stopping": False, "random_state": seed}
         kw.update(params)
         trees, base, models = [], np.zeros((y.shape[1], 3)), []
-        with compute_context(n_threads, default_threads=None):
+        bar = progress_bar(total=3 * y.shape[1], desc="GridInverter GBM", unit="model",
+                           disable=None if progress is None else not progress)
+        with compute_context(n_threads, default_threads=None), bar:
             for p in range(y.shape[1]):
                 row = []
                 for j, q in enumerate(QUANTILES):
                     m = HistGradientBoostingRegressor(loss="quantile", quantile=q, **kw).fit(x, y[:, p])
+                    bar.update(1)
                     row.append([{f: np.asarray(tp.nodes[f]) for f in _NODE_FIELDS} for it in m._predictors
                                 for tp in it])
                     base[p, j] = float(np.ravel(m._baseline_prediction)[0])

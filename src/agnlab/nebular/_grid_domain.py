@@ -7,9 +7,13 @@ dense cloud of models (the nodes and multilinear interpolants between them), is 
 granted to the grid itself. A ratio below twice its own 1-sigma error is consistent with zero, so the
 candidates' chi^2 compares ``max(value, floor)`` with ``floor = log10(2 sigma_linear)`` on both sides: a
 noise spike at S/N ~ 2-3 in a line the models put at ~0 (He II 4686 in HII regions) does not make a
-spectrum out of domain, while a detection at S/N >~ 5 still does. The chi^2 of the Euclidean nearest
-model (a k-d tree per pattern of observed lines) settles most spectra; the others are searched among
-their 32 nearest models, so millions of spectra take seconds.
+spectrum out of domain, while a detection at S/N >~ 5 still does.
+
+Any model's chi^2 bounds the minimum from above, so a spectrum is settled as soon as one model passes:
+first the ``guess`` given by the caller (the grid interpolated at the estimated parameters: no search
+at all, which keeps small calls fast), then the Euclidean nearest model of the cloud (a k-d tree per
+pattern of observed lines, built on first use; a full scan when only a few spectra need it), and last,
+with the detection floor, its 32 nearest models; so millions of spectra take seconds.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-__all__ = ["detection_floor", "in_domain", "min_chi2_to_models"]
+__all__ = ["chi2_to_guess", "detection_floor", "in_domain", "min_chi2_to_models"]
+
+_BRUTE_MAX = 16   # spectra of one pattern of lines scanned against the whole cloud without a k-d tree
 
 
 def detection_floor(r, sigma) -> np.ndarray:
@@ -31,6 +37,7 @@ def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None,
 
     ``cache``: optional dict keeping the k-d tree of each pattern of observed lines between calls.
     ``floor`` (n, L): values below it on either side count as the floor (see the module docstring).
+    Patterns seen in at most a few spectra (and with no cached tree) are scanned exhaustively (exact minimum).
     """
     from scipy.spatial import cKDTree
 
@@ -47,6 +54,19 @@ def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None,
         rows = np.flatnonzero(inverse == p_i)
         cols = np.flatnonzero(pat)
         key = pat.tobytes()
+        if rows.size <= _BRUTE_MAX and not (cache is not None and key in cache):
+            # a few spectra: a scan of the whole cloud is cheaper than building a k-d tree
+            pts = cloud[:, cols]
+            for i in rows:
+                x = r[i, cols].astype(pts.dtype)
+                w = (1.0 / (sigma[i, cols] ** 2 + tol_dex**2)).astype(pts.dtype)
+                models = pts if floor is None else np.maximum(pts, floor[i, cols].astype(pts.dtype))
+                if floor is not None:
+                    x = np.maximum(x, floor[i, cols].astype(pts.dtype))
+                d = models - x
+                d *= d
+                out[i] = float(np.min(d @ w))
+            continue
         if cache is not None and key in cache:
             pts, tree = cache[key]
         else:
@@ -71,14 +91,31 @@ def min_chi2_to_models(r, sigma, cloud, *, tol_dex, k=32, workers=1, cache=None,
     return out
 
 
-def in_domain(r, sigma, cloud, *, tol_dex, pvalue, workers=1, cache=None) -> tuple[np.ndarray, np.ndarray]:
-    """``(inside, chi2_min)``: inside when chi2_min <= chi2.ppf(1 - pvalue, n_observed_lines)."""
+def chi2_to_guess(r, sigma, guess, *, tol_dex) -> np.ndarray:
+    """chi^2 of every row of ``r`` (n, L; NaN = missing) to its own candidate model ``guess`` (n, L; NaN: none)."""
+    present = np.isfinite(r)
+    var = np.where(present, sigma, 0.0) ** 2 + tol_dex**2
+    d2 = np.where(present, (guess - np.where(present, r, 0.0)) ** 2 / var, 0.0)
+    return d2.sum(axis=1)     # NaN where the guess lacks an observed line (a hole): not settled
+
+
+def in_domain(r, sigma, cloud, *, tol_dex, pvalue, workers=1, cache=None, guess=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(inside, chi2)``: inside when the smallest chi^2 found is <= chi2.ppf(1 - pvalue, n_observed_lines).
+
+    ``guess`` (n, L), optional: one candidate model per spectrum tried first. ``chi2`` is the minimum
+    over the cloud for the spectra that needed the search, else the (upper-bound) chi^2 that settled them.
+    """
     dof = np.isfinite(r).sum(axis=1)
     limit = stats.chi2.ppf(1.0 - pvalue, np.maximum(dof, 1))
-    # the (approximate) Euclidean nearest model decides for almost every spectrum: chi^2 to it bounds the
-    # minimum from above (the floor only lowers chi^2); only spectra it fails are searched among their 32
-    # nearest models, with the detection floor
-    chi2 = min_chi2_to_models(r, sigma, cloud, tol_dex=tol_dex, k=1, workers=workers, cache=cache)
+    chi2 = np.full(r.shape[0], np.nan)
+    if guess is not None:
+        chi2 = chi2_to_guess(r, sigma, guess, tol_dex=tol_dex)
+    # the (approximate) Euclidean nearest model decides for almost every other spectrum; only spectra it
+    # fails are searched among their 32 nearest models, with the detection floor
+    todo = np.flatnonzero(~(chi2 <= limit) & (dof > 0))
+    if todo.size:
+        chi2[todo] = np.fmin(chi2[todo], min_chi2_to_models(r[todo], sigma[todo], cloud, tol_dex=tol_dex, k=1,
+                                                            workers=workers, cache=cache))
     again = np.flatnonzero(~(chi2 <= limit) & (dof > 0))
     if again.size:
         chi2[again] = np.fmin(chi2[again], min_chi2_to_models(r[again], sigma[again], cloud, tol_dex=tol_dex, k=32,

@@ -65,13 +65,19 @@ def _table(x, name):
 
 
 def _numeric(df, cols, name):
-    sub = df[cols]
-    if all(pd.api.types.is_numeric_dtype(t) for t in sub.dtypes):
-        return sub.to_numpy(dtype=float)
-    try:
-        return sub.apply(pd.to_numeric, errors="raise").to_numpy(dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: non-numeric values in line columns ({exc})") from None
+    """Columns ``cols`` of ``df`` as a float array (n, len(cols)); column by column, which is fast for small tables."""
+    out = np.empty((len(df), len(cols)))
+    for k, c in enumerate(cols):
+        col = df[c]
+        if isinstance(col, pd.DataFrame):
+            raise ValueError(f"{name}: column {c!r} appears more than once")
+        if not pd.api.types.is_numeric_dtype(col.dtype):
+            try:
+                col = pd.to_numeric(col, errors="raise")
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name}: non-numeric values in line columns ({exc})") from None
+        out[:, k] = col.to_numpy(dtype=float)
+    return out
 
 
 def read_observed(fluxes, errors, lines, *, grid_lines, norm_line="Hbeta", normalized=False, min_snr=2.0,
@@ -147,17 +153,19 @@ def simulate_observed(log_ratio, rng, *, snr_range, dropout, min_snr, min_lines,
     """Noisy observations of true log10(F/F_Hbeta) ``log_ratio`` (n, L) -> :class:`ObservedLines`.
 
     Per spectrum an S/N level drawn log-uniformly in ``snr_range``, and per line (and H-beta) an S/N
-    scattered around it by ``snr_spread_dex`` (log-normal, clipped to the range); Gaussian noise on
-    the fluxes; ``model_error_dex`` extra scatter of the true ratios (the grid's own error, as NebulaBayes'
-    ``grid_error``), not included in the reported errors; every line dropped with probability ``dropout``
-    (at least ``min_lines`` kept); lines whose noisy S/N falls below ``min_snr`` or flux below 0 are missing,
-    as :func:`read_observed` treats them.
+    scattered around it (log-normal, clipped to the range) by a spread drawn uniformly in
+    [0, ``snr_spread_dex``] per spectrum, so that equal S/N in every line is as common as a wide spread;
+    Gaussian noise on the fluxes; ``model_error_dex`` extra scatter of the true ratios (the grid's own
+    error, as NebulaBayes' ``grid_error``), not included in the reported errors; every line dropped with
+    probability ``dropout`` (at least ``min_lines`` kept); lines whose noisy S/N falls below ``min_snr`` or
+    flux below 0 are missing, as :func:`read_observed` treats them.
     """
     n, L = log_ratio.shape
     lo, hi = np.log10(snr_range[0]), np.log10(snr_range[1])
     level = rng.uniform(lo, hi, size=(n, 1))          # the spectrum's S/N level, then a scatter per line
-    snr = 10.0 ** np.clip(level + rng.normal(scale=snr_spread_dex, size=(n, L)), lo, hi)
-    snr_hb = 10.0 ** np.clip(level[:, 0] + rng.normal(scale=snr_spread_dex, size=n), lo, hi)
+    spread = rng.uniform(0.0, snr_spread_dex, size=(n, 1))   # from equal S/N in every line to a wide spread
+    snr = 10.0 ** np.clip(level + spread * rng.standard_normal((n, L)), lo, hi)
+    snr_hb = 10.0 ** np.clip(level[:, 0] + spread[:, 0] * rng.standard_normal(n), lo, hi)
     true = log_ratio + (rng.normal(scale=model_error_dex, size=(n, L)) if model_error_dex > 0 else 0.0)
     flux = 10.0**true
     sigma = flux / snr

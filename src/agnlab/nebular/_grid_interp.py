@@ -109,3 +109,29 @@ class LogRatioInterpolator:
         v = self(mesh)
         ok = np.isfinite(v).all(axis=1)
         return mesh[ok], v[ok]
+
+    def node_gap_residuals(self) -> tuple[np.ndarray, np.ndarray]:
+        """Leave-one-node-out errors of the interpolant: ``(theta, delta)``, one row per node and axis.
+
+        For every node with both neighbours along an axis (all three complete), ``delta`` (n, n_out) is
+        the node's value minus the linear interpolation between those neighbours: what the interpolant
+        would get wrong at that node had it been missing (the gap a held-out node slice leaves).
+        ``theta`` (n, k) are the node coordinates.
+        """
+        idx = np.stack(np.unravel_index(np.arange(self.table.shape[0]), self.shape), axis=1)
+        ok = np.isfinite(self.table).all(axis=1)
+        thetas, deltas = [], []
+        for j, a in enumerate(self.axes):
+            inner = ok & (idx[:, j] > 0) & (idx[:, j] < a.size - 1)
+            rows = np.flatnonzero(inner)
+            left, right = rows - self.strides[j], rows + self.strides[j]
+            both = ok[left] & ok[right]
+            rows, left, right = rows[both], left[both], right[both]
+            i = idx[rows, j]
+            w = (a[i + 1] - a[i]) / (a[i + 1] - a[i - 1])       # weight of the left neighbour
+            deltas.append(self.table[rows] - (w[:, None] * self.table[left] + (1 - w[:, None]) * self.table[right]))
+            thetas.append(np.stack([ax[idx[rows, m]] for m, ax in enumerate(self.axes)], axis=1))
+        if not deltas:
+            return np.empty((0, self.k)), np.empty((0, self.table.shape[1]))
+        return np.concatenate(thetas), np.concatenate(deltas)
+

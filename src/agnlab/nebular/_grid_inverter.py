@@ -8,12 +8,16 @@ observations* of the grid:
    the nodes themselves; their log10(F/F_Hbeta) by multilinear interpolation between the nodes
    (:mod:`._grid_interp`; models left out with ``exclude`` are never used, so held-out tests are honest);
 2. noise at an S/N drawn per line in ``snr_range``, random line dropout (any subset of lines works),
-   and ``model_error_dex`` of scatter for the grid's own inaccuracy (:mod:`._grid_features`);
+   and the grid's own error: by default its leave-one-node-out interpolation error, measured on the grid
+   (``model_error``), plus optional Gaussian scatter ``model_error_dex`` (:mod:`._grid_features`);
 3. quantile regression of every parameter at the 16th/50th/84th percentiles (:mod:`._grid_backends`):
    a neural network (``method="nn"``) or gradient-boosted trees (``method="gbm"``);
-4. calibration of the 68 % intervals on fresh simulations (a normalised conformal step, Romano et al.
-   2019, NeurIPS, "Conformalized quantile regression": one stretch factor per parameter);
-5. at prediction, spectra that no grid model reproduces are flagged ``out_of_domain`` (:mod:`._grid_domain`)
+4. calibration of the 68 % intervals on held-out observations (a normalised conformal step, Romano et al.
+   2019, NeurIPS, "Conformalized quantile regression": stretch factors per parameter and interval width),
+   by default grid nodes moved by the interpolant's leave-one-node-out error, so that the intervals
+   include the error of interpolating between nodes (``calibration_set``);
+5. at prediction, spectra that no grid model reproduces are flagged ``out_of_domain`` (:mod:`._grid_domain`;
+   the grid interpolated at the estimate is tried first, so small calls need no nearest-model search)
    and get no estimate.
 
 Multi-modal posteriors (the two R23 branches of O/H) widen the interval; the modes themselves come from
@@ -22,6 +26,8 @@ Multi-modal posteriors (the two R23 branches of O/H) widen the interval; the mod
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 
 import numpy as np
@@ -47,6 +53,29 @@ from ._photoion_grid import GridError, PhotoionizationGrid, load_photoionization
 __all__ = ["GridInverter"]
 
 _METHODS = ("nn", "gbm")
+_SMALL_CALL = 4096
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """torch's intra-op threads set to ``n`` for one block (cheap; torch imported only if loaded)."""
+    torch = sys.modules.get("torch")
+    old = torch.get_num_threads() if torch is not None else None
+    if torch is not None and old != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch is not None and old != n:
+            torch.set_num_threads(old)
+
+
+def _run_net(net, x):
+    """The network on a small float32 batch ``x`` (no device moves, no chunking)."""
+    import torch
+
+    with torch.no_grad():
+        return net(torch.from_numpy(np.ascontiguousarray(x))).numpy()
 
 
 class GridInverter(AgnlabEstimator):
@@ -62,12 +91,21 @@ class GridInverter(AgnlabEstimator):
     snr_range : (float, float)
         S/N level of a training spectrum, drawn log-uniformly.
     snr_spread_dex : float
-        Scatter (dex) of each line's (and H-beta's) S/N around the spectrum's level.
+        Largest scatter (dex) of each line's (and H-beta's) S/N around the spectrum's level; the scatter
+        of a training spectrum is drawn uniformly in [0, snr_spread_dex] (a fixed 0.4 dex made the
+        intervals ~1.3x too wide for spectra with equal S/N in every line).
     dropout : float
         Probability that a line is left out of a training spectrum.
+    model_error : {"node-gap", "gaussian"}
+        The grid's own error in training. ``"node-gap"``: every training spectrum is moved by the
+        leave-one-node-out error of the interpolant at a random node and axis of the grid (either sign;
+        see ``calibration_set``): an error measured on the grid itself by cross-validation, correlated
+        between lines and heavy-tailed as interpolation errors are (RMS 0.02-0.1 dex per line on the
+        MAPPINGS grids, median 0.01-0.02). ``"gaussian"``: only the ``model_error_dex`` scatter.
     model_error_dex : float
-        Extra Gaussian scatter (dex) of the true log ratios in training, for the grid's own error
-        (0.04 dex = NebulaBayes' default ``grid_error`` of 10 %).
+        Extra Gaussian scatter (dex) of the true log ratios in training, not in the reported errors: an
+        assumed error of the models themselves against real nebulae (0.04 dex = NebulaBayes' default
+        ``grid_error`` of 10 %; the default 0 trusts the grid up to its interpolation error).
     interpolation : {"linear", "neural"}
         How training spectra between the nodes are made: multilinear interpolation in log ratio (as
         NebulaBayes), or a :class:`agnlab.nebular.GridEmulator` ("neural", ``emulator_params``), which
@@ -86,7 +124,14 @@ class GridInverter(AgnlabEstimator):
         Extra ``HistGradientBoostingRegressor`` arguments (``method="gbm"``; default 200 iterations,
         31 leaves).
     calibrate : bool
-        Stretch the 68 % intervals to 68 % coverage on fresh simulations.
+        Stretch the 68 % intervals to 68 % coverage on fresh simulated observations.
+    calibration_set : {"node-gap", "simulated"}
+        The observations calibrated on. ``"node-gap"``: grid nodes whose true log ratios are moved by the
+        leave-one-node-out error of the interpolant at that node and axis
+        (:meth:`LogRatioInterpolator.node_gap_residuals`, either sign), with measurement noise as in
+        training but no ``model_error_dex`` -- the grid's own error between nodes is then measured by
+        cross-validation rather than assumed, so the intervals hold for a model no node reproduces.
+        ``"simulated"``: fresh draws of the training distribution (interpolated, ``model_error_dex``).
     domain_tolerance_dex, domain_pvalue : float
         Out-of-domain test: accuracy granted to the grid, and the chi^2 tail probability below which a
         spectrum is flagged (see :mod:`agnlab.nebular._grid_domain`).
@@ -110,6 +155,9 @@ class GridInverter(AgnlabEstimator):
         Interval stretch factors by bin of raw interval width (row 0: log10 width of the bin in units
         of the parameter range, row 1: factor; 1 = the raw quantiles were calibrated).
     training_record_ : dict
+        Training and calibration figures, among them ``calibration_coverage_68`` (per parameter, on the
+        calibration set) and ``interpolation_gap_rms_dex`` (per line: RMS leave-one-node-out error of the
+        grid's interpolant, the ``"node-gap"`` calibration's model error).
 
     Examples
     --------
@@ -129,9 +177,10 @@ class GridInverter(AgnlabEstimator):
     _fitted_attributes = ("lines_", "bounds_")
 
     def __init__(self, method="nn", *, n_samples=200_000, snr_range=(2.0, 200.0), snr_spread_dex=0.4, dropout=0.2,
-                 model_error_dex=0.04, pair_features=True, interpolation="linear", emulator_params=None,
-                 min_snr=2.0, min_lines=2, hidden=(128, 128, 128), activation="silu", max_epochs=30, batch_size=1024,
-                 lr=3e-3, gbm_params=None, calibrate=True, domain_tolerance_dex=0.1, domain_pvalue=1e-3,
+                 model_error_dex=0.0, model_error="node-gap", pair_features=True, interpolation="linear",
+                 emulator_params=None, min_snr=2.0, min_lines=2, hidden=(128, 128, 128), activation="silu",
+                 max_epochs=30, batch_size=1024, lr=3e-3, gbm_params=None, calibrate=True, calibration_set="node-gap",
+                 domain_tolerance_dex=0.1, domain_pvalue=1e-3,
                  on_out_of_domain="nan", validation_fraction=0.1, random_state=0, n_jobs=None, progress=None):
         self.method = method
         self.n_samples = n_samples
@@ -139,6 +188,7 @@ class GridInverter(AgnlabEstimator):
         self.snr_spread_dex = snr_spread_dex
         self.dropout = dropout
         self.model_error_dex = model_error_dex
+        self.model_error = model_error
         self.pair_features = pair_features
         self.interpolation = interpolation
         self.emulator_params = emulator_params
@@ -151,6 +201,7 @@ class GridInverter(AgnlabEstimator):
         self.lr = lr
         self.gbm_params = gbm_params
         self.calibrate = calibrate
+        self.calibration_set = calibration_set
         self.domain_tolerance_dex = domain_tolerance_dex
         self.domain_pvalue = domain_pvalue
         self.on_out_of_domain = on_out_of_domain
@@ -176,6 +227,10 @@ class GridInverter(AgnlabEstimator):
         if int(self.n_samples) < 500:
             raise ValueError(f"n_samples must be >= 500, got {self.n_samples!r}")
         check_on_out_of_domain(self.on_out_of_domain)
+        if self.model_error not in ("gaussian", "node-gap"):
+            raise ValueError(f"model_error must be 'gaussian' or 'node-gap', got {self.model_error!r}")
+        if self.calibration_set not in ("node-gap", "simulated"):
+            raise ValueError(f"calibration_set must be 'node-gap' or 'simulated', got {self.calibration_set!r}")
         if self.interpolation not in ("linear", "neural"):
             raise ValueError(f"interpolation must be 'linear' or 'neural', got {self.interpolation!r}")
 
@@ -222,6 +277,7 @@ class GridInverter(AgnlabEstimator):
         if dead:
             raise GridError(f"lines {dead} have zero flux in every grid model")
         interp = LogRatioInterpolator(grid.params.to_numpy(), log_ratios(grid.fluxes[lines].to_numpy()))
+        self._gap = interp.node_gap_residuals()
         self._forward = None
         if self.interpolation == "neural":
             from ._grid_emulator import GridEmulator
@@ -245,7 +301,8 @@ class GridInverter(AgnlabEstimator):
         with compute_context(self.n_jobs, default_threads=1, torch_rng=rng):
             record = self._fit_nn(obs, ys, rng) if self.method == "nn" else self._fit_gbm(x, ys, rng)
         # calibration on fresh simulations
-        cal_obs, cal_y = self._simulate(interp, max(2000, int(self.n_samples) // 10), rng)
+        gap = self._gap[1]
+        cal_obs, cal_y = self._calibration_set(interp, self._gap, max(2000, int(self.n_samples) // 10), rng)
         q = self._raw_quantiles(cal_obs)
         if self.calibrate:
             self.calibration_ = calibrate_intervals(q, self._scale_y(cal_y))
@@ -256,16 +313,42 @@ class GridInverter(AgnlabEstimator):
         # out-of-domain test cloud: nodes and interpolants between them
         theta, vals = interp.refined_nodes(3 if interp.k <= 3 else 2)
         self.domain_cloud_ = vals.astype(np.float32)
+        # the training nodes themselves: the grid interpolated at an estimate is the domain test's first guess
+        self.domain_nodes_ = grid.params.to_numpy(dtype=float)
+        self.domain_values_ = interp(self.domain_nodes_).astype(np.float32)
         width = self.bounds_[:, 1] - self.bounds_[:, 0]
         record.update({
             "n_training_models": int(grid.n_models), "n_samples": int(len(ys)), "n_calibration": int(len(cal_y)),
             "calibration_coverage_68": dict(zip(self.param_names_, map(float, cover))),
             "calibration_median_abs_error": dict(zip(self.param_names_, map(
                 float, np.median(np.abs(med - self._scale_y(cal_y)), axis=0) * width))),
+            "interpolation_gap_rms_dex": dict(zip(self.lines_, map(
+                float, np.sqrt(np.mean(gap**2, axis=0)) if len(gap) else np.full(len(self.lines_), np.nan)))),
             "domain_cloud_size": int(len(vals)), "fit_seconds": time.perf_counter() - t0})
         self.training_record_ = record
-        self._forward = None                 # the emulator is only needed to simulate training spectra
+        self._forward = self._gap = None     # the emulator is only needed to simulate training spectra
         return self
+
+    def _calibration_set(self, interp, gap, n, rng):
+        """Observations (and truths) the intervals are calibrated on (see ``calibration_set``)."""
+        theta, delta = gap
+        inner = np.all((theta > self.bounds_[:, 0]) & (theta < self.bounds_[:, 1]), axis=1)
+        theta, delta = theta[inner], delta[inner]    # a held-out node is never on the grid's edge
+        if self.calibration_set != "node-gap" or len(theta) == 0:   # (a grid with two nodes per axis has no gap)
+            return self._simulate(interp, n, rng)
+        pick = rng.integers(0, len(theta), n)
+        sign = np.where(rng.random(n) < 0.5, -1.0, 1.0)[:, None]
+        theta = theta[pick]
+        truth = interp(theta) + sign * delta[pick]
+        return self._observe(truth, theta, rng, model_error_dex=0.0)
+
+    def _observe(self, truth, theta, rng, *, model_error_dex):
+        obs = simulate_observed(truth, rng, snr_range=self.snr_range, dropout=float(self.dropout),
+                                min_snr=float(self.min_snr), min_lines=int(self.min_lines),
+                                model_error_dex=model_error_dex, snr_spread_dex=float(self.snr_spread_dex))
+        ok = obs.flags == 0
+        obs.r, obs.rel, obs.hb_rel, obs.flags = obs.r[ok], obs.rel[ok], obs.hb_rel[ok], obs.flags[ok]
+        return obs, theta[ok]
 
     def _simulate(self, interp, n, rng, nodes=None):
         if nodes is not None:
@@ -279,13 +362,11 @@ class GridInverter(AgnlabEstimator):
             theta, truth = interp.sample(n, rng)
             if self._forward is not None:
                 truth = self._forward(theta)
-        obs = simulate_observed(truth, rng, snr_range=self.snr_range, dropout=float(self.dropout),
-                                min_snr=float(self.min_snr), min_lines=int(self.min_lines),
-                                model_error_dex=float(self.model_error_dex),
-                                snr_spread_dex=float(self.snr_spread_dex))
-        ok = obs.flags == 0
-        obs.r, obs.rel, obs.hb_rel, obs.flags = obs.r[ok], obs.rel[ok], obs.hb_rel[ok], obs.flags[ok]
-        return obs, theta[ok]
+        if self.model_error == "node-gap" and len(self._gap[1]):
+            delta = self._gap[1]
+            truth = truth + np.where(rng.random(len(truth)) < 0.5, -1.0, 1.0)[:, None] * delta[
+                rng.integers(0, len(delta), len(truth))]
+        return self._observe(truth, theta, rng, model_error_dex=float(self.model_error_dex))
 
     def _scale_y(self, y):
         return (y - self.bounds_[:, 0]) / (self.bounds_[:, 1] - self.bounds_[:, 0])
@@ -311,7 +392,7 @@ class GridInverter(AgnlabEstimator):
     def _fit_gbm(self, x, ys, rng):
         t = time.perf_counter()
         self._gbm = GBMQuantiles.fit(x, ys, params=dict(self.gbm_params or {}), seed=int(rng.integers(2**31 - 1)),
-                                     n_threads=self.n_jobs)
+                                     n_threads=self.n_jobs, progress=self.progress)
         self._net = None
         return {"train_seconds": time.perf_counter() - t}
 
@@ -320,18 +401,19 @@ class GridInverter(AgnlabEstimator):
         """(n, n_params, 3) quantiles in scaled units."""
         n = len(obs.r)
         out = np.empty((n, len(self.param_names_), 3))
-        threads = self.n_jobs if self.n_jobs is not None else None
-        with compute_context(threads, default_threads=None):
+        # a small call runs on one thread, without threadpoolctl (whose library scan alone takes milliseconds)
+        small = n < _SMALL_CALL
+        with _torch_threads(1) if small else compute_context(self.n_jobs, default_threads=None):
             for s in range(0, n, chunk):
                 part = obs.take(slice(s, s + chunk))
                 if self._net is not None:
                     from ..nn import predict_batched
 
-                    out[s:s + chunk] = predict_batched(
-                        self._net, nn_inputs(part, self.x_mean_, self.x_scale_, pairs=self.pair_features))
+                    x = nn_inputs(part, self.x_mean_, self.x_scale_, pairs=self.pair_features)
+                    out[s:s + chunk] = _run_net(self._net, x) if small else predict_batched(self._net, x)
                 else:
                     out[s:s + chunk] = self._gbm.predict(encode(part, nan_missing=True, pairs=self.pair_features),
-                                                         n_threads=int(self.n_jobs or 1))
+                                                         n_threads=1 if small else int(self.n_jobs or 1))
         return np.sort(out, axis=-1)   # separate quantile models (trees) can cross
 
     def _domain_trees(self) -> dict:
@@ -340,6 +422,17 @@ class GridInverter(AgnlabEstimator):
         if cache is None or cache[0] is not self.domain_cloud_:
             cache = (self.domain_cloud_, {})
             self.__dict__["_tree_cache"] = cache
+        return cache[1]
+
+    def _node_interpolator(self):
+        """The training grid's interpolant (a cache, rebuilt from ``domain_nodes_``/``domain_values_``)."""
+        cache = self.__dict__.get("_interp_cache")
+        nodes = getattr(self, "domain_nodes_", None)
+        if nodes is None:
+            return None
+        if cache is None or cache[0] is not nodes:
+            cache = (nodes, LogRatioInterpolator(nodes, self.domain_values_))
+            self.__dict__["_interp_cache"] = cache
         return cache[1]
 
     def predict(self, fluxes, errors, *, normalized=False) -> pd.DataFrame:
@@ -373,11 +466,18 @@ class GridInverter(AgnlabEstimator):
         todo = np.flatnonzero(~np.isin(flags, FLAG_NO_ESTIMATE))
         P = len(self.param_names_)
         est = np.full((len(flags), P, 3), np.nan)
+        width = self.bounds_[:, 1] - self.bounds_[:, 0]
         if todo.size:
             sub = obs.take(todo)
+            lo, med, hi = apply_calibration(self.calibration_, self._raw_quantiles(sub))
+            q = np.sort(np.stack([lo, med, hi], axis=-1) * width[:, None] + self.bounds_[:, :1], axis=-1)
+            q = np.clip(q, self.bounds_[:, :1], self.bounds_[:, 1:])
+            interp = self._node_interpolator()
+            guess = None if interp is None else interp(q[:, :, 1])
             inside, chi2 = in_domain(sub.r, sub.log_sigma(), self.domain_cloud_,
                                      tol_dex=float(self.domain_tolerance_dex), pvalue=float(self.domain_pvalue),
-                                     workers=int(self.n_jobs or 1), cache=self._domain_trees())
+                                     workers=1 if todo.size < _SMALL_CALL else int(self.n_jobs or 1),
+                                     cache=self._domain_trees(), guess=guess)
             if not inside.all():
                 if self.on_out_of_domain == "raise":
                     i = int(todo[np.flatnonzero(~inside)[0]])
@@ -386,13 +486,7 @@ class GridInverter(AgnlabEstimator):
                         f"{self.grid_name_!r} (first: row {i}, chi^2 to the nearest model "
                         f"{chi2[~inside][0]:.3g}); pass on_out_of_domain='nan' to flag them instead")
                 flags[todo[~inside]] = "out_of_domain"
-                todo, sub = todo[inside], sub.take(np.flatnonzero(inside))
-        if todo.size:
-            lo, med, hi = apply_calibration(self.calibration_, self._raw_quantiles(sub))
-            width = self.bounds_[:, 1] - self.bounds_[:, 0]
-            q = np.stack([lo, med, hi], axis=-1) * width[:, None] + self.bounds_[:, :1]
-            q = np.sort(q, axis=-1)
-            est[todo] = np.clip(q, self.bounds_[:, :1], self.bounds_[:, 1:])
+            est[todo[inside]] = q[inside]
         index = fluxes.index if isinstance(fluxes, pd.DataFrame) else None
         cols = {}
         for j, p in enumerate(self.param_names_):
@@ -405,6 +499,8 @@ class GridInverter(AgnlabEstimator):
     def _get_state(self):
         arrays = {"bounds": self.bounds_, "x_mean": self.x_mean_, "x_scale": self.x_scale_,
                   "calibration": self.calibration_, "domain_cloud": self.domain_cloud_}
+        if getattr(self, "domain_nodes_", None) is not None:
+            arrays.update(domain_nodes=self.domain_nodes_, domain_values=self.domain_values_)
         meta = {"lines": self.lines_, "param_names": self.param_names_, "norm_line": self.norm_line_,
                 "grid_lines": self.grid_lines_, "grid_name": self.grid_name_}
         if self._net is not None:
@@ -427,10 +523,17 @@ class GridInverter(AgnlabEstimator):
         self.x_scale_ = np.asarray(arrays["x_scale"], dtype=float)
         self.calibration_ = np.asarray(arrays["calibration"], dtype=float)
         self.domain_cloud_ = np.asarray(arrays["domain_cloud"], dtype=np.float32)
+        if "domain_nodes" in arrays:          # (older files lack them: no first guess then)
+            self.domain_nodes_ = np.asarray(arrays["domain_nodes"], dtype=float)
+            self.domain_values_ = np.asarray(arrays["domain_values"], dtype=np.float32)
+        else:
+            self.domain_nodes_ = self.domain_values_ = None
+        nodes_ok = self.domain_nodes_ is None or (self.domain_nodes_.shape == (len(self.domain_values_), P)
+                                                  and self.domain_values_.shape[1:] == (L,))
         nf = n_features(L, self.pair_features)
         if (self.bounds_.shape != (P, 2) or self.x_mean_.shape != (nf,)
                 or self.calibration_.shape != (P, 2, CAL_BINS) or self.domain_cloud_.ndim != 2
-                or self.domain_cloud_.shape[1] != L):
+                or self.domain_cloud_.shape[1] != L or not nodes_ok):
             raise ValueError("array shapes do not match the lines and parameters")
         if self.method == "nn":
             from ..nn import arrays_to_module
