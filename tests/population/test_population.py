@@ -502,3 +502,39 @@ def test_add_host_mixes_at_the_reference_wavelength():
     assert c[0] > c[1] > c[2]                                        # bluer W1-W2 with more host light
     with pytest.raises(ValueError, match="host_fraction"):
         add_host(CLUMPY_WAVE_UM, agn, 1.0)
+
+
+def test_magnitude_error_model_law_is_unbiased_at_the_faint_end(rng):
+    """Errors listed at the true magnitude, magnitudes noisy (Eddington): the noise law is recovered.
+
+    AllWISE-like law sigma^2 = floor^2 + (0.2171 10^(0.4 (m - m5)))^2 (floor 0.03, m5 12.2). Tolerances:
+    floor within 2 %, m5 within 0.03 mag, sigma within 3 % from m5 to beyond the faint end; the running
+    median of the listed errors in bins of the noisy magnitude is > 20 % low beyond the faint end (the
+    bias the law removes).
+    """
+    from agnlab.population import magnitude_error_model
+
+    n = 200_000
+    a = 0.35 * np.log(10.0)
+    w3 = 7.0 + np.log1p(rng.random(n) * np.expm1(a * 6.5)) / a            # rising counts, 7 - 13.5
+    w1, w2 = w3 + 2.0, w3 + 3.0
+    laws = {"w1": (0.015, 17.1), "w2": (0.018, 15.7), "w3": (0.03, 12.2)}
+
+    def sig(m, band):
+        floor, m5 = laws[band]
+        return np.sqrt(floor ** 2 + (0.2171 * 10 ** (0.4 * (m - m5))) ** 2)
+
+    true = {"w1": w1, "w2": w2, "w3": w3}
+    s = {b: sig(true[b], b) for b in true}
+    noisy = {b: true[b] + rng.normal(size=n) * s[b] for b in true}
+    model = magnitude_error_model(noisy["w1"], noisy["w2"], noisy["w3"], s["w1"], s["w2"], s["w3"])
+    floor, m5 = model["law"][2]
+    assert abs(floor / 0.03 - 1) < 0.02 and abs(m5 - 12.2) < 0.03
+    g, v = model["grids"][2]
+    for m in (12.2, 13.0, 14.0):                                          # up to beyond the faint end
+        assert abs(np.interp(m, g, v) / sig(m, "w3") - 1) < 0.03
+    med = magnitude_error_model(noisy["w1"], noisy["w2"], noisy["w3"], s["w1"], s["w2"], s["w3"], kind="median")
+    g, v = med["grids"][2]
+    assert np.interp(14.0, g, v) / sig(14.0, "w3") < 0.8
+    with pytest.raises(ValueError, match="kind"):
+        magnitude_error_model(w1, w2, w3, s["w1"], s["w2"], s["w3"], kind="spline")

@@ -6,7 +6,7 @@ A shared module: workflows (e.g. ``agnlab.population``) use its public names.
 from ._columns import ALLWISE_COLUMNS, WISE_BANDS, clean_photometry, read_catalog, validate_positions
 from ._hats import crossmatch_hats, have_lsdb, write_hats
 from ._hats_pipeline import select_wise_agn_hats
-from ._mock import MockCatalog, make_mock_catalog
+from ._mock import MockCatalog, agn_sed, make_mock_catalog
 from ._selection import ASSEF_PRESETS, Selection, assef_cut, select_wise_agn
 from ._sky import crossmatch, crossmatch_astropy, exclusion_mask, galactic_coordinates, unit_vectors
 from ._spec import filter_spectra
@@ -15,6 +15,7 @@ __all__ = [
     "ALLWISE_COLUMNS",
     "ASSEF_PRESETS",
     "MockCatalog",
+    "agn_sed",
     "Selection",
     "WISE_BANDS",
     "assef_cut",

@@ -5,8 +5,11 @@ with :func:`agnlab.photometry.synthetic_mags`:
 
 * AGN: torus + attenuated accretion disk SEDs from the built-in clumpy-torus
   generator (``agnlab.grids`` ``clumpy_like_sed``, an approximation, not CLUMPY),
-  plus a host-galaxy starlight fraction, at redshifts drawn from a broad
-  distribution peaking near z ~ 1.5 (0.05 <= z <= 4).
+  plus hot graphite dust (Mor & Netzer 2012) and a host galaxy, at redshifts
+  drawn from a broad distribution peaking near z ~ 1.5 (0.05 <= z <= 4); the
+  sample is flux limited in W2, so obscured lines of sight are under-represented
+  as in real WISE samples. Mock AGN passing the Assef et al. (2018) R90 cut peak
+  near W1-W2 ~ 1.0, W2-W3 ~ 3 (Vega), where real WISE AGN do.
 * stars: black bodies of 2,800-10,000 K, concentrated to the Galactic plane.
 * galaxies: starlight (4,000 K black body) plus, for star-forming ones, warm
   dust and PAH features, at 0.01 <= z <= 0.6.
@@ -29,7 +32,7 @@ import pandas as pd
 from ..validation import check_random_state
 from ._sky import _icrs_to_galactic_matrix, unit_vectors
 
-__all__ = ["MockCatalog", "make_mock_catalog"]
+__all__ = ["MockCatalog", "agn_sed", "make_mock_catalog"]
 
 _HC_K_UM = 14387.7688
 # 5-sigma-ish depths (Vega) used for the noise model, and magnitude error floors
@@ -76,9 +79,73 @@ def _galaxy_seds(n, rng, star_forming):
     return np.maximum(sed, 1e-300)
 
 
+def agn_sed(params, *, hot_dust_fraction=0.15, hot_dust_temp_k=1300.0):
+    """Rest-frame AGN ``F_nu``: clumpy torus + accretion disk + hot graphite dust, all seen on one line of sight.
+
+    Torus and disk (attenuated by the clouds on the line of sight) come from the built-in generator
+    ``agnlab.grids.clumpy_like_sed(include_agn=True)`` (an approximation of CLUMPY, Nenkova et al. 2008).
+    Torus-only models under-predict the 1-5 um emission of type-1 AGN; fits of Spitzer quasar SEDs need
+    hot pure-graphite dust near sublimation (Mor, Netzer & Elitzur 2009; Mor & Netzer 2012: T ~ 1,100-1,500 K,
+    5-30 % of the AGN luminosity), added here with :func:`agnlab.photometry.hot_dust_fnu`. It sits inside
+    the torus, so it is attenuated like the disk (the transmission is recovered from the generator's SEDs
+    with and without the direct AGN light).
+
+    Parameters
+    ----------
+    params : array_like, shape (n, 6)
+        Generator parameters in ``agnlab.grids.CLUMPY_PARAM_NAMES`` order (tv, N0, sig, Y, q, i).
+    hot_dust_fraction : float or array_like, shape (n,)
+        Hot-dust luminosity over the AGN (disk) luminosity, >= 0.
+    hot_dust_temp_k : float or array_like, shape (n,)
+        Hot-dust temperature [K].
+
+    Returns
+    -------
+    wave_um : ndarray, shape (n_wave,)
+        ``agnlab.grids.CLUMPY_WAVE_UM``.
+    fnu : ndarray, shape (n, n_wave)
+        Observed-direction SEDs (unit AGN luminosity).
+    intrinsic : ndarray, shape (n, n_wave)
+        Unobscured disk + hot dust (what a pole-on observer without clouds would see).
+    """
+    from ..grids import CLUMPY_WAVE_UM, clumpy_like_sed
+    from ..photometry import accretion_disk_fnu, hot_dust_fnu
+
+    p = np.atleast_2d(np.asarray(params, float))
+    if p.ndim != 2 or p.shape[1] != 6 or not np.isfinite(p).all():
+        raise ValueError(f"params: expected a finite (n, 6) array (tv, N0, sig, Y, q, i), got shape {np.shape(params)}")
+    n = p.shape[0]
+    c_hot = np.broadcast_to(np.asarray(hot_dust_fraction, float), (n,))
+    t_hot = np.broadcast_to(np.asarray(hot_dust_temp_k, float), (n,))
+    if not (np.isfinite(c_hot).all() and (c_hot >= 0).all() and np.isfinite(t_hot).all() and (t_hot > 0).all()):
+        raise ValueError("hot_dust_fraction must be >= 0 and hot_dust_temp_k > 0 (finite)")
+    wave = np.asarray(CLUMPY_WAVE_UM, float)
+    with_agn = clumpy_like_sed(p, include_agn=True, progress=False)
+    torus = clumpy_like_sed(p, include_agn=False, progress=False)
+    disk = accretion_disk_fnu(wave)
+    trans = np.clip((with_agn - torus) / np.maximum(disk, 1e-300)[None, :], 0.0, 1.0)
+    hot = np.zeros((n, wave.size))
+    for t in np.unique(t_hot):
+        rows = t_hot == t
+        hot[rows] = c_hot[rows, None] * hot_dust_fnu(wave, temp_k=float(t))[None, :]
+    return wave, with_agn + hot * trans, disk[None, :] + hot
+
+
 def _agn_pool(n_pool, rng):
-    """Torus + disk SEDs (clumpy-like generator) with a random host fraction, on the generator's grid."""
-    from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES, CLUMPY_WAVE_UM, clumpy_like_sed
+    """AGN SEDs on the generator's grid: torus + disk + hot dust + host, and their intrinsic (unobscured) AGN.
+
+    * torus + accretion disk attenuated on the line of sight: the built-in clumpy-torus generator
+      (``clumpy_like_sed(include_agn=True)``), parameters uniform (``tv``, ``Y`` log-uniform) over its
+      ranges, isotropic orientations;
+    * hot graphite dust near sublimation (:func:`agnlab.photometry.hot_dust_fnu`; Mor & Netzer 2012:
+      T 1,100-1,500 K, 5-30 % of the AGN luminosity), attenuated on the line of sight like the disk
+      (it sits inside the torus), since torus-only models are too faint at 1-5 um rest;
+    * a host galaxy (old stars, half with star-formation dust) whose 1.6 um F_nu is 3 % - 2x that of
+      the *intrinsic* AGN (disk + hot dust), so that obscured AGN are diluted by their hosts.
+
+    Returns the wavelengths, total SEDs, torus parameters, extra truth columns and the intrinsic SEDs.
+    """
+    from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_PARAM_RANGES
 
     cols = []
     for name in CLUMPY_PARAM_NAMES:
@@ -90,15 +157,16 @@ def _agn_pool(n_pool, rng):
         else:
             cols.append(rng.uniform(lo, hi, n_pool))
     params = np.stack(cols, axis=1)
-    wave = np.asarray(CLUMPY_WAVE_UM, float)
-    fnu = clumpy_like_sed(params, include_agn=True, progress=False)
+    t_hot = rng.uniform(1100.0, 1500.0, n_pool)
+    c_hot = np.exp(rng.uniform(np.log(0.05), np.log(0.3), n_pool))
+    wave, fnu, intrinsic = agn_sed(params, hot_dust_fraction=c_hot, hot_dust_temp_k=t_hot)
     host = _galaxy_seds(n_pool, rng, rng.random(n_pool) < 0.5)
     host_on_grid = np.exp(np.stack([np.interp(np.log(wave), np.log(_WAVE_UM), np.log(h)) for h in host]))
-    # host fraction relative to the AGN at 1.6 um rest
     j = np.searchsorted(wave, 1.6)
     frac = 10 ** rng.uniform(-1.5, 0.3, n_pool)
-    fnu = fnu + frac[:, None] * host_on_grid * (fnu[:, [j]] / host_on_grid[:, [j]])
-    return wave, fnu, params
+    fnu = fnu + frac[:, None] * host_on_grid * (intrinsic[:, [j]] / host_on_grid[:, [j]])
+    extra = {"true_hot_dust_fraction": c_hot, "true_hot_dust_temp": t_hot, "true_host_to_agn_1p6um": frac}
+    return wave, fnu, params, extra, intrinsic
 
 
 def _mags_at_redshifts(wave, seds, z_nodes):
@@ -187,13 +255,19 @@ def make_mock_catalog(n_sources: int = 100_000, *, agn_fraction=0.35, star_fract
     out = []
 
     # --- AGN ---------------------------------------------------------------------------
+    # flux-limited like a WISE sample: each AGN's intrinsic (unobscured) brightness follows rising number
+    # counts, its observed W2 is fainter by its line-of-sight obscuration (+ brighter by torus and host);
+    # sources beyond the W2 range are redrawn, so obscured AGN are under-represented as in real surveys
     n_pool = int(min(max(n_agn // 20, 200), 3000))
-    wave, pool, params = _agn_pool(n_pool, rng)
+    wave, pool, params, extra, intrinsic = _agn_pool(n_pool, rng)
     z_nodes = np.linspace(0.0, 4.0, n_nodes)
     table = _mags_at_redshifts(wave, pool, z_nodes)
-    k = rng.integers(0, n_pool, n_agn)
-    z_agn = _sample_redshift(n_agn, rng, "agn")
-    out.append(_place(table, k, z_agn, z_nodes, rng, "AGN", params[k], w2_range=(10.0, 16.5)))
+    dimming = table[:, :, 1] - _mags_at_redshifts(wave, intrinsic, z_nodes)[:, :, 1]   # W2 obscured - intrinsic
+    k, z_agn, w2_agn = _flux_limited(n_agn, rng, dimming, z_nodes, w2_range=(10.0, 16.5))
+    agn = _place(table, k, z_agn, z_nodes, rng, "AGN", params[k], w2_range=(10.0, 16.5), w2=w2_agn)
+    for name, v in extra.items():
+        agn[name] = v[k]
+    out.append(agn)
 
     # --- stars -------------------------------------------------------------------------
     t_star = np.exp(rng.uniform(np.log(2800.0), np.log(10000.0), 400))
@@ -297,22 +371,57 @@ def make_mock_catalog(n_sources: int = 100_000, *, agn_fraction=0.35, star_fract
     return MockCatalog(wise, spectra, regions)
 
 
-def _place(table, k, z, z_nodes, rng, cls, params, w2_range):
-    """Magnitudes of sources using SED ``k`` at redshift ``z``, apparent W2 from rising number counts."""
-    n = k.size
-    if len(z_nodes) > 1:
-        pos = np.clip(np.interp(z, z_nodes, np.arange(len(z_nodes))), 0, len(z_nodes) - 1 - 1e-9)
-        j = pos.astype(int)
-        f = (pos - j)[:, None]
-        mags = (1 - f) * table[j, k] + f * table[j + 1, k]
-    else:
-        mags = table[0, k]
-    colours = mags - mags[:, [1]]  # relative to W2
-    lo, hi = w2_range
-    # N(<m) ~ 10^(0.35 m): inverse-CDF sampling on [lo, hi]
+def _interp_nodes(table, k, z, z_nodes):
+    """``table[node, k]`` linearly interpolated to redshifts ``z`` (one node: no interpolation)."""
+    if len(z_nodes) == 1:
+        return table[0, k]
+    pos = np.clip(np.interp(z, z_nodes, np.arange(len(z_nodes))), 0, len(z_nodes) - 1 - 1e-9)
+    j = pos.astype(int)
+    f = (pos - j).reshape((-1,) + (1,) * (table.ndim - 2))
+    return (1 - f) * table[j, k] + f * table[j + 1, k]
+
+
+def _counts_mags(n, rng, lo, hi):
+    """Magnitudes from rising number counts N(<m) ~ 10^(0.35 m) on [lo, hi] (inverse-CDF sampling)."""
     a = 0.35 * np.log(10.0)
-    u = rng.random(n)
-    w2 = lo + np.log1p(u * np.expm1(a * (hi - lo))) / a
+    return lo + np.log1p(rng.random(n) * np.expm1(a * (hi - lo))) / a
+
+
+def _flux_limited(n, rng, dimming, z_nodes, w2_range, max_rounds=200):
+    """Pool index, redshift and observed W2 of ``n`` AGN whose intrinsic W2 follows the number counts.
+
+    ``dimming[node, k]``: observed minus intrinsic W2 of pool SED ``k``; candidates with an intrinsic W2
+    up to the dimming range brighter than the bright end are drawn, and those outside ``w2_range`` after
+    dimming are redrawn (a flux limit).
+    """
+    lo, hi = w2_range
+    pad = float(max(np.nanmax(dimming), 0.0))
+    ks, zs, ms = [], [], []
+    have = 0
+    for _ in range(max_rounds):
+        m = max(2 * (n - have), 64)
+        k = rng.integers(0, dimming.shape[1], m)
+        z = _sample_redshift(m, rng, "agn")
+        w2 = _counts_mags(m, rng, lo - pad, hi) + _interp_nodes(dimming, k, z, z_nodes)
+        ok = (w2 >= lo) & (w2 <= hi)
+        ks.append(k[ok])
+        zs.append(z[ok])
+        ms.append(w2[ok])
+        have += int(ok.sum())
+        if have >= n:
+            break
+    else:
+        raise RuntimeError("mock AGN: the flux limit rejects nearly every candidate")
+    return np.concatenate(ks)[:n], np.concatenate(zs)[:n], np.concatenate(ms)[:n]
+
+
+def _place(table, k, z, z_nodes, rng, cls, params, w2_range, w2=None):
+    """Magnitudes of sources using SED ``k`` at redshift ``z``; apparent W2 given or from rising number counts."""
+    n = k.size
+    mags = _interp_nodes(table, k, z, z_nodes)
+    colours = mags - mags[:, [1]]  # relative to W2
+    if w2 is None:
+        w2 = _counts_mags(n, rng, *w2_range)
     cols = {}
     for jb, b in enumerate(("w1", "w2", "w3", "w4")):
         true = w2 + colours[:, jb]
