@@ -1,6 +1,7 @@
 """Benchmark of scale-out (issue 17): the emulator's speed as a user calls it, and 10^8 SEDs on a LocalCluster.
 
     python benchmarks/scale.py [--quick] [--seeds 0 1 2] [--rows 100000000] [--data-dir DIR] [--out-dir DIR]
+                               [--parts emulator spectra lightcurves] [--spectra N] [--lightcurves N]
 
 (a) ``NeuralEmulator.predict(X)`` as called (allocating its output) on 10^6 parameter rows, float64 and
     float32 fluxes and float32 log10 fluxes, side by side with the numpy reference decoder of the seed
@@ -11,8 +12,17 @@
     Parquet (float32 parameters, 500,000 rows per file, written once to ``--data-dir``), reduced to WISE
     colours W1-W2, W2-W3 (float32) and written back as partitioned Parquet by ``agnlab.scale`` on a
     LocalCluster of 2 single-threaded workers limited to 2 GB each. Reported: wall time, rows/s per
-    core, the same per-file function timed in this process on one thread (the in-memory path), their
-    ratio, and the peak memory of a worker.
+    core, the same per-file function timed in this process (the in-memory path) on one thread and on the
+    same two cores (two threads, two files), the ratios, and the peak memory of a worker. The target is
+    judged on the same cores: Dask's two single-threaded workers against the in-memory path on both cores.
+(c) ``--parts spectra`` (``scale_spectra.md``): ``agnlab spectra simulate`` + ``spectra predict`` (shipped
+    redshift and DLA models) for ``--spectra`` quasars (250,000) to sharded files on the LocalCluster,
+    against the same verbs in memory on 10,000 (``--n-jobs 2``); peak worker memory; the first shard's
+    predictions compared with the in-memory ones.
+(d) ``--parts lightcurves`` (``scale_lightcurves.md``): ``agnlab lightcurves features`` on ``--lightcurves``
+    objects (10^6) from partitioned Parquet on the LocalCluster (2 workers x 2 GB), against the same verb
+    in memory on one file; input size on disk and as a table, peak worker memory, identity on that file.
+    Both drive the CLI as a user does (``_scale_pipelines.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +46,7 @@ from _common import (
     seeds_note,
     write_results,
 )
+from _scale_pipelines import lightcurve_pipeline, spectra_pipeline
 from emulate import _reference_decoder, reference_forward
 
 from agnlab.emulate import NeuralEmulator
@@ -104,6 +115,12 @@ def _write_params(folder: Path, n_rows: int, emu, seed: int) -> dict:
     return manifest
 
 
+def pq_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
 def dask_emulator(emu, data_dir: Path, n_rows: int, seed: int) -> dict:
     from distributed.diagnostics import MemorySampler
 
@@ -116,6 +133,11 @@ def dask_emulator(emu, data_dir: Path, n_rows: int, seed: int) -> dict:
     one = pd.read_parquet(data_dir / "params" / "part00000.parquet")
     with pin_threads(1):
         t_mem = best_time(lambda: colours_of(pd.read_parquet(data_dir / "params" / "part00000.parquet"), emu), 2)
+    # the in-memory path on the same two cores the cluster gets (torch/BLAS on 2 threads), over two files
+    two = sorted((data_dir / "params").glob("*.parquet"))[:2]
+    with pin_threads(2):
+        t_mem2 = best_time(lambda: [colours_of(pd.read_parquet(f), emu) for f in two], 2)
+    rows_two = sum(pq_rows(f) for f in two)
     meta = pd.DataFrame({"w1_w2": pd.Series(dtype=np.float32), "w2_w3": pd.Series(dtype=np.float32)})
     sampler = MemorySampler()
     with dask_client("local:2", memory_limit="2GB") as client:
@@ -132,11 +154,28 @@ def dask_emulator(emu, data_dir: Path, n_rows: int, seed: int) -> dict:
     same = np.allclose(written.to_numpy(), colours_of(one, emu).to_numpy(), rtol=0, atol=0, equal_nan=True)
     per_core_dask = n_rows / wall / n_workers
     per_core_mem = len(one) / t_mem
+    per_core_mem2 = rows_two / t_mem2 / 2
     return {"rows": n_rows, "files": -(-n_rows // ROWS_PER_FILE), "workers": n_workers, "wall_s": wall,
             "rows_per_s_per_core": per_core_dask, "in_memory_rows_per_s_per_core": per_core_mem,
             "in_memory_over_dask": per_core_mem / per_core_dask,
+            "in_memory_2cores_rows_per_s_per_core": per_core_mem2,
+            "in_memory_2cores_over_dask": per_core_mem2 / per_core_dask,
             "peak_gb_per_worker": float(mem.max()) / n_workers / 1e9, "first_file_identical": bool(same),
             "generate_s": t_gen}
+
+
+def _write_pipeline(name: str, title: str, res: dict, info, args) -> None:
+    targets = [{"target": "throughput per core within 1.3 x of in-memory (the same 2 cores)",
+                "measured": f"{res['in_memory_over_dask']:.2f}", "met": res["in_memory_over_dask"] <= 1.3},
+               {"target": "bounded memory: <= 2 GB per worker", "measured": f"{res['peak_worker_gb']:.2f} GB",
+                "met": res["peak_worker_gb"] <= 2.0},
+               {"target": "first shard as in memory (float32 rounding: |diff| <= 1e-5)",
+                "measured": str(res["first_shard_matches"]),
+                "met": res["first_shard_matches"]}]
+    body = (f"Seed {args.seeds[0]}. Commands as a user types them (``python -m agnlab ...``); Dask: "
+            "`--dask local:2 --dask-memory-limit 2GB`; in memory: `--n-jobs 2`. Per core = per second / 2.\n\n"
+            + md_table(targets) + "\n" + md_table([res], fmt={k: "{:.3g}" for k in res if isinstance(res[k], float)}))
+    write_results(name, title, body, {"result": res, "targets": targets}, info, args.out_dir)
 
 
 def main(argv=None):
@@ -145,7 +184,28 @@ def main(argv=None):
     ap.add_argument("--rows", type=float, default=None, help="parameter rows of the Dask run (default 1e8; "
                     "2e6 with --quick)")
     ap.add_argument("--data-dir", default="benchmarks/_out/scale", help="where the partitioned data are written")
+    ap.add_argument("--parts", nargs="+", default=["emulator", "spectra", "lightcurves"],
+                    choices=["emulator", "spectra", "lightcurves"], help="what to run; each part writes its own "
+                    "results file (default: all)")
+    ap.add_argument("--spectra", type=int, default=None, help="quasars of the spectra run (default 250000; "
+                    "2000 with --quick)")
+    ap.add_argument("--lightcurves", type=int, default=None, help="objects of the light-curve run (default "
+                    "1000000; 3000 with --quick)")
     args = parse_args(ap, argv)
+    if "spectra" in args.parts:
+        n, n_mem = args.spectra or (2000 if args.quick else 250_000), 500 if args.quick else 10_000
+        log(f"spectra simulate + predict: {n:,} on Dask, {min(n, n_mem):,} in memory", "scale")
+        info = RunInfo(argv)
+        sp = spectra_pipeline(Path(args.data_dir) / "spectra", n, min(n, n_mem), args.seeds[0])
+        _write_pipeline("scale_spectra", "# scale: spectra simulation and prediction on Dask", sp, info, args)
+    if "lightcurves" in args.parts:
+        n, n_mem = args.lightcurves or (3000 if args.quick else 1_000_000), 1500 if args.quick else 20_000
+        log(f"lightcurves features: {n:,} objects on Dask, one file of {min(n, n_mem):,} in memory", "scale")
+        info = RunInfo(argv)
+        lcr = lightcurve_pipeline(Path(args.data_dir) / "lightcurves", n, min(n, n_mem), args.seeds[0])
+        _write_pipeline("scale_lightcurves", "# scale: light-curve features on Dask", lcr, info, args)
+    if "emulator" not in args.parts:
+        return
     info = RunInfo(argv)
     n_speed = 100_000 if args.quick else 1_000_000
     n_rows = int(args.rows or (2e6 if args.quick else 1e8))
@@ -170,11 +230,13 @@ def main(argv=None):
                 "met": min(best32, best32f) <= 0.5},
                {"target": f"{n_rows:.0e} rows on a LocalCluster: <= 2 GB per worker",
                 "measured": f"{dk['peak_gb_per_worker']:.2f} GB", "met": dk["peak_gb_per_worker"] <= 2.0},
-               {"target": "throughput per core within 1.3 x of in-memory", "measured":
-                f"{dk['in_memory_over_dask']:.2f}", "met": dk["in_memory_over_dask"] <= 1.3}]
+               {"target": "throughput per core within 1.3 x of in-memory (the same 2 cores)", "measured":
+                f"{dk['in_memory_2cores_over_dask']:.2f} (against one in-memory thread: "
+                f"{dk['in_memory_over_dask']:.2f})", "met": dk["in_memory_2cores_over_dask"] <= 1.3}]
     body = (seeds_note(args.seeds) + f" Speed: {n_speed:,} rows, {args.threads} threads.\n\n" + md_table(targets)
             + "\n" + md_table(speed_rows) + "\nDask (emulator -> WISE colours, partitioned Parquet in and out; "
-            "in-memory = the same per-file function in this process, one thread):\n\n"
+            "in-memory = the same per-file function in this process, on one thread, and on two threads over two "
+            "files, the cores the cluster's two workers get):\n\n"
             + md_table([dk], fmt={k: "{:.3g}" for k in dk if isinstance(dk[k], float)}))
     write_results("scale", "# scale benchmark", body, {"per_seed": per_seed, "dask": dk, "targets": targets}, info,
                   args.out_dir)

@@ -272,29 +272,35 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
         return best_val
 
     def _prepare_inference(self):
-        """Inference constants: the PCA basis and the mean log flux, in natural-log units (float32)."""
+        """Inference constants, float32: the PCA basis and mean log flux in log10 units (``True``) and ln units."""
         import torch
 
-        self._basis = torch.from_numpy((self.components_ * (self.coef_scale_ * _LN10)).astype(np.float32))
-        self._mean_ln = torch.from_numpy((self.log_mean_ * _LN10).astype(np.float32))
+        unit = {True: 1.0, False: _LN10}              # log10 or ln
+        self._basis = {k: torch.from_numpy((self.components_ * (self.coef_scale_ * f)).astype(np.float32))
+                       for k, f in unit.items()}
+        self._mean_log = {k: torch.from_numpy((self.log_mean_ * f).astype(np.float32)) for k, f in unit.items()}
 
     # ------------------------------------------------------------------ inference
     def _forward_chunk(self, xs, out, log10: bool):
         """Fluxes (or log10 fluxes) of one chunk of scaled float32 parameters (tensor) into ``out`` (tensor view)."""
         import torch
 
-        z = torch.addmm(self._mean_ln, self.module_(xs), self._basis)     # ln(flux), float32
+        h, basis, mean = self.module_(xs), self._basis[log10], self._mean_log[log10]
+        if out.dtype == torch.float32:               # written in place: no temporary of the output's size
+            torch.addmm(mean, h, basis, out=out)
+            if not log10:
+                lo, hi = torch.aminmax(out)
+                if not (-85.0 < float(lo) and float(hi) < 85.0):
+                    raise ValueError(f"fluxes down to exp({float(lo):.0f}) and up to exp({float(hi):.0f}) leave "
+                                     "float32's range; use dtype=float64 or output='log10_flux'")
+                out.exp_()
+            return
+        z = torch.addmm(mean, h, basis)              # float32; float64 output
         if log10:
-            out.copy_(z.mul_(1.0 / _LN10))
+            out.copy_(z)
             return
         lo, hi = torch.aminmax(z)
-        inside = -85.0 < float(lo) and float(hi) < 85.0
-        if out.dtype == torch.float32:
-            if not inside:
-                raise ValueError(f"fluxes down to exp({float(lo):.0f}) and up to exp({float(hi):.0f}) leave float32's "
-                                 "range; use dtype=float64 or output='log10_flux'")
-            torch.exp(z, out=out)
-        elif inside:
+        if -85.0 < float(lo) and float(hi) < 85.0:
             out.copy_(z.exp_())                      # fluxes inside float32 range: exp in float32
         else:                                        # tiny fluxes (e.g. 1e-80): exp in float64
             out.copy_(z)
