@@ -21,7 +21,8 @@
     predictions compared with the in-memory ones.
 (d) ``--parts lightcurves`` (``scale_lightcurves.md``): ``agnlab lightcurves features`` on ``--lightcurves``
     objects (10^6) from partitioned Parquet on the LocalCluster (2 workers x 2 GB), against the same verb
-    in memory on one file; input size on disk and as a table, peak worker memory, identity on that file.
+    in memory on the first 20,000 (files of 5,000 joined); input size on disk and as a table, peak worker
+    memory, identity on those objects.
     Both drive the CLI as a user does (``_scale_pipelines.py``).
 """
 
@@ -200,7 +201,7 @@ def main(argv=None):
         _write_pipeline("scale_spectra", "# scale: spectra simulation and prediction on Dask", sp, info, args)
     if "lightcurves" in args.parts:
         n, n_mem = args.lightcurves or (3000 if args.quick else 1_000_000), 1500 if args.quick else 20_000
-        log(f"lightcurves features: {n:,} objects on Dask, one file of {min(n, n_mem):,} in memory", "scale")
+        log(f"lightcurves features: {n:,} objects on Dask, the first {min(n, n_mem):,} in memory", "scale")
         info = RunInfo(argv)
         lcr = lightcurve_pipeline(Path(args.data_dir) / "lightcurves", n, min(n, n_mem), args.seeds[0])
         _write_pipeline("scale_lightcurves", "# scale: light-curve features on Dask", lcr, info, args)

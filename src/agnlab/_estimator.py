@@ -41,6 +41,24 @@ def torch_seed(rng: np.random.Generator) -> int:
     return int(rng.integers(0, 2**63 - 1))
 
 
+_controller_cache: list = [None, -1]  # [ThreadpoolController, len(sys.modules) when it scanned]
+
+
+def _threadpool_controller():
+    """threadpoolctl's controller, rescanned only after new modules were imported.
+
+    Scanning the loaded libraries costs ~1 ms (more under load), which dominated
+    small ``predict`` calls; native BLAS/OpenMP libraries arrive with an import,
+    so a changed ``sys.modules`` is the cue to look again.
+    """
+    if _controller_cache[1] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _controller_cache[0] = ThreadpoolController()
+        _controller_cache[1] = len(sys.modules)
+    return _controller_cache[0]
+
+
 @contextlib.contextmanager
 def compute_context(n_jobs=None, *, default_threads: int | None = 1, torch_rng: np.random.Generator | None = None):
     """Limit BLAS/OpenMP and torch threads, and fork torch's random state, for one call.
@@ -59,9 +77,7 @@ def compute_context(n_jobs=None, *, default_threads: int | None = 1, torch_rng: 
     threads = resolve_n_jobs(n_jobs, default=default_threads)
     with contextlib.ExitStack() as stack:
         if threads is not None:
-            from threadpoolctl import threadpool_limits
-
-            stack.enter_context(threadpool_limits(limits=threads))
+            stack.enter_context(_threadpool_controller().limit(limits=threads))
         torch = sys.modules.get("torch")
         if torch_rng is not None and torch is None:
             import torch

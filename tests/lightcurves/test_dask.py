@@ -35,3 +35,28 @@ def test_dask_meta_matches_partitions_without_computing():
     assert list(lazy.columns) == list(extract_features(lc, bands=("g", "r"), villar=False).columns)
     out = lazy.compute(scheduler="synchronous")
     assert isinstance(out, pd.DataFrame) and len(out) == lc["object_id"].nunique()
+
+
+def test_group_by_object_shuffles_only_split_objects():
+    from agnlab.lightcurves import group_by_object
+
+    lc, _ = simulate(1, classes=["QSO", "RRL", "E"], seed=9)
+    lc = lc.sort_values(["object_id", "mjd"], kind="stable").reset_index(drop=True)
+    ids = lc["object_id"].unique()
+    # partitions on object boundaries: returned unchanged
+    whole = dd.from_pandas(lc.set_index("object_id"), npartitions=2, sort=True).reset_index()
+    assert group_by_object(whole) is whole
+    # one object's rows cut between two partitions: shuffled so that each object lies in one partition
+    cut = int(np.flatnonzero(lc["object_id"].to_numpy() == ids[1])[3])
+    split = dd.concat([dd.from_pandas(lc.iloc[:cut], npartitions=1), dd.from_pandas(lc.iloc[cut:], npartitions=1)])
+    grouped = group_by_object(split)
+    assert grouped is not split
+    owners = [set(p["object_id"]) for p in dask_partitions(grouped)]
+    assert sum(len(o) for o in owners) == len(ids)
+    assert sorted(set().union(*owners)) == sorted(ids)
+
+
+def dask_partitions(ddf):
+    import dask
+
+    return dask.compute(*ddf.to_delayed(), scheduler="synchronous")

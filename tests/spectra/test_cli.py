@@ -53,12 +53,14 @@ def test_simulate_and_predict_on_a_local_cluster_match_in_memory(files, tmp_path
         assert main(["spectra", "train", str(data), "--kind", "redshift", "--out", str(zm), "--epochs", "1"]) == 0
     shards = tmp_path / "shards"
     assert main(["spectra", "simulate", "--n", "40", "--out", str(shards), "--seed", "3", "--dla-rate", "2.0",
-                 "--dask", "local:2", "--dask-memory-limit", "1GB", "--shard-size", "15", "--no-progress"]) == 0
+                 "--dask", "local:2", "--dask-memory-limit", "1GB", "--shard-size", "15", "--arrays", "observed",
+                 "--no-progress"]) == 0
     files_ = sorted(shards.glob("shard-*.h5"))
     assert [f.name for f in files_] == ["shard-0000000000.h5", "shard-0000000015.h5", "shard-0000000030.h5"]
     whole = read_spectra(data)
-    flux = np.concatenate([read_spectra(f).flux for f in files_])
-    np.testing.assert_array_equal(flux, whole.flux)        # each spectrum seeded by (seed, index)
+    parts = [read_spectra(f) for f in files_]
+    np.testing.assert_array_equal(np.concatenate([p.flux for p in parts]), whole.flux)  # seeded by (seed, index)
+    assert all(p.continuum is None and p.transmission is None for p in parts)          # --arrays observed
     out = tmp_path / "pred.parquet"
     assert main(["spectra", "predict", str(shards), "--redshift-model", str(zm), "--out", str(out),
                  "--dask", "local:2", "--dask-memory-limit", "1GB", "--no-progress"]) == 0

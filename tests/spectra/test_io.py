@@ -40,6 +40,35 @@ def test_roundtrip(sims, tmp_path, suffix):
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write leaves nothing behind
 
 
+@pytest.mark.parametrize("suffix", ["h5", "fits"])
+def test_observed_arrays_only(sims, tmp_path, suffix):
+    full = write_spectra(sims, tmp_path / f"full.{suffix}")
+    lean = write_spectra(sims, tmp_path / f"lean.{suffix}", arrays="observed")
+    assert lean.stat().st_size < 0.6 * full.stat().st_size  # two of the four per-pixel arrays
+    back = read_spectra(lean)
+    assert back.continuum is None and back.transmission is None
+    np.testing.assert_array_equal(back.flux, sims.flux)
+    np.testing.assert_array_equal(back.ivar, sims.ivar)
+    assert len(back.dlas) == len(sims.dlas)
+    both = type(back).concatenate([back, back[1:3]])  # subsets and joins keep the missing arrays missing
+    assert len(both) == 6 and both.continuum is None
+    np.testing.assert_array_equal(both.flux[4:], sims.flux[1:3])
+    with pytest.raises(ValueError, match="arrays='observed'"):
+        write_spectra(back, tmp_path / f"again.{suffix}")
+    np.testing.assert_array_equal(read_spectra(write_spectra(back, tmp_path / f"again.{suffix}",
+                                                             arrays="observed")).flux, sims.flux)
+    with pytest.raises(ValueError, match="'all' or 'observed'"):
+        write_spectra(sims, tmp_path / f"bad.{suffix}", arrays="truth")
+
+
+def test_simulate_to_file_observed(tmp_path):
+    sim = QuasarSimulator(seed=5, z_range=(3.0, 3.5))
+    path = sim.simulate_to_file(tmp_path / "s.h5", 3, chunk_size=2, arrays="observed", progress=False)
+    back = read_spectra(path)
+    np.testing.assert_array_equal(back.flux, sim.simulate(3).flux)
+    assert back.transmission is None
+
+
 def test_write_errors(sims, tmp_path):
     with pytest.raises(ValueError, match="suffix"):
         write_spectra(sims, tmp_path / "s.txt")

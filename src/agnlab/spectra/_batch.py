@@ -9,10 +9,12 @@ import pandas as pd
 
 from ._absorbers import empty_absorbers
 
-__all__ = ["ARRAY_KEYS", "SimulatedSpectra", "empty_absorbers", "empty_dlas"]
+__all__ = ["ARRAY_KEYS", "TRUTH_ARRAY_KEYS", "SimulatedSpectra", "empty_absorbers", "empty_dlas"]
 
 #: the per-pixel arrays of a batch, in file order
 ARRAY_KEYS = ("flux", "ivar", "continuum", "transmission")
+#: the noise-free truth arrays, optional in files (``arrays="observed"`` leaves them out)
+TRUTH_ARRAY_KEYS = ("continuum", "transmission")
 
 
 def empty_dlas() -> pd.DataFrame:
@@ -32,12 +34,13 @@ class SimulatedSpectra:
         Observed flux density (``flux_unit``), with noise.
     ivar : ndarray, shape (n, n_pix), float32
         Inverse variance of ``flux`` (pipeline-style estimate).
-    continuum : ndarray, shape (n, n_pix), float32
-        Unabsorbed, noise-free quasar continuum (same units as ``flux``).
-    transmission : ndarray, shape (n, n_pix), float32
+    continuum : ndarray, shape (n, n_pix), float32, or None
+        Unabsorbed, noise-free quasar continuum (same units as ``flux``); None when
+        read from a file written with ``arrays="observed"``.
+    transmission : ndarray, shape (n, n_pix), float32, or None
         Noise-free transmission of everything that absorbs (H I forest, LLS, sub-DLAs,
         DLAs, metal lines, BAL troughs) convolved with the line-spread function, so that
-        ``continuum * transmission`` is the noise-free observed flux.
+        ``continuum * transmission`` is the noise-free observed flux; None like ``continuum``.
     truth : pandas.DataFrame
         One row per spectrum: ``z_qso``, ``mag`` (synthetic AB magnitude in
         ``meta['mag_band']`` of the noise-free spectrum), ``n_abs`` (forest
@@ -64,8 +67,8 @@ class SimulatedSpectra:
     wave_aa: np.ndarray
     flux: np.ndarray
     ivar: np.ndarray
-    continuum: np.ndarray
-    transmission: np.ndarray
+    continuum: np.ndarray | None
+    transmission: np.ndarray | None
     truth: pd.DataFrame
     dlas: pd.DataFrame
     meta: dict = field(default_factory=dict)
@@ -95,8 +98,8 @@ class SimulatedSpectra:
         a = self.absorbers[self.absorbers["spec_index"].isin(list(remap))].copy()
         a["spec_index"] = a["spec_index"].map(remap).astype(np.int64)
         a = a.sort_values(["spec_index", "z_abs"]).reset_index(drop=True)
-        return SimulatedSpectra(self.wave_aa, self.flux[idx], self.ivar[idx], self.continuum[idx],
-                                self.transmission[idx], truth, d, dict(self.meta), a)
+        return SimulatedSpectra(self.wave_aa, self.flux[idx], self.ivar[idx], _rows(self.continuum, idx),
+                                _rows(self.transmission, idx), truth, d, dict(self.meta), a)
 
     @classmethod
     def concatenate(cls, parts) -> "SimulatedSpectra":
@@ -119,11 +122,20 @@ class SimulatedSpectra:
         absorbers = pd.concat(ab, ignore_index=True)
         truth = pd.concat([p.truth for p in parts], ignore_index=True)
         return cls(w, np.concatenate([p.flux for p in parts]), np.concatenate([p.ivar for p in parts]),
-                   np.concatenate([p.continuum for p in parts]), np.concatenate([p.transmission for p in parts]),
+                   _joined([p.continuum for p in parts]), _joined([p.transmission for p in parts]),
                    truth, dlas, dict(parts[0].meta), absorbers)
 
-    def write(self, path, *, format=None):
+    def write(self, path, *, format=None, arrays="all"):
         """Write spectra + truth to HDF5 (``.h5``/``.hdf5``) or FITS (``.fits``); see :func:`write_spectra`."""
         from ._write import write_spectra
 
-        return write_spectra(self, path, format=format)
+        return write_spectra(self, path, format=format, arrays=arrays)
+
+
+def _rows(a, idx):
+    return None if a is None else a[idx]
+
+
+def _joined(arrays):
+    """Rows of every batch joined; None when any batch lacks the array (read with ``arrays="observed"``)."""
+    return None if any(a is None for a in arrays) else np.concatenate(arrays)

@@ -56,14 +56,14 @@ def _cmd_simulate(args) -> int:
                           dla_rate_per_dz=args.dla_rate, bal_fraction=args.bal_fraction)
     if args.dask:
         return _simulate_dask(args, sim)
-    out = sim.simulate(args.n, n_jobs=args.n_jobs or 1).write(args.out)
+    out = sim.simulate(args.n, n_jobs=args.n_jobs or 1).write(args.out, arrays=args.arrays)
     print(f"wrote {args.n} spectra to {out if out is not None else args.out}")
     return 0
 
 
 def _simulate_shard(item, folder, sim):
-    start, n, suffix = item
-    sim.simulate(n, start=start, progress=False).write(Path(folder) / f"shard-{start:010d}{suffix}")
+    start, n, suffix, arrays = item
+    sim.simulate(n, start=start, progress=False).write(Path(folder) / f"shard-{start:010d}{suffix}", arrays=arrays)
 
 
 def _simulate_dask(args, sim) -> int:
@@ -74,7 +74,7 @@ def _simulate_dask(args, sim) -> int:
     if size < 1:
         raise ValueError(f"--shard-size must be >= 1, got {size}")
     suffix = Path(args.out).suffix or ".h5"
-    items = [(start, min(size, args.n - start), suffix) for start in range(0, args.n, size)]
+    items = [(start, min(size, args.n - start), suffix, args.arrays) for start in range(0, args.n, size)]
     with dask_client(args.dask, memory_limit=args.dask_memory_limit) as client:
         out = map_files(_simulate_shard, items, args.out, model=sim, client=client, overwrite=args.overwrite,
                         progress=args.progress)
@@ -345,8 +345,12 @@ def register(subparsers) -> None:
                         "0.27 at z = 3.5, from one column-density distribution with LLS and sub-DLAs)")
     s.add_argument("--bal-fraction", type=float, default=0.12,
                    help="fraction of broad-absorption-line quasars (default: 0.12)")
-    s.add_argument("--shard-size", type=int, default=10_000,
-                   help="with --dask: spectra per shard file in the --out folder (default: 10000)")
+    s.add_argument("--arrays", choices=("all", "observed"), default="all",
+                   help="per-pixel arrays written: all (flux, ivar and the noise-free continuum and transmission) "
+                        "or observed (flux and ivar: half the size, ~190 KB per spectrum) (default: all)")
+    s.add_argument("--shard-size", type=int, default=2_000,
+                   help="with --dask: spectra per shard file in the --out folder; a worker holds ~0.4 MB per "
+                        "spectrum of its shard while simulating (default: 2000)")
     add_dask(s)
     add_common(s)
     s.set_defaults(func=_cmd_simulate)

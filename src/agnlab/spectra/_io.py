@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._batch import SimulatedSpectra
-from ._write import ARRAYS, spectra_format
+from ._batch import TRUTH_ARRAY_KEYS, SimulatedSpectra
+from ._write import ARRAYS, OBSERVED_ARRAYS, spectra_format
 
 __all__ = ["SpectraFileError", "read_spectra"]
 
@@ -39,11 +39,11 @@ def read_spectra(path):
             with h5py.File(path, "r") as h5:
                 if h5.attrs.get("agnlab_kind") != "spectra":
                     raise SpectraFileError(f"{path}: not an agnlab spectra file (no agnlab_kind='spectra')")
-                missing = [k for k in ("wave_aa", *ARRAYS, "truth", "dlas") if k not in h5]
+                missing = [k for k in ("wave_aa", *OBSERVED_ARRAYS, "truth", "dlas") if k not in h5]
                 if missing:
                     raise SpectraFileError(f"{path}: missing datasets {missing}")
                 wave = np.asarray(h5["wave_aa"])
-                arrays = {k: np.asarray(h5[k]) for k in ARRAYS}
+                arrays = {k: np.asarray(h5[k]) for k in ARRAYS if k in h5}
                 truth = _h5_table(h5["truth"])
                 dlas = _h5_table(h5["dlas"])
                 absorbers = _h5_table(h5["absorbers"]) if "absorbers" in h5 else None
@@ -55,11 +55,12 @@ def read_spectra(path):
                 if hl[0].header.get("AGNKIND") != "spectra":
                     raise SpectraFileError(f"{path}: not an agnlab spectra file (no AGNKIND='spectra')")
                 names = [h.name for h in hl]
-                missing = [k for k in ("WAVE", *(a.upper() for a in ARRAYS), "TRUTH", "DLAS") if k not in names]
+                missing = [k for k in ("WAVE", *(a.upper() for a in OBSERVED_ARRAYS), "TRUTH", "DLAS")
+                           if k not in names]
                 if missing:
                     raise SpectraFileError(f"{path}: missing HDUs {missing}")
                 wave = np.asarray(hl["WAVE"].data, dtype=np.float64)
-                arrays = {k: np.asarray(hl[k.upper()].data, dtype=np.float32) for k in ARRAYS}
+                arrays = {k: np.asarray(hl[k.upper()].data, dtype=np.float32) for k in ARRAYS if k.upper() in names}
                 truth = pd.DataFrame({c: _native(hl["TRUTH"].data[c]) for c in hl["TRUTH"].columns.names})
                 dlas = pd.DataFrame({c: _native(hl["DLAS"].data[c]) for c in hl["DLAS"].columns.names})
                 absorbers = None
@@ -84,9 +85,9 @@ def read_spectra(path):
     truth["z_dla"] = [groups[j]["z_dla"].to_numpy() if j in groups else np.zeros(0) for j in range(n)]
     truth["log_nhi"] = [groups[j]["log_nhi"].to_numpy() if j in groups else np.zeros(0) for j in range(n)]
     absorbers = _absorbers(path, absorbers, n)
+    truth_arrays = [arrays[k].astype(np.float32) if k in arrays else None for k in TRUTH_ARRAY_KEYS]
     return SimulatedSpectra(wave, arrays["flux"].astype(np.float32), arrays["ivar"].astype(np.float32),
-                            arrays["continuum"].astype(np.float32), arrays["transmission"].astype(np.float32),
-                            truth, dlas, meta, absorbers)
+                            *truth_arrays, truth, dlas, meta, absorbers)
 
 
 def _absorbers(path, tab, n):

@@ -328,11 +328,13 @@ class QuasarSimulator:
             s0, e0, f = queue.popleft()
             yield s0, e0, f.result()
 
-    def simulate_to_file(self, path, n, *, chunk_size=256, n_jobs=1, backend="threads", progress=None):
+    def simulate_to_file(self, path, n, *, chunk_size=256, n_jobs=1, backend="threads", progress=None,
+                         arrays="all"):
         """Simulate ``n`` spectra straight into an HDF5 file, chunk by chunk (bounded memory).
 
         The file is written by the one spectra writer (:mod:`._write`), reads back
-        with :func:`read_spectra`, and its content equals ``simulate(n).write(path)``.
+        with :func:`read_spectra`, and its content equals ``simulate(n).write(path, arrays=arrays)``
+        (``arrays="observed"``: ``flux`` and ``ivar`` only, half the size).
 
         Returns
         -------
@@ -352,7 +354,7 @@ class QuasarSimulator:
         bar = _progress(total=n, desc="simulate spectra", disable=None if progress is None else not progress,
                         unit="spec")
         try:
-            with hdf5_spectra_writer(path, self._wave, n, self._meta(0)) as writer:
+            with hdf5_spectra_writer(path, self._wave, n, self._meta(0), arrays=arrays) as writer:
                 for part in self.iter_chunks(n, chunk_size=chunk_size, n_jobs=n_jobs, backend=backend):
                     writer.append(part)
                     bar.update(len(part))

@@ -1,13 +1,15 @@
 """The one writer of simulated spectra files (HDF5 / FITS), used by :meth:`SimulatedSpectra.write` and the simulator.
 
 * HDF5: datasets ``wave_aa``, ``flux``, ``ivar``, ``continuum``, ``transmission``
-  (float32), groups ``truth`` (one 1-D dataset per scalar column), ``dlas``
-  (``spec_index``, ``z_dla``, ``log_nhi``) and ``absorbers`` (``spec_index``, ``z_abs``,
+  (float32; the two noise-free truth arrays left out with ``arrays="observed"``, which halves
+  the file: a 4MOST-like spectrum takes ~96 KB per array), groups ``truth`` (one 1-D dataset
+  per scalar column), ``dlas`` (``spec_index``, ``z_dla``, ``log_nhi``) and ``absorbers`` (``spec_index``, ``z_abs``,
   ``log_nhi``, ``kind`` as ASCII bytes, ``proximate``), and the JSON attribute ``meta``;
   written whole (:func:`write_spectra`) or batch by batch
   (:func:`hdf5_spectra_writer`, for :meth:`QuasarSimulator.simulate_to_file`);
 * FITS: image HDUs ``WAVE``, ``FLUX``, ``IVAR``, ``CONTINUUM``, ``TRANSMISSION``
-  and binary tables ``TRUTH``, ``DLAS`` and ``ABSORBERS``; ``meta`` as JSON in the primary header.
+  (the last two optional, as in HDF5) and binary tables ``TRUTH``, ``DLAS`` and ``ABSORBERS``;
+  ``meta`` as JSON in the primary header.
 
 Files read back with :func:`agnlab.spectra.read_spectra`.
 """
@@ -23,10 +25,11 @@ import pandas as pd
 
 from ..io import atomic_path
 
-__all__ = ["ABSORBER_COLUMNS", "ARRAYS", "DLA_COLUMNS", "hdf5_spectra_writer", "json_default", "scalar_truth",
-           "spectra_format", "write_spectra"]
+__all__ = ["ABSORBER_COLUMNS", "ARRAYS", "DLA_COLUMNS", "OBSERVED_ARRAYS", "hdf5_spectra_writer", "json_default",
+           "scalar_truth", "spectra_format", "write_spectra", "written_arrays"]
 
 ARRAYS = ("flux", "ivar", "continuum", "transmission")
+OBSERVED_ARRAYS = ("flux", "ivar")
 DLA_COLUMNS = ("spec_index", "z_dla", "log_nhi")
 ABSORBER_COLUMNS = ("spec_index", "z_abs", "log_nhi", "kind", "proximate")
 _HDF5 = (".h5", ".hdf5", ".hdf")
@@ -59,7 +62,20 @@ def scalar_truth(truth: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def write_spectra(spectra, path, *, format=None) -> Path:
+def written_arrays(spectra, arrays="all") -> tuple[str, ...]:
+    """The per-pixel arrays a file gets: ``"all"`` (observed + the noise-free truth arrays) or ``"observed"``."""
+    if arrays not in ("all", "observed"):
+        raise ValueError(f"arrays must be 'all' or 'observed', got {arrays!r}")
+    if arrays == "observed":
+        return OBSERVED_ARRAYS
+    missing = [k for k in ARRAYS if getattr(spectra, k, None) is None]
+    if missing:
+        raise ValueError(f"write_spectra: this batch has no {missing} (read from a file written with "
+                         "arrays='observed'); write it with arrays='observed'")
+    return ARRAYS
+
+
+def write_spectra(spectra, path, *, format=None, arrays="all") -> Path:
     """Write a :class:`SimulatedSpectra` batch (spectra + truth) atomically.
 
     Parameters
@@ -71,6 +87,9 @@ def write_spectra(spectra, path, *, format=None) -> Path:
         ``.h5``/``.hdf5`` or ``.fits``.
     format : {'hdf5', 'fits'}, optional
         Overrides the suffix.
+    arrays : {'all', 'observed'}
+        ``'observed'`` writes ``flux`` and ``ivar`` only (half the size; the file reads back
+        with ``continuum`` and ``transmission`` set to None).
 
     Returns
     -------
@@ -78,13 +97,14 @@ def write_spectra(spectra, path, *, format=None) -> Path:
     """
     path = Path(path)
     fmt = spectra_format(path, format)
+    keys = written_arrays(spectra, arrays)
     n = len(spectra)
-    for k in ARRAYS:
+    for k in keys:
         a = getattr(spectra, k)
         if a.shape != (n, spectra.wave_aa.size):
             raise ValueError(f"write_spectra: {k} has shape {a.shape}, expected {(n, spectra.wave_aa.size)}")
     if fmt == "hdf5":
-        with hdf5_spectra_writer(path, spectra.wave_aa, n, spectra.meta) as writer:
+        with hdf5_spectra_writer(path, spectra.wave_aa, n, spectra.meta, arrays=arrays) as writer:
             writer.append(spectra)
         return path
     from astropy.io import fits
@@ -96,7 +116,7 @@ def write_spectra(spectra, path, *, format=None) -> Path:
     hdr["AGNKIND"] = "spectra"
     hdr["META"] = json.dumps(spectra.meta, default=json_default)
     hdus = [fits.PrimaryHDU(header=hdr), fits.ImageHDU(np.asarray(spectra.wave_aa, np.float64), name="WAVE")]
-    for k in ARRAYS:
+    for k in keys:
         hdus.append(fits.ImageHDU(np.asarray(getattr(spectra, k), dtype=np.float32), name=k.upper()))
     hdus.append(fits.BinTableHDU.from_columns(_fits_columns(truth), name="TRUTH"))
     hdus.append(fits.BinTableHDU.from_columns(_fits_columns(dlas), name="DLAS"))
@@ -109,7 +129,7 @@ def write_spectra(spectra, path, *, format=None) -> Path:
 class _HDF5SpectraWriter:
     """The HDF5 layout, spectra appended batch by batch (see :func:`hdf5_spectra_writer`)."""
 
-    def __init__(self, h5, wave_aa, n: int, meta: dict):
+    def __init__(self, h5, wave_aa, n: int, meta: dict, keys: tuple[str, ...]):
         h5.attrs["agnlab_kind"] = "spectra"
         h5.attrs["meta"] = json.dumps(meta, default=json_default)
         wave = np.asarray(wave_aa, dtype=np.float64)
@@ -117,7 +137,7 @@ class _HDF5SpectraWriter:
         self._h5 = h5
         self._n = int(n)
         self._ds = {k: h5.create_dataset(k, shape=(n, wave.size), dtype=np.float32,
-                                         chunks=(min(64, max(1, n)), wave.size)) for k in ARRAYS}
+                                         chunks=(min(64, max(1, n)), wave.size)) for k in keys}
         self._start = 0
         self._truths, self._dlas, self._absorbers = [], [], []
 
@@ -154,9 +174,10 @@ class _HDF5SpectraWriter:
 
 
 @contextlib.contextmanager
-def hdf5_spectra_writer(path, wave_aa, n: int, meta: dict):
+def hdf5_spectra_writer(path, wave_aa, n: int, meta: dict, *, arrays="all"):
     """Write ``n`` spectra to an HDF5 file batch by batch (bounded memory), atomically.
 
+    ``arrays``: ``"all"`` or ``"observed"`` (``flux`` and ``ivar`` only), as in :func:`write_spectra`.
     Yields an object whose ``append(batch)`` writes the next batch (a
     :class:`SimulatedSpectra`); the truth and DLA tables are written on exit.
     The file equals :func:`write_spectra` of all batches joined.
@@ -164,11 +185,14 @@ def hdf5_spectra_writer(path, wave_aa, n: int, meta: dict):
     import h5py
 
     path = Path(path)
+    keys = OBSERVED_ARRAYS if arrays == "observed" else ARRAYS
+    if arrays not in ("all", "observed"):
+        raise ValueError(f"arrays must be 'all' or 'observed', got {arrays!r}")
     if spectra_format(path, None) != "hdf5":
         raise ValueError(f"{path}: the streaming writer writes HDF5; use a .h5 or .hdf5 suffix")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h5:
-            writer = _HDF5SpectraWriter(h5, wave_aa, n, meta)
+            writer = _HDF5SpectraWriter(h5, wave_aa, n, meta, keys)
             yield writer
             writer.finish()
 
