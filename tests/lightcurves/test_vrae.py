@@ -2,7 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agnlab.lightcurves import VRAEAnomalyDetector, reconstruction_terms, simulate, variability_scale
+from agnlab.io import load_artifact, save_artifact
+from agnlab.lightcurves import (
+    VRAEAnomalyDetector,
+    fit_r_calibration,
+    r_calibrated,
+    reconstruction_terms,
+    simulate,
+    variability_scale,
+)
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +23,11 @@ def detector():
 def test_score_table_and_ranking(detector):
     lc, labels = simulate(10, classes=["AGN", "QSO"], seed=1, changing_state_fraction=0.3)
     s = detector.score(lc)
-    assert list(s.columns) == ["object_id", "R", "if_score", "combined", "R_anomalous", "if_anomalous", "anomalous",
-                               "flag"]
+    assert list(s.columns) == ["object_id", "R", "n_epochs", "R_z", "if_score", "combined", "R_anomalous",
+                               "if_anomalous", "anomalous", "flag"]
     assert set(s["object_id"]) == set(labels["object_id"]) and (s["flag"] == "ok").all()
-    assert s["R"].is_monotonic_decreasing and (s["R"] > 0).all()
+    assert s["R_z"].is_monotonic_decreasing and (s["R"] > 0).all()     # ranked by the N-calibrated R
+    np.testing.assert_allclose(s["R_z"], r_calibrated(s["R"], s["n_epochs"], detector.r_calibration_), rtol=1e-12)
     np.testing.assert_array_equal(s["anomalous"], s["R_anomalous"] | s["if_anomalous"])
     assert s["R_anomalous"].equals(s["R"] > 3.0)
 
@@ -55,7 +64,7 @@ def test_combined_score_is_fisher_of_training_p_values(detector):
         return (1.0 + np.sum(train >= x)) / (n + 1.0)
 
     for _, row in s.iterrows():
-        expect = -2.0 * (np.log(p(detector.train_R_, row["R"])) + np.log(p(detector.train_if_, row["if_score"])))
+        expect = -2.0 * (np.log(p(detector.train_Rz_, row["R_z"])) + np.log(p(detector.train_if_, row["if_score"])))
         assert row["combined"] == pytest.approx(expect, rel=1e-12)
     # highest possible when an object beats every training object in both scores
     assert s["combined"].max() <= -4.0 * np.log(1.0 / (n + 1.0)) + 1e-12
@@ -131,3 +140,81 @@ def test_unknown_normalization_is_rejected():
     lc, _ = simulate(3, classes=["AGN"], seed=7)
     with pytest.raises(ValueError, match="normalize must be one of"):
         VRAEAnomalyDetector(normalize="zscore", max_epochs=1).fit(lc)
+
+
+def test_r_calibration_recovers_a_known_location_and_width():
+    rng = np.random.default_rng(0)
+    n = np.exp(rng.uniform(np.log(30), np.log(300), 4000)).round()
+    x = np.log(n)
+    loc, wid = 0.8 - 0.17 * x, 1.2 - 0.19 * x                  # widths 0.55 (N = 30) to 0.12 (N = 300)
+    R = np.exp(loc + wid * rng.normal(size=n.size))
+    cal = fit_r_calibration(R, n)
+    # 8 bins of 500: medians good to ~0.02, 90th-percentile widths to ~0.03 (compared inside the range of N,
+    # where the lines are used; slope and intercept alone are strongly correlated)
+    xs = np.log([40.0, 200.0])
+    np.testing.assert_allclose(np.polyval(cal["loc"], xs), 0.8 - 0.17 * xs, atol=0.04)
+    np.testing.assert_allclose(np.polyval(cal["width"], xs), 1.2 - 0.19 * xs, atol=0.04)
+    z = r_calibrated(R, n, cal)
+    for sel in (n < 60, n > 150):                               # standardised at every N: 10 % above 1.2816
+        assert np.mean(z[sel] > 1.2816) == pytest.approx(0.10, abs=0.025)
+    # the same R is more anomalous for a dense curve than for a sparse one
+    assert r_calibrated(2.0, 250, cal) > r_calibrated(2.0, 40, cal) + 1.0
+
+
+def test_r_calibration_edges():
+    ident = {"loc": [0.0, 0.0], "width": [0.0, 1.0], "ln_n_range": [-1e3, 1e3]}
+    np.testing.assert_allclose(r_calibrated([0.5, 2.0], [10, 100], ident), np.log([0.5, 2.0]), rtol=1e-12)
+    cal = fit_r_calibration([1.0, 2.0, 3.0, 1.5], [40, 50, 60, 70])   # too few for bins: constant lines
+    assert cal["loc"][0] == 0.0 and cal["width"][0] == 0.0
+    # N beyond the training range is clipped to it: no extrapolation of the lines
+    assert r_calibrated(2.0, 5000, cal) == pytest.approx(r_calibrated(2.0, 70, cal), rel=1e-12)
+    with pytest.raises(ValueError, match="finite"):
+        fit_r_calibration([np.nan, 1.0], [10, np.nan])
+
+
+def test_training_r_z_is_standardised(detector):
+    """In sample, R_z has median ~0 and 10 % of objects above 1.2816 (up to 50 objects' granularity)."""
+    z = detector.train_Rz_
+    assert abs(np.median(z)) < 0.1 and np.mean(z > 1.2816) == pytest.approx(0.10, abs=0.04)
+
+
+def test_isolation_forest_sees_latent_means_and_log_variances(detector):
+    from sklearn.ensemble import IsolationForest
+
+    lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)          # the fixture's training set
+    assert detector.if_input == "posterior"
+    X = np.hstack([detector.train_latent_, detector.train_logvar_])
+    forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_).fit(X)
+    # same objects, same batch: the network gives the same latents; the forest's scores agree to float64 rounding
+    np.testing.assert_allclose(np.sort(detector.score(lc)["if_score"]), np.sort(-forest.score_samples(X)),
+                               rtol=1e-9)
+
+
+def test_unknown_if_input_is_rejected():
+    lc, _ = simulate(3, classes=["AGN"], seed=7)
+    with pytest.raises(ValueError, match="if_input must be one of"):
+        VRAEAnomalyDetector(if_input="latent", max_epochs=1).fit(lc)
+
+
+def test_files_from_before_the_calibration_and_log_variances_score_as_they_did(detector, tmp_path):
+    """Old files: R_z = ln R (ranking by R) and a forest on the latent means alone."""
+    from sklearn.ensemble import IsolationForest
+
+    path = detector.save(tmp_path / "vrae.npz")
+    arrays, meta = load_artifact(path)
+    del arrays["train_Rz"], arrays["train_logvar"], meta["estimator_state"]["r_calibration"]
+    del meta["params"]["if_input"]
+    old = tmp_path / "old.npz"
+    save_artifact(old, kind=meta["_kind"], arrays=arrays,
+                  metadata={k: v for k, v in meta.items() if not k.startswith("_")})
+    lc, _ = simulate(6, classes=["AGN", "QSO"], seed=8)
+    loaded = VRAEAnomalyDetector.load(old)
+    a, b = detector.score(lc).set_index("object_id"), loaded.score(lc)
+    np.testing.assert_allclose(b["R_z"], np.log(b["R"]), rtol=1e-12)
+    assert b["R"].is_monotonic_decreasing and loaded.if_input == "mean"
+    b = b.set_index("object_id").loc[a.index]
+    np.testing.assert_allclose(b["R"], a["R"], rtol=1e-12)
+    forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_)
+    forest.fit(detector.train_latent_)
+    np.testing.assert_allclose(b["if_score"], -forest.score_samples(detector.transform(lc).loc[a.index].to_numpy()),
+                               rtol=1e-9)

@@ -33,8 +33,8 @@ class NeuralEmulator(RegressorMixin, EmulatorBase):
     The defaults (SiLU 80x4, 32 components, ~60,000 Adam steps; a 117 KiB file) reach
     0.19 % median / 1.6 % 99th-percentile flux error over 1-30 um on models of the
     built-in 6-parameter grid held out from 80,000, and 0.05 % / 0.64 % on the real
-    CLUMPY grid (864 training models), predicting 1e6 SEDs in ~0.5 s on 2 cores
-    (benchmarks/emulate.py, BENCHMARKS.md).
+    CLUMPY grid (864 training models), predicting 1e6 SEDs in ~0.45 s as float32 log10 fluxes
+    (~1.1 s as float64 fluxes) on 2 cores (benchmarks/scale.py, BENCHMARKS.md).
 
     Parameters
     ----------

@@ -46,6 +46,8 @@ _EXPORTS = {
     "drw": "._generators",
     "villar_flux": "._generators",
     "VRAEAnomalyDetector": "._vrae",
+    "fit_r_calibration": "._vrae",
+    "r_calibrated": "._vrae",
     "reconstruction_terms": "._vrae",
     "variability_scale": "._vrae",
     "classification_report": "._metrics",

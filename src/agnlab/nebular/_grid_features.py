@@ -65,17 +65,25 @@ def _table(x, name):
 
 
 def _numeric(df, cols, name):
-    """Columns ``cols`` of ``df`` as a float array (n, len(cols)); column by column, which is fast for small tables."""
-    out = np.empty((len(df), len(cols)))
-    for k, c in enumerate(cols):
-        col = df[c]
-        if isinstance(col, pd.DataFrame):
+    """Columns ``cols`` (names as str) of ``df`` as a float array (n, len(cols)); the input is never modified."""
+    names = [str(c) for c in df.columns]
+    pos = {}
+    for k, c in enumerate(names):
+        if c in pos and c in cols:
             raise ValueError(f"{name}: column {c!r} appears more than once")
-        if not pd.api.types.is_numeric_dtype(col.dtype):
-            try:
-                col = pd.to_numeric(col, errors="raise")
-            except (TypeError, ValueError) as exc:
-                raise ValueError(f"{name}: non-numeric values in line columns ({exc})") from None
+        pos.setdefault(c, k)
+    idx = [pos[c] for c in cols]
+    try:                        # one conversion of the whole table (fast when every column is numeric)
+        return df.to_numpy(dtype=float)[:, idx]
+    except (TypeError, ValueError):
+        pass
+    out = np.empty((len(df), len(cols)))
+    for k, j in enumerate(idx):
+        col = df.iloc[:, j]
+        try:
+            col = pd.to_numeric(col, errors="raise")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: non-numeric values in line columns ({exc})") from None
         out[:, k] = col.to_numpy(dtype=float)
     return out
 
@@ -94,8 +102,7 @@ def read_observed(fluxes, errors, lines, *, grid_lines, norm_line="Hbeta", norma
     if len(f) == 0:
         raise ValueError("fluxes: no rows")
     cols = [str(c) for c in f.columns]
-    f.columns = cols
-    e.columns = [str(c) for c in e.columns]
+    e_cols = {str(c) for c in e.columns}
     known = set(grid_lines) | {norm_line}
     unknown = [c for c in cols if c not in known]
     if unknown:
@@ -104,7 +111,7 @@ def read_observed(fluxes, errors, lines, *, grid_lines, norm_line="Hbeta", norma
     use = [ln for ln in lines if ln in cols]
     if not use:
         raise ValueError(f"fluxes: none of the model's lines {list(lines)} is a column (got {cols})")
-    no_err = [ln for ln in use + ([norm_line] if not normalized else []) if ln not in e.columns]
+    no_err = [ln for ln in use + ([norm_line] if not normalized else []) if ln not in e_cols]
     if no_err:
         raise ValueError(f"errors: no column for {no_err}")
     n, L = len(f), len(lines)

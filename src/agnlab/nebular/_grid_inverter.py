@@ -13,8 +13,10 @@ observations* of the grid:
 3. quantile regression of every parameter at the 16th/50th/84th percentiles (:mod:`._grid_backends`):
    a neural network (``method="nn"``) or gradient-boosted trees (``method="gbm"``);
 4. calibration of the 68 % intervals on held-out observations (a normalised conformal step, Romano et al.
-   2019, NeurIPS, "Conformalized quantile regression": stretch factors per parameter and interval width),
-   by default grid nodes moved by the interpolant's leave-one-node-out error, so that the intervals
+   2019, NeurIPS, "Conformalized quantile regression": stretch factors per parameter and interval width,
+   then a factor that depends on the observing conditions -- S/N level and spread, which lines are
+   present, region of the parameter box -- fitted by quantile regression; :mod:`._grid_calibrate`),
+   by default on grid nodes moved by the interpolant's leave-one-node-out error, so that the intervals
    include the error of interpolating between nodes (``calibration_set``);
 5. at prediction, spectra that no grid model reproduces are flagged ``out_of_domain`` (:mod:`._grid_domain`;
    the grid interpolated at the estimate is tried first, so small calls need no nearest-model search)
@@ -26,8 +28,7 @@ Multi-modal posteriors (the two R23 branches of O/H) widen the interval; the mod
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import itertools
 import time
 
 import numpy as np
@@ -36,7 +37,16 @@ import pandas as pd
 from .._domain import OutOfDomainError, check_on_out_of_domain
 from .._estimator import AgnlabEstimator, compute_context
 from ._grid_backends import GBMQuantiles, pinball_loss, quantile_net
-from ._grid_calibrate import CAL_BINS, apply_calibration, calibrate_intervals, identity_calibration
+from ._grid_calibrate import (
+    CAL_BINS,
+    apply_calibration,
+    apply_conditional,
+    calibrate_intervals,
+    condition_features,
+    fit_conditional,
+    identity_calibration,
+    n_conditional_coefs,
+)
 from ._grid_domain import in_domain
 from ._grid_features import (
     FLAG_NO_ESTIMATE,
@@ -54,20 +64,6 @@ __all__ = ["GridInverter"]
 
 _METHODS = ("nn", "gbm")
 _SMALL_CALL = 4096
-
-
-@contextlib.contextmanager
-def _torch_threads(n):
-    """torch's intra-op threads set to ``n`` for one block (cheap; torch imported only if loaded)."""
-    torch = sys.modules.get("torch")
-    old = torch.get_num_threads() if torch is not None else None
-    if torch is not None and old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch is not None and old != n:
-            torch.set_num_threads(old)
 
 
 def _run_net(net, x):
@@ -125,6 +121,14 @@ class GridInverter(AgnlabEstimator):
         31 leaves).
     calibrate : bool
         Stretch the 68 % intervals to 68 % coverage on fresh simulated observations.
+    conditional_calibration : bool
+        After the stretch per interval width, a second factor exp(z . beta) fitted on the same calibration
+        set, z the spectrum's observing conditions (mean and spread of the lines' log S/N, H-beta's S/N,
+        the presence of each line, the estimates' place in the parameter box; see :mod:`._grid_calibrate`).
+        With the width-binned stretch alone one factor serves every condition: on a held-out half of the
+        node-gap calibration set of the MAPPINGS HII grid, spectra at S/N 2-6 were covered at 45-64 % and
+        spectra at S/N 15-80 at 67-80 %; with the factor, 60-71 % except spectra with every line detected
+        at S/N < 6 (a selection of upward fluctuations, 54-66 %).
     calibration_set : {"node-gap", "simulated"}
         The observations calibrated on. ``"node-gap"``: grid nodes whose true log ratios are moved by the
         leave-one-node-out error of the interpolant at that node and axis
@@ -154,6 +158,8 @@ class GridInverter(AgnlabEstimator):
     calibration_ : ndarray, shape (n_params, 2, 8)
         Interval stretch factors by bin of raw interval width (row 0: log10 width of the bin in units
         of the parameter range, row 1: factor; 1 = the raw quantiles were calibrated).
+    calibration_conditional_ : ndarray, shape (n_params, n_coefs) or None
+        Coefficients of the conditional factor (``conditional_calibration``; None: not used).
     training_record_ : dict
         Training and calibration figures, among them ``calibration_coverage_68`` (per parameter, on the
         calibration set) and ``interpolation_gap_rms_dex`` (per line: RMS leave-one-node-out error of the
@@ -179,7 +185,8 @@ class GridInverter(AgnlabEstimator):
     def __init__(self, method="nn", *, n_samples=200_000, snr_range=(2.0, 200.0), snr_spread_dex=0.4, dropout=0.2,
                  model_error_dex=0.0, model_error="node-gap", pair_features=True, interpolation="linear",
                  emulator_params=None, min_snr=2.0, min_lines=2, hidden=(128, 128, 128), activation="silu",
-                 max_epochs=30, batch_size=1024, lr=3e-3, gbm_params=None, calibrate=True, calibration_set="node-gap",
+                 max_epochs=30, batch_size=1024, lr=3e-3, gbm_params=None, calibrate=True, conditional_calibration=True,
+                 calibration_set="node-gap",
                  domain_tolerance_dex=0.1, domain_pvalue=1e-3,
                  on_out_of_domain="nan", validation_fraction=0.1, random_state=0, n_jobs=None, progress=None):
         self.method = method
@@ -201,6 +208,7 @@ class GridInverter(AgnlabEstimator):
         self.lr = lr
         self.gbm_params = gbm_params
         self.calibrate = calibrate
+        self.conditional_calibration = conditional_calibration
         self.calibration_set = calibration_set
         self.domain_tolerance_dex = domain_tolerance_dex
         self.domain_pvalue = domain_pvalue
@@ -302,13 +310,18 @@ class GridInverter(AgnlabEstimator):
             record = self._fit_nn(obs, ys, rng) if self.method == "nn" else self._fit_gbm(x, ys, rng)
         # calibration on fresh simulations
         gap = self._gap[1]
-        cal_obs, cal_y = self._calibration_set(interp, self._gap, max(2000, int(self.n_samples) // 10), rng)
+        cal_obs, cal_y = self._calibration_set(interp, self._gap, max(4000, int(self.n_samples) // 5), rng)
         q = self._raw_quantiles(cal_obs)
+        cal_ys = self._scale_y(cal_y)
+        self.calibration_conditional_ = None
         if self.calibrate:
-            self.calibration_ = calibrate_intervals(q, self._scale_y(cal_y))
+            self.calibration_ = calibrate_intervals(q, cal_ys)
+            if self.conditional_calibration:
+                lo, med, hi = apply_calibration(self.calibration_, q)
+                self.calibration_conditional_ = fit_conditional(lo, med, hi, cal_ys, self._conditions(cal_obs, med))
         else:
             self.calibration_ = identity_calibration(ys.shape[1])
-        lo, med, hi = apply_calibration(self.calibration_, q)
+        lo, med, hi = self._calibrated(cal_obs, q)
         cover = np.mean((self._scale_y(cal_y) >= lo) & (self._scale_y(cal_y) <= hi), axis=0)
         # out-of-domain test cloud: nodes and interpolants between them
         theta, vals = interp.refined_nodes(3 if interp.k <= 3 else 2)
@@ -327,7 +340,18 @@ class GridInverter(AgnlabEstimator):
             "domain_cloud_size": int(len(vals)), "fit_seconds": time.perf_counter() - t0})
         self.training_record_ = record
         self._forward = self._gap = None     # the emulator is only needed to simulate training spectra
+        self._node_interpolator()            # built now, not on the first predict
         return self
+
+    def _conditions(self, obs, med):
+        return condition_features(obs.r, obs.rel, obs.hb_rel, med, tuple(float(v) for v in self.snr_range))
+
+    def _calibrated(self, obs, q):
+        """Calibrated ``(lo, med, hi)`` (n, P; scaled units) from raw quantiles ``q`` of the spectra ``obs``."""
+        lo, med, hi = apply_calibration(self.calibration_, q)
+        if getattr(self, "calibration_conditional_", None) is not None:
+            lo, med, hi = apply_conditional(self.calibration_conditional_, lo, med, hi, self._conditions(obs, med))
+        return lo, med, hi
 
     def _calibration_set(self, interp, gap, n, rng):
         """Observations (and truths) the intervals are calibrated on (see ``calibration_set``)."""
@@ -401,9 +425,9 @@ class GridInverter(AgnlabEstimator):
         """(n, n_params, 3) quantiles in scaled units."""
         n = len(obs.r)
         out = np.empty((n, len(self.param_names_), 3))
-        # a small call runs on one thread, without threadpoolctl (whose library scan alone takes milliseconds)
+        # a small call runs on one thread (thread start-up would cost more than it saves)
         small = n < _SMALL_CALL
-        with _torch_threads(1) if small else compute_context(self.n_jobs, default_threads=None):
+        with compute_context(1 if small else self.n_jobs, default_threads=None):
             for s in range(0, n, chunk):
                 part = obs.take(slice(s, s + chunk))
                 if self._net is not None:
@@ -434,6 +458,14 @@ class GridInverter(AgnlabEstimator):
             cache = (nodes, LogRatioInterpolator(nodes, self.domain_values_))
             self.__dict__["_interp_cache"] = cache
         return cache[1]
+
+    @staticmethod
+    def _box_models(interp, q):
+        """The grid at every combination of (lo, median, hi) of the parameters, (n, 3**P, L), from ``q`` (n, P, 3)."""
+        P = q.shape[1]
+        combo = np.array(list(itertools.product(range(3), repeat=P)))          # (3**P, P)
+        theta = q[:, np.arange(P), combo]                                       # (n, 3**P, P)
+        return interp(theta.reshape(-1, P)).reshape(q.shape[0], combo.shape[0], -1)
 
     def predict(self, fluxes, errors, *, normalized=False) -> pd.DataFrame:
         """Estimates with 68 % intervals and a flag per spectrum.
@@ -469,15 +501,16 @@ class GridInverter(AgnlabEstimator):
         width = self.bounds_[:, 1] - self.bounds_[:, 0]
         if todo.size:
             sub = obs.take(todo)
-            lo, med, hi = apply_calibration(self.calibration_, self._raw_quantiles(sub))
+            lo, med, hi = self._calibrated(sub, self._raw_quantiles(sub))
             q = np.sort(np.stack([lo, med, hi], axis=-1) * width[:, None] + self.bounds_[:, :1], axis=-1)
             q = np.clip(q, self.bounds_[:, :1], self.bounds_[:, 1:])
             interp = self._node_interpolator()
             guess = None if interp is None else interp(q[:, :, 1])
+            corners = None if interp is None else lambda rows: self._box_models(interp, q[rows])
             inside, chi2 = in_domain(sub.r, sub.log_sigma(), self.domain_cloud_,
                                      tol_dex=float(self.domain_tolerance_dex), pvalue=float(self.domain_pvalue),
                                      workers=1 if todo.size < _SMALL_CALL else int(self.n_jobs or 1),
-                                     cache=self._domain_trees(), guess=guess)
+                                     cache=self._domain_trees(), guess=guess, candidates=corners)
             if not inside.all():
                 if self.on_out_of_domain == "raise":
                     i = int(todo[np.flatnonzero(~inside)[0]])
@@ -491,9 +524,8 @@ class GridInverter(AgnlabEstimator):
         cols = {}
         for j, p in enumerate(self.param_names_):
             cols[p], cols[f"{p}_lo"], cols[f"{p}_hi"] = est[:, j, 1], est[:, j, 0], est[:, j, 2]
-        out = pd.DataFrame(cols, index=index)
-        out["flag"] = flags.astype(str)
-        return out
+        cols["flag"] = flags.astype(str)
+        return pd.DataFrame(cols, index=index)
 
     # ------------------------------------------------------------------ save / load
     def _get_state(self):
@@ -501,6 +533,8 @@ class GridInverter(AgnlabEstimator):
                   "calibration": self.calibration_, "domain_cloud": self.domain_cloud_}
         if getattr(self, "domain_nodes_", None) is not None:
             arrays.update(domain_nodes=self.domain_nodes_, domain_values=self.domain_values_)
+        if getattr(self, "calibration_conditional_", None) is not None:
+            arrays["calibration_conditional"] = self.calibration_conditional_
         meta = {"lines": self.lines_, "param_names": self.param_names_, "norm_line": self.norm_line_,
                 "grid_lines": self.grid_lines_, "grid_name": self.grid_name_}
         if self._net is not None:
@@ -528,13 +562,18 @@ class GridInverter(AgnlabEstimator):
             self.domain_values_ = np.asarray(arrays["domain_values"], dtype=np.float32)
         else:
             self.domain_nodes_ = self.domain_values_ = None
+        # (older files lack it: the width-binned calibration alone, as they were fitted)
+        cond = arrays.get("calibration_conditional")
+        self.calibration_conditional_ = None if cond is None else np.asarray(cond, dtype=float)
+        cond_ok = cond is None or self.calibration_conditional_.shape == (P, n_conditional_coefs(L, P))
         nodes_ok = self.domain_nodes_ is None or (self.domain_nodes_.shape == (len(self.domain_values_), P)
                                                   and self.domain_values_.shape[1:] == (L,))
         nf = n_features(L, self.pair_features)
         if (self.bounds_.shape != (P, 2) or self.x_mean_.shape != (nf,)
                 or self.calibration_.shape != (P, 2, CAL_BINS) or self.domain_cloud_.ndim != 2
-                or self.domain_cloud_.shape[1] != L or not nodes_ok):
+                or self.domain_cloud_.shape[1] != L or not nodes_ok or not cond_ok):
             raise ValueError("array shapes do not match the lines and parameters")
+        self._node_interpolator()
         if self.method == "nn":
             from ..nn import arrays_to_module
 

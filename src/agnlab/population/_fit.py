@@ -105,7 +105,9 @@ class PopulationFit(AgnlabEstimator):
         The same cut is applied to the observations (sources failing it are dropped and counted as
         ``deselected``) and to the model: each track point keeps only the part of its error-blurred
         W1-W2 distribution above the threshold at its W2 magnitude (``track_w2``), so the fitted
-        weights are numbers of sources *before* the cut. Default: no selection.
+        weights are numbers of sources *before* the cut. Pass the parent sample (the cut is then applied
+        here) rather than a pre-cut one when you have it: the magnitude error model is fitted on all
+        sources, and a cut, which selects on the noise too, biases it. Default: no selection.
     widen : int
         How many times the cross-validation grid may be widened when its optimum lies at an
         edge (0: never; the edge is still reported in ``training_record_["cv"]``).
@@ -470,12 +472,15 @@ class PopulationFit(AgnlabEstimator):
             raise ValueError("error_model='magnitudes' needs W1, W2, W3 magnitude errors (a table with *sigmpro or "
                              "observed_errors of shape (n, 3)) and W2 magnitudes (w2mpro or observed_w2)")
         if have_mag and self.error_model in ("auto", "magnitudes"):
-            rows = inside & np.isfinite(ow2)
+            # the noise law from every source with finite values, selected or not (a cut selects on the noise
+            # and biases magnitude given error); the W2 nodes from the sources in the histogram
+            rows = finite_obs & ~missing_err & np.isfinite(ow2)
             e2 = err[rows, 2]
             w2r = ow2[rows]
             emodel = magnitude_error_model(w2r + obs[rows, 0], w2r, w2r - obs[rows, 1],
                                            np.sqrt(np.maximum(err[rows, 0] ** 2 - e2 ** 2, 0.0)), e2,
-                                           np.sqrt(np.maximum(err[rows, 1] ** 2 - e2 ** 2, 0.0)))
+                                           np.sqrt(np.maximum(err[rows, 1] ** 2 - e2 ** 2, 0.0)),
+                                           w2_sample=ow2[inside & np.isfinite(ow2)])
             w2p = None
             if track_w2 is not None:
                 w2p = np.asarray(track_w2, float)
