@@ -193,18 +193,20 @@ def main(argv=None):
     ap.add_argument("--lightcurves", type=int, default=None, help="objects of the light-curve run (default "
                     "1000000; 3000 with --quick)")
     args = parse_args(ap, argv)
-    if "spectra" in args.parts:
-        n, n_mem = args.spectra or (2000 if args.quick else 250_000), 500 if args.quick else 10_000
-        log(f"spectra simulate + predict: {n:,} on Dask, {min(n, n_mem):,} in memory", "scale")
+    pipelines = {  # part: (--size, full, quick, in memory, in memory quick, run, results file, title, unit)
+        "spectra": (args.spectra, 250_000, 2000, 10_000, 500, spectra_pipeline, "scale_spectra",
+                    "# scale: spectra simulation and prediction on Dask", "quasars"),
+        "lightcurves": (args.lightcurves, 1_000_000, 3000, 20_000, 1500, lightcurve_pipeline, "scale_lightcurves",
+                        "# scale: light-curve features on Dask", "light curves"),
+    }
+    for part, (size, full, quick, mem, mem_quick, run, name, title, what) in pipelines.items():
+        if part not in args.parts:
+            continue
+        n, n_mem = size or (quick if args.quick else full), mem_quick if args.quick else mem
+        log(f"{part}: {n:,} {what} on Dask, {min(n, n_mem):,} in memory", "scale")
         info = RunInfo(argv)
-        sp = spectra_pipeline(Path(args.data_dir) / "spectra", n, min(n, n_mem), args.seeds[0])
-        _write_pipeline("scale_spectra", "# scale: spectra simulation and prediction on Dask", sp, info, args)
-    if "lightcurves" in args.parts:
-        n, n_mem = args.lightcurves or (3000 if args.quick else 1_000_000), 1500 if args.quick else 20_000
-        log(f"lightcurves features: {n:,} objects on Dask, the first {min(n, n_mem):,} in memory", "scale")
-        info = RunInfo(argv)
-        lcr = lightcurve_pipeline(Path(args.data_dir) / "lightcurves", n, min(n, n_mem), args.seeds[0])
-        _write_pipeline("scale_lightcurves", "# scale: light-curve features on Dask", lcr, info, args)
+        result = run(Path(args.data_dir) / part, n, min(n, n_mem), args.seeds[0])
+        _write_pipeline(name, title, result, info, args)
     if "emulator" not in args.parts:
         return
     info = RunInfo(argv)

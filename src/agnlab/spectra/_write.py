@@ -62,11 +62,15 @@ def scalar_truth(truth: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(cols)
 
 
-def written_arrays(spectra, arrays="all") -> tuple[str, ...]:
-    """The per-pixel arrays a file gets: ``"all"`` (observed + the noise-free truth arrays) or ``"observed"``."""
+def _array_keys(arrays) -> tuple[str, ...]:
     if arrays not in ("all", "observed"):
         raise ValueError(f"arrays must be 'all' or 'observed', got {arrays!r}")
-    if arrays == "observed":
+    return OBSERVED_ARRAYS if arrays == "observed" else ARRAYS
+
+
+def written_arrays(spectra, arrays="all") -> tuple[str, ...]:
+    """The per-pixel arrays a file gets: ``"all"`` (observed + the noise-free truth arrays) or ``"observed"``."""
+    if _array_keys(arrays) == OBSERVED_ARRAYS:
         return OBSERVED_ARRAYS
     missing = [k for k in ARRAYS if getattr(spectra, k, None) is None]
     if missing:
@@ -185,9 +189,7 @@ def hdf5_spectra_writer(path, wave_aa, n: int, meta: dict, *, arrays="all"):
     import h5py
 
     path = Path(path)
-    keys = OBSERVED_ARRAYS if arrays == "observed" else ARRAYS
-    if arrays not in ("all", "observed"):
-        raise ValueError(f"arrays must be 'all' or 'observed', got {arrays!r}")
+    keys = _array_keys(arrays)
     if spectra_format(path, None) != "hdf5":
         raise ValueError(f"{path}: the streaming writer writes HDF5; use a .h5 or .hdf5 suffix")
     with atomic_path(path) as tmp:
