@@ -1,4 +1,9 @@
-"""Tests, benchmarks and notebooks use public names only: no ``agnlab.<pkg>._private`` imports."""
+"""Tests, benchmarks, scripts and notebooks use public names only: no ``agnlab.<pkg>._private`` imports.
+
+The one exception is the maintainer script that writes the shipped spectra models: it stamps the model
+files and their card with the package's own artefact fields, so its private imports are listed by name
+(a new one still fails the test).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: private imports a maintainer script may make, by file
+MAINTAINER_PRIVATE_IMPORTS = {
+    "scripts/train_spectra_models.py": {
+        "agnlab.io._artifact", "agnlab.io._artifact.CREATION_COMMAND",
+        "agnlab.spectra._ml_eval", "agnlab.spectra._ml_eval.evaluate_predictions",
+        "agnlab.spectra._ml_eval.predict_batches",
+        "agnlab.spectra._pretrained", "agnlab.spectra._pretrained.CARD_FIELDS",
+        "agnlab.spectra._pretrained.PRETRAINED_NAMES", "agnlab.spectra._pretrained._sha256",
+    },
+}
+
 
 def _sources():
-    for folder in ("tests", "benchmarks"):
+    for folder in ("tests", "benchmarks", "scripts"):
         for path in sorted((ROOT / folder).rglob("*.py")):
             yield path, path.read_text()
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
@@ -37,7 +53,10 @@ def _private_agnlab_imports(tree) -> list[tuple[int, str]]:
 def test_no_private_agnlab_imports_outside_src():
     offenders = []
     for path, text in _sources():
+        allowed = MAINTAINER_PRIVATE_IMPORTS.get(path.relative_to(ROOT).as_posix(), set())
         for line, name in _private_agnlab_imports(ast.parse(text, filename=str(path))):
+            if name in allowed:
+                continue
             offenders.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert not offenders, "import public names instead of private modules:\n" + "\n".join(offenders)
 
@@ -46,3 +65,10 @@ def test_the_check_catches_private_imports():
     tree = ast.parse("import agnlab.spectra._dla\nfrom agnlab.nebular._icf import x\nfrom agnlab.emulate import y\n")
     assert [n for _, n in _private_agnlab_imports(tree)] == ["agnlab.spectra._dla", "agnlab.nebular._icf",
                                                                "agnlab.nebular._icf.x"]
+
+
+def test_the_maintainer_allow_list_has_no_stale_entries():
+    for rel, allowed in MAINTAINER_PRIVATE_IMPORTS.items():
+        path = ROOT / rel
+        used = {name for _, name in _private_agnlab_imports(ast.parse(path.read_text(), filename=str(path)))}
+        assert allowed <= used, f"{rel}: allow-listed but no longer imported: {sorted(allowed - used)}"
