@@ -30,7 +30,13 @@ from _common import (
     write_results,
 )
 
-from agnlab.lightcurves import STAMP_CLASSES, StampClassifier, confusion_matrix, simulate_stamps
+from agnlab.lightcurves import (
+    STAMP_CLASSES,
+    STAMP_METADATA_COLUMNS,
+    StampClassifier,
+    confusion_matrix,
+    simulate_stamps,
+)
 
 
 def _ece(p, y_idx, bins=10):
@@ -191,7 +197,8 @@ def main(argv=None):
                                "best_epoch", "temperature", "accuracy")} for r in per_seed]
     body = (f"Simulated ZTF-like alerts (`simulate_stamps`), {n_train} per class for training, {n_test} per class "
             "held out from seed 1000 + s. StampClassifier defaults (rotation-augmented CNN, 4 averaged rotations "
-            f"at prediction, metadata, temperature calibration), max {epochs} epochs, one thread.\n\n"
+            f"at prediction, metadata, temperature calibration), max {epochs} epochs, one thread. Metadata columns: "
+            + ", ".join(f"`{c}`" for c in STAMP_METADATA_COLUMNS) + ".\n\n"
             + seeds_note(args.seeds) + "\n\n" + md_table(targets) + "\nPer-class recall (ALeRCE's published diagonal "
             "on real ZTF alerts beside it, for orientation only: different data):\n\n" + md_table(rows)
             + "\nConfusion matrix (rows: true class, normalised; summed over seeds):\n\n" + md_table(cm_rows)

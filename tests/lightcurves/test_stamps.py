@@ -50,7 +50,9 @@ def test_simulate_shapes_and_determinism(sim):
     assert not np.allclose(np.nan_to_num(X), np.nan_to_num(X3), rtol=0, atol=1.0)
     real = y != "bogus"
     assert np.isfinite(X[real]).all()                      # NaN only in edge-of-detector bogus stamps
-    assert np.isfinite(meta[list(STAMP_METADATA_COLUMNS)].to_numpy()).all()
+    ps1_giz = ["gmag_nearest", "imag_nearest", "zmag_nearest"]            # NaN below the PS1 depth
+    assert np.isfinite(meta[[c for c in STAMP_METADATA_COLUMNS if c not in ps1_giz]].to_numpy()).all()
+    assert (meta["ndethist"] >= 1).all() and (meta["ncovhist"] >= meta["ndethist"]).all()
     assert meta["elongation"].min() >= 1.0 - 1e-9 and (meta["fwhm_arcsec"].between(1.2, 4.0)).all()
 
 
@@ -85,6 +87,30 @@ def test_simulate_star_galaxy_score():
     # the catalogue magnitude of a variable star's counterpart is brighter than its change (|change| < 1.5 x star)
     assert np.median(meta["mag_nearest"][y == "VS"] - meta["mag"][y == "VS"]) < 0.0
     assert set(sub[y == "asteroid"]) <= {"point", "trailed"} and set(sub[y == "AGN"]) <= {"quasar", "host"}
+
+
+def test_simulate_colours_and_history():
+    """PS1 colours of the nearest source and the detection history (60 alerts per class; medians with
+    tolerances several times their scatter)."""
+    X, meta, y = simulate_stamps(60, seed=7)
+    sub = meta.attrs["subclass"]
+    gr = (meta["gmag_nearest"] - meta["mag_nearest"]).to_numpy()
+    ri = (meta["mag_nearest"] - meta["imag_nearest"]).to_numpy()
+    # variable stars lie on the stellar locus (Covey et al. 2007, A0 to M0): median |r-i offset| < 0.1 mag
+    locus_gr, locus_ri = [-0.25, 0.30, 0.47, 0.65, 1.15, 1.35], [-0.12, 0.08, 0.15, 0.22, 0.43, 0.70]
+    vs = (y == "VS") & np.isfinite(gr) & np.isfinite(ri) & (gr < 1.3)
+    assert np.median(np.abs(ri[vs] - np.interp(gr[vs], locus_gr, locus_ri))) < 0.1
+    # SN hosts are galaxies, redder in r-i than the locus at the same g-r (Strateva et al. 2001)
+    sn = (y == "SN") & (sub == "hosted") & np.isfinite(gr) & np.isfinite(ri) & (gr < 1.3)
+    assert np.median(ri[sn] - np.interp(gr[sn], locus_gr, locus_ri)) > 0.05
+    nd, nc = meta["ndethist"].to_numpy(), meta["ncovhist"].to_numpy()
+    # an asteroid is never twice at one place: its history is noise (3-sigma peaks, ~0.3 % of epochs)
+    ast = y == "asteroid"
+    assert np.median(nd[ast]) == 1 and np.mean(nd[ast] - 1) < 0.01 * np.mean(nc[ast])
+    # a supernova's first alert often follows a 3-5 sigma detection of its rise
+    assert np.mean(nd[y == "SN"] > 1) > np.mean(nd[y == "asteroid"] > 1)
+    # the first alert of a persistent variable comes early in its coverage (stronger ones alert sooner)
+    assert np.median(nc[y == "AGN"]) < np.median(nc[y == "SN"]) and np.median(nc[y == "VS"]) < np.median(nc[y == "SN"])
 
 
 def test_simulate_bad_arguments():
@@ -237,7 +263,10 @@ _SCHEMA = {"type": "record", "name": "alert", "fields": [
         {"name": "elong", "type": ["null", "float"], "default": None},
         {"name": "distpsnr1", "type": ["null", "float"], "default": None},
         {"name": "sgscore1", "type": ["null", "float"], "default": None},
-        {"name": "srmag1", "type": ["null", "float"], "default": None}]}},
+        {"name": "srmag1", "type": ["null", "float"], "default": None},
+        *({"name": f"s{b}mag1", "type": ["null", "float"], "default": None} for b in "giz"),
+        {"name": "ndethist", "type": ["null", "int"], "default": None},
+        {"name": "ncovhist", "type": ["null", "int"], "default": None}]}},
     {"name": "cutoutScience", "type": ["null", _CUT], "default": None},
     {"name": "cutoutTemplate", "type": ["null", "cutout"], "default": None},
     {"name": "cutoutDifference", "type": ["null", "cutout"], "default": None}]}
@@ -252,7 +281,9 @@ def test_read_ztf_stamps(tmp_path, sim, fitted):
     def cand(i, dist=2.5):
         return {"candid": 100 + i, "jd": 2459000.5 + i, "fid": 1, "ra": 150.0 + i, "dec": 2.0, "magpsf": 19.5,
                 "sigmapsf": 0.1, "fwhm": 2.0, "elong": 1.1, "distpsnr1": dist,
-                "sgscore1": 0.98 if dist > 0 else -999.0, "srmag1": 18.25 if dist > 0 else -999.0}
+                "sgscore1": 0.98 if dist > 0 else -999.0, "srmag1": 18.25 if dist > 0 else -999.0,
+                "sgmag1": 18.75 if dist > 0 else -999.0, "simag1": 18.0 if dist > 0 else -999.0,
+                **({"ndethist": 4, "ncovhist": 250} if dist > 0 else {"ndethist": -1, "ncovhist": None})}
 
     def cut(img, name="x"):
         return {"fileName": name, "stampData": _fits_gz(img)}
@@ -281,6 +312,10 @@ def test_read_ztf_stamps(tmp_path, sim, fitted):
     assert md["sgscore_nearest"].iloc[0] == pytest.approx(0.98, abs=1e-6)        # float32 in the packet
     assert md["mag_nearest"].iloc[0] == pytest.approx(18.25, abs=1e-6)
     assert md[["sgscore_nearest", "mag_nearest"]].iloc[1].isna().all()          # -999: no PS1 counterpart
+    assert md[["gmag_nearest", "imag_nearest"]].iloc[0].tolist() == pytest.approx([18.75, 18.0], abs=1e-6)
+    assert np.isnan(md["zmag_nearest"].iloc[0])                                # null (schema default)
+    assert md[["ndethist", "ncovhist"]].iloc[0].tolist() == [4, 250]
+    assert md[["gmag_nearest", "imag_nearest", "ndethist", "ncovhist"]].iloc[1].isna().all()   # -999, -1, null
     # the batch is classified; the alert with a corrupt reference is unusable, the others are not
     p, flags = fitted.predict_proba(stamps, md, return_flags=True)
     assert np.isfinite(p[0]).all() and np.isnan(p[1]).all() and flags[1] == "out_of_domain"

@@ -96,6 +96,10 @@ def _cmd_classify(args) -> int:
     return 0
 
 
+_ALERTS_HELP = ("ZTF alert .avro file: the three cutouts and the candidate fields ra, dec, magpsf, elong, fwhm, "
+                "distpsnr1, sgscore1, s[griz]mag1, ndethist, ncovhist (-999 or null: missing, imputed and flagged)")
+
+
 def register_stamps(verbs) -> None:
     """Add ``stamps`` and its sub-verbs to the ``lightcurves`` verbs (an argparse subparsers object)."""
     from ..cli_common import add_common, add_input, add_output
@@ -112,7 +116,7 @@ def register_stamps(verbs) -> None:
     s.set_defaults(func=_cmd_simulate)
 
     t = sv.add_parser("train", help="train the stamp classifier")
-    add_input(t, "alerts", help="ZTF alert .avro file", builtin=True)
+    add_input(t, "alerts", help=_ALERTS_HELP, builtin=True)
     add_input(t, "labels", option=True, required=False, help="labels table (object_id, class)")
     add_output(t, help="model file to write", suffixes=(".npz",))
     t.add_argument("--max-epochs", type=int, default=60, help="training epochs (default: 60)")
@@ -122,7 +126,7 @@ def register_stamps(verbs) -> None:
 
     c = sv.add_parser("classify", help="class probabilities of alerts from a saved stamp classifier")
     add_input(c, "model", help="stamp classifier (.npz from 'stamps train')")
-    add_input(c, "alerts", help="ZTF alert .avro file", builtin=True)
+    add_input(c, "alerts", help=_ALERTS_HELP, builtin=True)
     add_output(c, help="probability table to write", suffixes=_TABLE_SUFFIXES)
     c.add_argument("--n-per-class", type=int, default=20, help="alerts per class for 'builtin' (default: 20)")
     add_common(c)

@@ -5,8 +5,10 @@ A ZTF alert (https://github.com/ZwickyTransientFacility/ztf-avro-alert) carries 
 gzipped (or plain) FITS file of up to 63 x 63 pixels; the metadata come from ``candidate``: ``ra``,
 ``dec`` (latitudes computed from them), ``magpsf``, ``elong``, ``distpsnr1`` (``-999`` = none: missing),
 ``fwhm`` (pixels of 1.01 arcsec), ``sgscore1`` (the Tachibana & Miller 2018 star/galaxy score of the nearest
-Pan-STARRS1 source; ``-999``: missing) and ``srmag1`` (its PS1 r magnitude; ``-999``: missing). The same
-files are read by :func:`agnlab.lightcurves.read_ztf_alerts` for the light curves.
+Pan-STARRS1 source), ``srmag1``, ``sgmag1``, ``simag1``, ``szmag1`` (its PS1 r, g, i, z PSF magnitudes),
+``ndethist`` and ``ncovhist`` (earlier detections at the position and epochs that covered it). ``-999``, a
+null, a negative count or a value out of range reads as missing (imputed, with its flag, by the
+classifier). The same files are read by :func:`agnlab.lightcurves.read_ztf_alerts` for the light curves.
 
 A bad alert never stops a batch: a missing or corrupt cutout gives NaN images and a ``flag`` naming the
 problem; a cutout smaller than 63 x 63 (at a CCD edge) is padded with NaN (flag ``padded``).
@@ -106,18 +108,24 @@ def read_ztf_stamps(paths):
             dist = _num(c, "distpsnr1")
             fwhm = _num(c, "fwhm")
             elong = _num(c, "elong")
-            sg, rmag = _num(c, "sgscore1"), _num(c, "srmag1")
+            sg = _num(c, "sgscore1")
+            mags = {b: _num(c, f"s{b}mag1") for b in "griz"}
+            mags = {b: v if 0 < v < 40 else np.nan for b, v in mags.items()}
+            ndet, ncov = _num(c, "ndethist"), _num(c, "ncovhist")
             rows.append({"object_id": str(packet.get("objectId", "")), "candid": c.get("candid"),
                          "ra_deg": _num(c, "ra"), "dec_deg": _num(c, "dec"), "mag": _num(c, "magpsf"),
                          "elongation": elong if elong > 0 else np.nan,
                          "dist_nearest_arcsec": dist if dist >= 0 else np.nan,
                          "fwhm_arcsec": fwhm * ZTF_PIXEL_ARCSEC if fwhm > 0 else np.nan,
                          "sgscore_nearest": sg if 0 <= sg <= 1 else np.nan,
-                         "mag_nearest": rmag if 0 < rmag < 40 else np.nan,
+                         "mag_nearest": mags["r"], "gmag_nearest": mags["g"], "imag_nearest": mags["i"],
+                         "zmag_nearest": mags["z"], "ndethist": ndet if ndet >= 1 else np.nan,
+                         "ncovhist": ncov if ncov >= 0 else np.nan,
                          "flag": "+".join(flags) if flags else "ok"})
     stamps = np.stack(images) if images else np.zeros((0, 3, STAMP_SIZE, STAMP_SIZE), np.float32)
     meta = pd.DataFrame(rows, columns=["object_id", "candid", "ra_deg", "dec_deg", "mag", "elongation",
                                        "dist_nearest_arcsec", "fwhm_arcsec", "sgscore_nearest", "mag_nearest",
+                                       "gmag_nearest", "imag_nearest", "zmag_nearest", "ndethist", "ncovhist",
                                        "flag"])
     b, beta = galactic_ecliptic_latitudes(meta["ra_deg"].to_numpy(float), meta["dec_deg"].to_numpy(float))
     meta["gal_lat_deg"], meta["ecl_lat_deg"] = b, beta
@@ -149,7 +157,12 @@ ZTF_STAMP_SCHEMA = {
             {"name": "elong", "type": ["null", "float"], "default": None},
             {"name": "distpsnr1", "type": ["null", "float"], "default": None},
             {"name": "sgscore1", "type": ["null", "float"], "default": None},
-            {"name": "srmag1", "type": ["null", "float"], "default": None}]}},
+            {"name": "srmag1", "type": ["null", "float"], "default": None},
+            {"name": "sgmag1", "type": ["null", "float"], "default": None},
+            {"name": "simag1", "type": ["null", "float"], "default": None},
+            {"name": "szmag1", "type": ["null", "float"], "default": None},
+            {"name": "ndethist", "type": ["null", "int"], "default": None},
+            {"name": "ncovhist", "type": ["null", "int"], "default": None}]}},
         {"name": "prv_candidates", "type": ["null", {"type": "array", "items": "candidate"}], "default": None},
         *({"name": f, "type": ["null", {"type": "record", "name": f"cutout_{f}", "fields": [
             {"name": "fileName", "type": "string"}, {"name": "stampData", "type": "bytes"}]}], "default": None}
@@ -163,7 +176,7 @@ def write_ztf_stamp_alerts(path, stamps, metadata, *, object_ids=None, jd: float
 
     ``metadata`` needs ``ra_deg, dec_deg`` and :data:`STAMP_METADATA_COLUMNS` but the latitudes (as from
     :func:`simulate_stamps`); NaN values are written as nulls (``-999`` for ``distpsnr1``, ``sgscore1`` and
-    ``srmag1``, as ZTF does).
+    the PS1 magnitudes ``s[griz]mag1``, as ZTF does).
     """
     import fastavro
 
@@ -183,6 +196,9 @@ def write_ztf_stamp_alerts(path, stamps, metadata, *, object_ids=None, jd: float
     def or999(v):
         return float(v) if np.isfinite(v) else -999.0
 
+    def count(v):
+        return int(v) if np.isfinite(v) else None
+
     def records():
         for i in range(n):
             m = metadata.iloc[i]
@@ -190,7 +206,9 @@ def write_ztf_stamp_alerts(path, stamps, metadata, *, object_ids=None, jd: float
                     "magpsf": opt(m["mag"]), "sigmapsf": None, "isdiffpos": None,
                     "fwhm": opt(m["fwhm_arcsec"], 1.0 / ZTF_PIXEL_ARCSEC), "elong": opt(m["elongation"]),
                     "distpsnr1": or999(m["dist_nearest_arcsec"]), "sgscore1": or999(m["sgscore_nearest"]),
-                    "srmag1": or999(m["mag_nearest"])}
+                    "srmag1": or999(m["mag_nearest"]), "sgmag1": or999(m["gmag_nearest"]),
+                    "simag1": or999(m["imag_nearest"]), "szmag1": or999(m["zmag_nearest"]),
+                    "ndethist": count(m["ndethist"]), "ncovhist": count(m["ncovhist"])}
             rec = {"objectId": str(ids[i]), "candid": i + 1, "candidate": cand, "prv_candidates": None}
             for k, f in enumerate(CUTOUT_FIELDS):
                 rec[f] = {"fileName": f"candid{i + 1}_{f}.fits.gz", "stampData": _fits_gz(stamps[i, k])}

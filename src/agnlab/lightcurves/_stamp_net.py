@@ -15,7 +15,8 @@ prediction averages the logits over the ``test_rotations`` 90-degree rotations (
 to them; 8 adds the flips), the test-time form of the reference's cyclic pooling.
 
 Metadata: ``sin|b|``, ``sin|beta|``, ``mag``, ``log elongation``, ``log(1 + distance)``, ``fwhm``, the star/galaxy
-score of the nearest catalogued source and its magnitude minus the alert's (the contrast), standardised
+score of the nearest catalogued source, its r magnitude minus the alert's (the contrast), its PS1 colours
+g-r, r-i and i-z, ``log ndethist`` and ``log(1 + ncovhist)`` (the detection history), standardised
 with the training mean and deviation; a missing value is imputed with 0 (the training mean) and its
 missing-indicator set; training drops each value with probability ``metadata_dropout`` so the network
 learns to work without it.
@@ -149,10 +150,15 @@ def prepare_metadata(metadata, n: int) -> np.ndarray:
         f = np.column_stack([np.abs(np.sin(np.radians(m[:, 0]))), np.abs(np.sin(np.radians(m[:, 1]))), m[:, 2],
                              np.log(np.clip(m[:, 3], 1.0, 50.0)), np.log1p(np.clip(m[:, 4], 0.0, 100.0)),
                              np.clip(m[:, 5], 0.3, 10.0), np.clip(m[:, 6], 0.0, 1.0),
-                             np.clip(m[:, 7] - m[:, 2], -15.0, 15.0)])
+                             np.clip(m[:, 7] - m[:, 2], -15.0, 15.0),
+                             np.clip(m[:, 8] - m[:, 7], -1.5, 3.5), np.clip(m[:, 7] - m[:, 9], -1.5, 3.5),
+                             np.clip(m[:, 9] - m[:, 10], -1.5, 3.5),
+                             np.log(np.clip(m[:, 11], 1.0, 1e5)), np.log1p(np.clip(m[:, 12], 0.0, 1e5))])
     f[~np.isfinite(f)] = np.nan
     f[np.isnan(m)] = np.nan
     f[np.isnan(m[:, 2]), 7] = np.nan
+    f[np.isnan(m[:, 7]), 8:10] = np.nan          # colours need the r (resp. i) magnitude too
+    f[np.isnan(m[:, 9]), 10] = np.nan
     return f
 
 

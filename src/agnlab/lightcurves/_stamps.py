@@ -37,8 +37,16 @@ score and r magnitude of that source, as ZTF's ``sgscore1`` and ``srmag1`` from 
 :func:`_ps1_star_galaxy_score`). The catalogue lists an AGN's nucleus and host as one source, so a Seyfert
 with a resolved host scores galaxy-like and a quasar with a faint compact host star-like (as Tachibana &
 Miller 2018 treat quasars); a SN's nearest source is usually its host (galaxy-like, at the offset), a variable
-star's is itself, an asteroid's an unrelated field star or galaxy. The ALeRCE stamp classifier feeds these
-same alert fields (Carrasco-Davis et al. 2021, their Table 2).
+star's is itself, an asteroid's an unrelated field star or galaxy. ``gmag_nearest``, ``imag_nearest`` and
+``zmag_nearest`` are that source's PS1 g, i and z PSF magnitudes (ZTF's ``sgmag1``, ``simag1``, ``szmag1``;
+NaN below the PS1 depth), from published colour distributions: stars on the main-sequence locus
+(Covey et al. 2007), galaxies in the blue cloud or red sequence, quasar nuclei blended with their host
+(Richards et al. 2001); see :func:`_star_colours` and its neighbours. ``ndethist`` and ``ncovhist`` are the
+ZTF alert fields of the same names (earlier detections at the position, and epochs that covered it), drawn
+for a first alert from the survey cadence and each class's light before this epoch (noise only for
+asteroids and bogus alerts; see :func:`_detection_history`). The ALeRCE stamp classifier feeds the
+``sgscore``, ``distpsnr``, ``ndethist`` and ``ncovhist`` fields (Carrasco-Davis et al. 2021); the PS1
+magnitudes are fields of every ZTF alert (ztf-avro-alert schema, e.g. v4.01).
 """
 
 from __future__ import annotations
@@ -54,7 +62,8 @@ __all__ = ["STAMP_METADATA_COLUMNS", "STAMP_CLASSES", "STAMP_SIZE", "galactic_ec
 STAMP_CLASSES: tuple[str, ...] = ("AGN", "SN", "VS", "asteroid", "bogus")
 #: metadata columns of a stamp table
 STAMP_METADATA_COLUMNS: tuple[str, ...] = ("gal_lat_deg", "ecl_lat_deg", "mag", "elongation", "dist_nearest_arcsec",
-                                           "fwhm_arcsec", "sgscore_nearest", "mag_nearest")
+                                           "fwhm_arcsec", "sgscore_nearest", "mag_nearest", "gmag_nearest",
+                                           "imag_nearest", "zmag_nearest", "ndethist", "ncovhist")
 #: cutout side in pixels
 STAMP_SIZE = 63
 
@@ -104,23 +113,23 @@ _POINT = (np.ones(1), np.zeros(1), 1.0)
 
 class _Scene:
     """Sources as lists of Gaussian components (x, y, flux, covariance) before the PSF, and the catalogue
-    (x, y, mag, profile) of the static ones that a survey like Pan-STARRS1 lists."""
+    (x, y, r mag, profile, colours g-r / r-i / i-z) of the static ones that a survey like Pan-STARRS1 lists."""
 
     def __init__(self):
         self.comps: list[tuple[float, float, float, np.ndarray]] = []
         self.catalog: list[tuple[float, float, float, tuple]] = []
 
-    def point(self, x, y, flux, catalog=True):
+    def point(self, x, y, flux, catalog=True, colours=None):
         self.comps.append((x, y, flux, np.zeros((2, 2))))
         if catalog and flux > 0:
-            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), _POINT))
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), _POINT, colours))
 
-    def galaxy(self, x, y, flux, r_scale, q, theta, bulge_frac, catalog=True):
+    def galaxy(self, x, y, flux, r_scale, q, theta, bulge_frac, catalog=True, colours=None):
         w, s, _ = _galaxy_mixture(r_scale, q, bulge_frac)
         for wk, sk in zip(w, s):
             self.comps.append((x, y, flux * wk, _cov(sk, q, theta)))
         if catalog and flux > 0:
-            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), (w, s, q)))
+            self.catalog.append((x, y, ZEROPOINT - 2.5 * np.log10(flux), (w, s, q), colours))
 
 
 #: Pan-STARRS1 3pi stack: r-band 5-sigma depth 23.2 mag, median r seeing 1.19 arcsec (Chambers et al. 2016)
@@ -152,6 +161,133 @@ def _ps1_star_galaxy_score(rng, mag, profile):
     from scipy.special import ndtr
 
     return float(ndtr((_PSF_MINUS_KRON_CUT - (dm + rng.normal(0, err))) / err))
+
+
+#: main-sequence stellar locus (g-r, r-i, i-z), A0 to M6: approximate median SDSS colours of Covey et al.
+#: (2007, AJ 134, 2398) at A0, F5, G0, G5, K0, K5, M0, M2, M4, M6 (rounded to 0.01-0.05 mag); the PS1 bands
+#: differ from SDSS's by < 0.1 mag along the locus (Tonry et al. 2012, ApJ 750, 99)
+_LOCUS = np.array([[-0.25, -0.12, -0.08], [0.30, 0.08, 0.00], [0.40, 0.12, 0.02], [0.47, 0.15, 0.04],
+                   [0.65, 0.22, 0.09], [1.15, 0.43, 0.23], [1.35, 0.70, 0.35], [1.45, 1.00, 0.50],
+                   [1.50, 1.50, 0.80], [1.60, 2.10, 1.10]])
+#: PS1 3pi stack 5-sigma depths in g, r, i, z (Chambers et al. 2016, Table 11)
+PS1_DEPTHS = (23.3, 23.2, 23.1, 22.3)
+
+
+def _locus_colours(rng, t):
+    """Colours at position ``t`` (0 = A0 ... 9 = M6) along the stellar locus, with its 0.03 mag width
+    (the intrinsic locus width of Covey et al. 2007 / Ivezic et al. 2008)."""
+    k = np.arange(len(_LOCUS))
+    return np.array([np.interp(t, k, _LOCUS[:, j]) for j in range(3)]) + rng.normal(0, 0.03, 3)
+
+
+def _star_colours(rng):
+    """Colours of a faint field star: the bimodal g-r distribution of faint stars (Juric et al. 2008,
+    ApJ 673, 864, their Fig. 2: halo / thick-disk turn-off stars near g-r 0.3, disk M dwarfs near 1.4)."""
+    if rng.random() < 0.55:
+        return _locus_colours(rng, float(np.clip(rng.normal(1.8, 0.8), 0.0, 5.0)))   # F-G-K: g-r ~ 0.3-0.6
+    return _locus_colours(rng, float(rng.uniform(5.5, 9.0)))                           # late K - M dwarfs
+
+
+def _variable_star_colours(rng):
+    """Colours of a variable star: 30 % RR Lyrae (mean g-r 0.1-0.35; Sesar et al. 2010, ApJ 708, 717), the
+    rest (eclipsing binaries, long-period and other variables) drawn like the field stars."""
+    if rng.random() < 0.30:
+        return _locus_colours(rng, float(rng.uniform(0.6, 1.4)))
+    return _star_colours(rng)
+
+
+def _galaxy_colours(rng):
+    """Colours of a low-redshift galaxy: the blue cloud (60 %) and red sequence of SDSS galaxies at z ~ 0.1
+    (Strateva et al. 2001, AJ 122, 1861; Blanton et al. 2003, ApJ 594, 186)."""
+    if rng.random() < 0.6:
+        return rng.normal([0.45, 0.25, 0.15], [0.10, 0.07, 0.08])
+    return rng.normal([0.78, 0.41, 0.30], [0.06, 0.04, 0.05])
+
+
+def _quasar_colours(rng):
+    """Colours of a quasar nucleus at 0.3 < z < 2.2: g-r 0.2, r-i 0.15, i-z 0.08 with 0.1-0.15 mag spread
+    from emission lines crossing the bands and continuum slopes (Richards et al. 2001, AJ 121, 2308)."""
+    return rng.normal([0.20, 0.15, 0.08], [0.15, 0.12, 0.12])
+
+
+def _blend_colours(fluxes_r, colours):
+    """Colours of the sum of sources with r fluxes ``fluxes_r`` and colours ``colours`` (k, 3)."""
+    fr = np.asarray(fluxes_r, dtype=np.float64)
+    c = np.asarray(colours, dtype=np.float64)
+    g = np.sum(fr * 10 ** (-0.4 * c[:, 0]))
+    i = np.sum(fr * 10 ** (0.4 * c[:, 1]))
+    z = np.sum(fr * 10 ** (0.4 * (c[:, 1] + c[:, 2])))
+    tot = fr.sum()
+    return np.array([-2.5 * np.log10(g / tot), 2.5 * np.log10(i / tot), 2.5 * np.log10(z / i)])
+
+
+def _ps1_gizmags(rng, rmag, colours):
+    """PS1 g, i, z magnitudes (``sgmag1, simag1, szmag1``) of a catalogued source of r magnitude ``rmag``,
+    each with the noise of the PS1 stack depth; NaN (ZTF's -999) when fainter than that band's depth."""
+    g = rmag + colours[0]
+    i = rmag - colours[1]
+    z = i - colours[2]
+    out = []
+    for m, depth in zip((g, i, z), (PS1_DEPTHS[0], PS1_DEPTHS[2], PS1_DEPTHS[3])):
+        err = float(np.hypot(0.01, 1.0857 / (5.0 * 10 ** (0.4 * (depth - m)))))
+        out.append(m + rng.normal(0, err) if m < depth else np.nan)
+    return out
+
+
+#: ZTF survey history (Bellm et al. 2019, PASP 131, 018002): the public survey visits each field every 3
+#: nights in g and r (0.67 visits a night), the partnership survey nightly in both (2 a night), over a
+#: 60 % observing season; the training alerts come from the first 700 days of difference imaging
+_VISIT_RATE = (0.4, 2.0)
+_SEASON, _HISTORY_DAYS = 0.6, 700.0
+#: damped-random-walk timescale of quasar variability in the observer frame: rest-frame tau ~ 200 d
+#: (MacLeod et al. 2010, ApJ 721, 1014) times (1 + z) ~ 2, log-normal with 0.3 dex scatter
+_DRW_TAU_DAYS, _DRW_TAU_DEX = 400.0, 0.3
+#: rise of a supernova before its first alert: 0.1-0.5 mag/day over 7-20 days (SNe Ia rise in ~ 18 d,
+#: Miller et al. 2020, ApJ 902, 47; SNe II in ~ 7-10 d, Gonzalez-Gaitan et al. 2015, MNRAS 451, 2212)
+_SN_RISE_MAG_PER_DAY, _SN_RISE_DAYS = (0.1, 0.5), (7.0, 20.0)
+
+
+def _detection_history(rng, cls, snr, n_ref):
+    """``ndethist`` and ``ncovhist`` of a first alert, as the ZTF alert schema defines them.
+
+    ``ncovhist`` counts every epoch that covered the position since the survey began: the ``n_ref`` epochs
+    stacked into the reference, plus ``k`` epochs of difference imaging before this one, Poisson at the
+    survey's visit rate over a time drawn uniformly in the history (the same for every class).
+    ``ndethist`` counts this detection plus the earlier raw detections at |S/N| >= 3 on the positive or
+    negative difference (the schema's "all raw detections down to a photometric S/N of ~3"), in units of
+    the current epoch's noise: noise alone for asteroids (never twice at one position) and bogus alerts;
+    the rising light of a supernova; the variability of AGN (a damped random walk, whose current
+    deviation from the reference mean is a standard-normal draw) and variable stars (periodic, observed at
+    random phases: ``sqrt(2) sin(phase)`` in units of the rms). Being the object's *first* alert means no
+    earlier epoch reached S/N 5: histories that did are rejected and redrawn (prior, amplitude and
+    history together), which selects small amplitudes or short histories for strong variables.
+    """
+    ncov, ndet = n_ref + 1, 1
+    for _ in range(200):
+        rate = np.exp(rng.uniform(*np.log(_VISIT_RATE)))
+        span = rng.uniform(0.0, _HISTORY_DAYS)
+        k = int(rng.poisson(rate * _SEASON * span))
+        lag = np.sort(rng.uniform(0.0, span, k))                     # days before this epoch
+        x = rng.normal(0.0, 1.0, k)                                  # noise of the earlier epochs
+        if cls == "SN":
+            rise = rng.uniform(*_SN_RISE_MAG_PER_DAY)
+            x += np.where(lag < rng.uniform(*_SN_RISE_DAYS), snr * 10 ** (-0.4 * rise * lag), 0.0)
+        elif cls == "AGN":
+            z0 = abs(rng.normal())
+            tau = _DRW_TAU_DAYS * 10 ** rng.normal(0.0, _DRW_TAU_DEX)
+            tau = max(tau, span / 30.0)                              # keeps exp(lag / tau) finite
+            # time-reversible AR(1) run backwards from z0: z_j = P_j (z0 + sum_i<=j sqrt(1 - rho_i^2) e_i / P_i)
+            rho = np.exp(-np.diff(np.r_[0.0, lag]) / tau)
+            p_j = np.exp(-lag / tau)
+            z = p_j * (z0 + np.cumsum(np.sqrt(1 - rho ** 2) * rng.normal(0.0, 1.0, k) / p_j))
+            x += snr / max(z0, 1e-3) * z
+        elif cls == "VS":
+            s0 = abs(np.sin(rng.uniform(0, np.pi)))
+            x += snr / max(s0, 1e-3) * np.sin(rng.uniform(0, 2 * np.pi, k))
+        ncov, ndet = n_ref + k + 1, 1 + int(np.sum(np.abs(x) >= 3.0))
+        if cls in ("asteroid", "bogus") or not np.any(np.abs(x) >= 5.0):
+            break
+    return ndet, ncov
 
 
 def _render(comps, psf, extra_cov=None, shift=(0.0, 0.0)):
@@ -202,14 +338,14 @@ def _field(rng, scene, gal_lat_deg, avoid_centre=3.0):
         if np.hypot(x - _C, y - _C) < avoid_centre:
             continue
         mag = 22.5 - 2.5 * np.log10(1 + rng.pareto(1.2))       # rising counts to the faint end
-        scene.point(x, y, 10 ** (0.4 * (ZEROPOINT - max(mag, 12.0))))
+        scene.point(x, y, 10 ** (0.4 * (ZEROPOINT - max(mag, 12.0))), colours=_star_colours(rng))
     for _ in range(n_gal):
         x, y = rng.uniform(-2, STAMP_SIZE + 1, 2)
         if np.hypot(x - _C, y - _C) < avoid_centre + 2:
             continue
         mag = rng.uniform(18.5, 23.5)
         scene.galaxy(x, y, 10 ** (0.4 * (ZEROPOINT - mag)), rng.uniform(0.5, 2.5), rng.uniform(0.3, 1.0),
-                     rng.uniform(0, np.pi), rng.uniform(0, 0.5))
+                     rng.uniform(0, np.pi), rng.uniform(0, 0.5), colours=_galaxy_colours(rng))
 
 
 #: ICRS -> Galactic rotation (Hipparcos, ESA 1997) and ICRS -> ecliptic (mean obliquity J2000)
@@ -258,7 +394,7 @@ def _sky_position(rng, cls):
 
 def _host(rng, scene, x, y, mag, r_scale):
     q, th, bulge = rng.uniform(0.3, 1.0), rng.uniform(0, np.pi), rng.uniform(0.05, 0.6)
-    scene.galaxy(x, y, 10 ** (0.4 * (ZEROPOINT - mag)), r_scale, q, th, bulge)
+    scene.galaxy(x, y, 10 ** (0.4 * (ZEROPOINT - mag)), r_scale, q, th, bulge, colours=_galaxy_colours(rng))
     return q, th
 
 
@@ -304,8 +440,10 @@ def _one(rng, cls):
         # the catalogue lists nucleus + host as one source (in the reference state)
         w, s, _ = _galaxy_mixture(r_host, q, bulge)
         f_tot = f_nuc + _flux(m_host)
+        nuc_col = _quasar_colours(rng)
         static.catalog.append((xn, yn, ZEROPOINT - 2.5 * np.log10(f_tot),
-                               (np.r_[f_nuc / f_tot, w * _flux(m_host) / f_tot], np.r_[0.0, s], q)))
+                               (np.r_[f_nuc / f_tot, w * _flux(m_host) / f_tot], np.r_[0.0, s], q),
+                               _blend_colours([f_nuc, _flux(m_host)], [nuc_col, _galaxy_colours(rng)])))
         sub = "quasar" if qso else "host"
     elif cls == "SN":
         dflux = snr * noise_psf
@@ -319,13 +457,13 @@ def _one(rng, cls):
         # offset along the host's own (sheared) disk
         u, v = r * np.cos(phi), r * q * np.sin(phi)
         hx, hy = x0 - (u * np.cos(th) - v * np.sin(th)), y0 - (u * np.sin(th) + v * np.cos(th))
-        static.galaxy(hx, hy, _flux(m_host), r_host, q, th, rng.uniform(0.05, 0.6))
+        static.galaxy(hx, hy, _flux(m_host), r_host, q, th, rng.uniform(0.05, 0.6), colours=_galaxy_colours(rng))
         new.point(x0, y0, dflux)
     elif cls == "VS":
         dflux = snr * noise_psf * rng.choice([1, -1])
         frac = np.exp(rng.uniform(np.log(0.03), np.log(1.5)))
         f_star = abs(dflux) / frac + (abs(dflux) if dflux < 0 else 0.0)
-        static.point(x0 + rng.normal(0, 0.1), y0 + rng.normal(0, 0.1), f_star)
+        static.point(x0 + rng.normal(0, 0.1), y0 + rng.normal(0, 0.1), f_star, colours=_variable_star_colours(rng))
         new.point(x0, y0, dflux, catalog=False)
     elif cls == "asteroid":
         dflux = snr * noise_psf
@@ -344,12 +482,12 @@ def _one(rng, cls):
         if kind == "dipole":                          # bad registration of a bright static source
             reg_sigma = rng.uniform(0.35, 1.2)
             if rng.random() < 0.5:
-                static.point(x0, y0, _flux(rng.uniform(14.0, 18.0)))
+                static.point(x0, y0, _flux(rng.uniform(14.0, 18.0)), colours=_star_colours(rng))
             else:
                 _host(rng, static, x0, y0, rng.uniform(15.0, 18.5), rng.uniform(0.6, 2.5))
             dflux = 0.0
         elif kind == "saturated_star":
-            static.point(x0, y0, _flux(rng.uniform(9.5, 12.5)))
+            static.point(x0, y0, _flux(rng.uniform(9.5, 12.5)), colours=_star_colours(rng))
             kern_err, scale_err = rng.uniform(0.05, 0.2), rng.uniform(0.01, 0.05)
             dflux = 0.0
     # ---- images
@@ -407,15 +545,19 @@ def _one(rng, cls):
         side, width = nan_region
         gx = {0: _XX, 1: STAMP_SIZE - 1 - _XX, 2: _YY, 3: STAMP_SIZE - 1 - _YY}[side]
         stamps[:, gx > width + 2] = np.nan
-    dist, mag_near, profile = _nearest(rng, static.catalog, x0, y0, b)
+    dist, mag_near, profile, colours = _nearest(rng, static.catalog, x0, y0, b)
     sg = _ps1_star_galaxy_score(rng, mag_near, profile)
+    gmag, imag, zmag = _ps1_gizmags(rng, mag_near, colours)
+    ndet, ncov = _detection_history(rng, cls, snr, int(n_coadd))
     return stamps, dict(gal_lat_deg=b, ecl_lat_deg=ecl, fwhm_arcsec=fwhm_sci, dist_nearest_arcsec=dist,
-                        sgscore_nearest=sg, mag_nearest=mag_near + rng.normal(0, 0.02), ra_deg=ra, dec_deg=dec), \
-        sub, sig_s
+                        sgscore_nearest=sg, mag_nearest=mag_near + rng.normal(0, 0.02), gmag_nearest=gmag,
+                        imag_nearest=imag, zmag_nearest=zmag, ndethist=ndet, ncovhist=ncov,
+                        ra_deg=ra, dec_deg=dec), sub, sig_s
 
 
 def _nearest(rng, catalog, x0, y0, gal_lat_deg, depth=22.0):
-    """Distance (arcsec), magnitude and profile of the nearest catalogued source brighter than ``depth``.
+    """Distance (arcsec), r magnitude, profile and colours of the nearest catalogued source brighter than
+    ``depth``.
 
     Nothing in the cutout: one beyond it, at a distance drawn from the source density (stars rising to
     the Galactic plane as in :func:`_field`), a star or a galaxy in proportion to their densities there.
@@ -425,7 +567,7 @@ def _nearest(rng, catalog, x0, y0, gal_lat_deg, depth=22.0):
         d = [np.hypot(c[0] - x0, c[1] - y0) for c in bright]
         k = int(np.argmin(d))
         if d[k] <= _C:
-            return abs(d[k] + rng.normal(0, 0.1)), bright[k][2], bright[k][3]
+            return abs(d[k] + rng.normal(0, 0.1)), bright[k][2], bright[k][3], bright[k][4]
     star_rate = 1.5 + 20.0 * np.exp(-abs(gal_lat_deg) / 12.0)
     dens = 1.0 / 900.0 * (1 + 10 * np.exp(-abs(gal_lat_deg) / 12.0))
     dist = float(min(_C + np.sqrt(rng.exponential() / (np.pi * dens)), 60.0))
@@ -433,9 +575,9 @@ def _nearest(rng, catalog, x0, y0, gal_lat_deg, depth=22.0):
         mag = max(22.5 - 2.5 * np.log10(1 + rng.pareto(1.2)), 12.0)
         while mag >= depth:
             mag = max(22.5 - 2.5 * np.log10(1 + rng.pareto(1.2)), 12.0)
-        return dist, mag, _POINT
+        return dist, mag, _POINT, _star_colours(rng)
     return dist, rng.uniform(18.5, depth), _galaxy_mixture(rng.uniform(0.5, 2.5), rng.uniform(0.3, 1.0),
-                                                           rng.uniform(0, 0.5))
+                                                           rng.uniform(0, 0.5)), _galaxy_colours(rng)
 
 
 def _measure(diff, sigma):
@@ -481,7 +623,7 @@ def simulate_stamps(n_per_class: int, *, classes=None, seed=0):
     stamps : ndarray, shape (n, 3, 63, 63), float32
         Science, reference and difference images in e- (science and reference include the sky;
         the difference is background-subtracted). Edge-of-detector bogus alerts contain NaN.
-    metadata : DataFrame, shape (n, 10)
+    metadata : DataFrame, shape (n, 15)
         Columns :data:`STAMP_METADATA_COLUMNS` plus the position ``ra_deg, dec_deg`` (ICRS; the latitudes
         follow from it); ``metadata.attrs["bogus_kind"]`` gives the kind of each bogus
         alert ('' for real ones), ``metadata.attrs["subclass"]`` the kind of every alert (AGN ``quasar`` or
