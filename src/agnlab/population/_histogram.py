@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from ..validation import check_array
 from ._blur import _blur_axis, _window
-from ._w2_quadrature import N_CELLS, N_SUB, band_errors, cut_blur
+from ._w2_quadrature import N_CELLS, N_CELLS_SMOOTH, N_SUB, N_SUB_SMOOTH, cut_blur
 
 __all__ = ["DesignMatrix", "angle_weights", "color_histogram", "design_matrix", "error_classes", "histogram_edges",
            "magnitude_error_model"]
@@ -298,20 +298,6 @@ def _n_nodes(shared, independent):
     return int(min(15, max(5, 2 * int(np.ceil(1.5 * r)) + 1)))
 
 
-def _point_errors(block, model, w2_points, n_gh):
-    """Per-point separable sub-classes from a magnitude error model (Gauss-Hermite over the shared W2 error):
-    sigmas and shifts (m, A, K') and weights (K',)."""
-    s1, s2, s3, _ = band_errors(block, model, w2_points)                        # (m, A, J)
-    nj = s1.shape[-1]
-    t, wt = np.polynomial.hermite.hermgauss(n_gh)
-    u = np.sqrt(2.0) * s2[..., None] * t                                          # (m, A, J, Q)
-    shp = s1.shape[:2] + (nj * n_gh,)
-    sx = np.maximum(np.repeat(s1, n_gh, axis=-1), 1e-9)
-    sy = np.maximum(np.repeat(s3, n_gh, axis=-1), 1e-9)
-    f = np.tile(wt / np.sqrt(np.pi), nj) / nj
-    return sx.reshape(shp), sy.reshape(shp), (-u).reshape(shp), u.reshape(shp), f
-
-
 def _expand_classes(se):
     """Error classes (K, 2|3) -> separable sub-classes: sigmas, shifts, quadrature weights, parent class."""
     sx, sy, shx, shy, fq, parent = [], [], [], [], [], []
@@ -385,7 +371,8 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         With ``error_model``: a threshold on the first colour that depends on the *observed* W2,
         ``x_min_fn(w2_observed) -> threshold`` (e.g. :func:`selection_threshold` of the Assef et al. cut).
         The shared W2 error is then integrated with a cell quadrature that resolves the step the cut makes
-        (``agnlab.population._w2_quadrature``) instead of Gauss-Hermite nodes. Replaces ``x_min``.
+        (``agnlab.population._w2_quadrature``, 48 x 4 cells instead of the 32 x 2 used without it). Replaces
+        ``x_min``.
     dtype : numpy dtype
         Stored value type (float32 keeps 10^6 tracks x 100 angles well under 1 GB).
 
@@ -430,12 +417,6 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         top2 = float(np.max(error_model["w2_nodes"] if w2_points is None else np.nanmax(w2_points)))
         (g1, v1), (g2, v2), (g3, v3) = error_model["grids"]
         s2max = float(np.interp(top2, g2, v2))
-        # nodes for the largest shared / independent error ratio over the W2 nodes (within the histogram)
-        w2n = np.atleast_1d(error_model["w2_nodes"] if w2_points is None else np.unique(np.asarray(w2_points)[
-            np.isfinite(w2_points)])[:: max(1, np.unique(np.asarray(w2_points)).size // 16)])
-        ratio = [np.interp(w, g2, v2) / max(min(np.interp(w + ex_[0], g1, v1), np.interp(w - ey_[-1], g3, v3)), 1e-9)
-                 for w in w2n]
-        n_gh = _n_nodes(max(ratio), 1.0)
         reach = np.array([3.0 * np.interp(top2 + ex_[-1], g1, v1) + 3.5 * s2max,
                           3.0 * np.interp(top2 - ey_[0], g3, v3) + 3.5 * s2max])
         steps = np.array([ex_[1] - ex_[0], ey_[1] - ey_[0]])
@@ -461,8 +442,8 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
     chunk_size = int(max(1, min(int(chunk_size), 8_000_000 // max(nb, 1))))  # dense accumulator <= 64 MB
     if blur is not None:   # per-chunk blur arrays (m, A, K', W) and (m, A, Wx, Wy) <= ~32 MB each
         n_sub = len(blur[0]) if not isinstance(blur[0], str) else \
-            np.size(error_model["w2_nodes"] if w2_points is None else 1) * (n_gh if x_min_fn is None else
-                                                                             N_CELLS * N_SUB)
+            np.size(error_model["w2_nodes"] if w2_points is None else 1) * (N_CELLS_SMOOTH * N_SUB_SMOOTH
+                                                                             if x_min_fn is None else N_CELLS * N_SUB)
         wx, wy = (_window(k, e.size - 1) for k, e in zip(blur[1] if isinstance(blur[0], str) else blur[4], edges))
         per_point = max(n_sub * max(wx, wy), wx * wy)
         chunk_size = int(max(1, min(chunk_size, 4_000_000 // max(n_angles * per_point, 1))))
@@ -485,12 +466,9 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
             w2c = None if w2p is None else w2p[s:s + chunk_size]
             if x_min_fn is not None:    # the cut at the *observed* W2 (W2 error shared): cell quadrature
                 ix, iy, pxy = cut_blur(block, edges, error_model, w2c, x_min_fn, (kx, ky))
-            else:
-                sxp, syp, shxp, shyp, fq = _point_errors(block, error_model, w2c, n_gh)
-                ix, px = _blur_axis(block[..., 0], edges[0], sxp, kx, None if xm is None else xm[s:s + chunk_size],
-                                    shxp)
-                iy, py = _blur_axis(block[..., 1], edges[1], syp, ky, None, shyp)
-                pxy = np.matmul(np.swapaxes(px * fq[:, None], -1, -2), py)
+            else:                       # smooth in the W2 error: fewer cells
+                ix, iy, pxy = cut_blur(block, edges, error_model, w2c, None, (kx, ky), N_CELLS_SMOOTH, N_SUB_SMOOTH,
+                                       x_min=None if xm is None else xm[s:s + chunk_size])
             idx = np.where((ix[..., :, None] >= 0) & (iy[..., None, :] >= 0),
                            ix[..., :, None] * by + iy[..., None, :], -1)
             val = (pxy * w[None, :, None, None]).ravel()

@@ -10,6 +10,13 @@ cells (equal widths over +- 4.5 sigma); the X part (with the cut) is averaged ov
 each cell, which resolves the step; the smooth Y part is taken at the cell's conditional mean with a
 first-order term (the covariance of the X part with u inside the cell) and the cell's variance added to
 its own error, so each cell is integrated exactly to second order in the Y part's variation.
+
+Without a W2-dependent cut the same rule is used with fewer cells (``N_CELLS_SMOOTH``, ``N_SUB_SMOOTH``):
+both parts are then smooth in u. Gauss-Hermite nodes over u (as before) leave the Y part a comb of
+narrow peaks when the W2 error dominates the W3 error (a red, faint point: W2 = 16, W2-W3 = 6 gave
+chi^2/bin 10 against Monte Carlo for 5,000 sources in 0.075 mag bins). Measured the same way at seven
+points (W2 13-16.5, W2-W3 1.5-7): 32 x 2 cells are within chi^2/bin 0.001 of Monte Carlo (16 x 2: up
+to 0.09; 32 x 1: up to 0.012); the cut's 48 x 4 within 0.0005.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ __all__ = []
 
 N_CELLS = 48     # cells of the W2 error over +- T_MAX sigma (Y part); the outer two extend to infinity
 N_SUB = 4        # sub-cells per cell (X part, with the cut)
+N_CELLS_SMOOTH = 32   # cells and sub-cells without a W2-dependent cut (no step to resolve)
+N_SUB_SMOOTH = 2
 T_MAX = 4.5
 
 
@@ -63,8 +72,9 @@ def band_errors(block, model, w2_points):
     return s1, s2, s3, m2
 
 
-def cut_blur(block, edges, model, w2_points, x_min_fn, k, n_cells=N_CELLS, n_sub=N_SUB):
-    """Selected bin probabilities of every track point under a cut ``X > x_min_fn(observed W2)``.
+def cut_blur(block, edges, model, w2_points, x_min_fn, k, n_cells=N_CELLS, n_sub=N_SUB, x_min=None):
+    """Selected bin probabilities of every track point under a cut ``X > x_min_fn(observed W2)``; with
+    ``x_min_fn=None``, under a fixed per-point cut ``X > x_min`` (shape (m, A)) or none.
 
     Returns the X and Y bin indices (m, A, Wx), (m, A, Wy) and the probabilities (m, A, Wx, Wy)."""
     s1, s2, s3, m2 = band_errors(block, model, w2_points)            # (m, A, J)
@@ -75,7 +85,12 @@ def cut_blur(block, edges, model, w2_points, x_min_fn, k, n_cells=N_CELLS, n_sub
     u = s2[..., None, None] * ts                                                   # (m, A, J, C, S)
     sx = np.sqrt(s1[..., None, None] ** 2 + (s2[..., None, None] ** 2) * vs)
     fine = lead + (nj * n_cells * n_sub,)
-    xcut = x_min_fn(m2[..., None, None] + u)
+    if x_min_fn is not None:
+        xcut = x_min_fn(m2[..., None, None] + u)
+    elif x_min is not None:
+        xcut = np.asarray(x_min, float)[..., None, None, None]
+    else:
+        xcut = np.full((1,) * u.ndim, -np.inf)
     ix, pf = _blur_axis(block[..., 0], edges[0], np.maximum(sx, 1e-9).reshape(fine), k[0],
                         np.broadcast_to(xcut, u.shape).reshape(fine), (-u).reshape(fine))
     pf = pf.reshape(lead + (nj, n_cells, n_sub, -1)) * ws[..., None]
