@@ -178,12 +178,17 @@ def test_training_r_z_is_standardised(detector):
     assert abs(np.median(z)) < 0.1 and np.mean(z > 1.2816) == pytest.approx(0.10, abs=0.04)
 
 
-def test_isolation_forest_sees_latent_means_and_log_variances(detector):
+def test_isolation_forest_sees_whitened_latent_means_and_log_variances(detector):
     from sklearn.ensemble import IsolationForest
 
     lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)          # the fixture's training set
-    assert detector.if_input == "posterior"
+    assert detector.if_input == "posterior" and detector.if_whiten
     X = np.hstack([detector.train_latent_, detector.train_logvar_])
+    cov = np.cov(X, rowvar=False)
+    L = np.linalg.cholesky(cov + 1e-6 * np.mean(np.diag(cov)) * np.eye(len(cov)))
+    X = np.linalg.solve(L, (X - X.mean(axis=0)).T).T              # whitened: unit covariance
+    # unit covariance up to the ridge (1e-6 of the mean variance), relatively larger on a low-variance coordinate
+    np.testing.assert_allclose(np.cov(X, rowvar=False), np.eye(len(cov)), atol=2e-3)
     forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_).fit(X)
     # same objects, same batch: the network gives the same latents; the forest's scores agree to float64 rounding
     np.testing.assert_allclose(np.sort(detector.score(lc)["if_score"]), np.sort(-forest.score_samples(X)),
@@ -196,25 +201,98 @@ def test_unknown_if_input_is_rejected():
         VRAEAnomalyDetector(if_input="latent", max_epochs=1).fit(lc)
 
 
-def test_files_from_before_the_calibration_and_log_variances_score_as_they_did(detector, tmp_path):
-    """Old files: R_z = ln R (ranking by R) and a forest on the latent means alone."""
+@pytest.fixture(scope="module")
+def old_layout_detector():
+    """Files written before this session: the forest on the main network's raw latent, R without an error cap."""
+    lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)
+    return VRAEAnomalyDetector(hidden=12, latent=4, max_len=80, max_epochs=4, batch_size=16, if_n_estimators=50,
+                               if_network="shared", if_whiten=False, error_cap_quantile=None,
+                               random_state=0).fit(lc)
+
+
+def test_files_from_before_the_calibration_and_log_variances_score_as_they_did(old_layout_detector, tmp_path):
+    """Old files: R_z = ln R (ranking by R) and a forest on the latent means alone, of the main network."""
     from sklearn.ensemble import IsolationForest
 
+    detector = old_layout_detector
     path = detector.save(tmp_path / "vrae.npz")
     arrays, meta = load_artifact(path)
-    del arrays["train_Rz"], arrays["train_logvar"], meta["estimator_state"]["r_calibration"]
-    del meta["params"]["if_input"]
+    assert not any(k.startswith("forest_nn.") for k in arrays)
+    del arrays["train_Rz"], arrays["train_logvar"]
+    for name in ("r_calibration", "if_whitened", "err_pred_cap"):
+        del meta["estimator_state"][name]
+    for name in ("if_input", "if_network", "if_hidden", "if_latent", "if_energy", "if_whiten", "error_cap_quantile"):
+        del meta["params"][name]
     old = tmp_path / "old.npz"
     save_artifact(old, kind=meta["_kind"], arrays=arrays,
                   metadata={k: v for k, v in meta.items() if not k.startswith("_")})
     lc, _ = simulate(6, classes=["AGN", "QSO"], seed=8)
     loaded = VRAEAnomalyDetector.load(old)
+    assert loaded.if_input == "mean" and loaded.if_network == "shared" and not loaded.if_whiten
+    assert loaded.err_pred_cap_ == np.inf
     a, b = detector.score(lc).set_index("object_id"), loaded.score(lc)
     np.testing.assert_allclose(b["R_z"], np.log(b["R"]), rtol=1e-12)
-    assert b["R"].is_monotonic_decreasing and loaded.if_input == "mean"
+    assert b["R"].is_monotonic_decreasing
     b = b.set_index("object_id").loc[a.index]
     np.testing.assert_allclose(b["R"], a["R"], rtol=1e-12)
     forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_)
     forest.fit(detector.train_latent_)
     np.testing.assert_allclose(b["if_score"], -forest.score_samples(detector.transform(lc).loc[a.index].to_numpy()),
                                rtol=1e-9)
+
+
+def test_save_load_round_trip_keeps_both_networks(detector, tmp_path):
+    lc, _ = simulate(6, classes=["AGN", "QSO"], seed=9)
+    loaded = VRAEAnomalyDetector.load(detector.save(tmp_path / "vrae.npz"))
+    assert loaded.if_network == "separate"
+    a, b = detector.score(lc), loaded.score(lc)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+
+
+def test_the_forest_has_its_own_network(detector):
+    """if_network="separate": the forest sees a second VRAE's latent (if_latent dimensions), not the main one."""
+    assert detector.train_latent_.shape[1] == detector.if_latent == 8
+    lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)
+    assert detector.transform(lc).shape == (50, detector.latent) and detector.latent == 4   # the reconstruction one
+
+
+def test_amplitude_far_beyond_training_leaves_the_training_latents(detector):
+    """The forest network's energy pooling is unbounded: a curve 10x more variable than the training curves
+    scores above every training object (with the tanh-bounded states alone it would sit at their edge)."""
+    lc, _ = simulate(3, classes=["QSO"], seed=10)
+    med = lc.groupby(["object_id", "band"])["mag"].transform("median")
+    wild = lc.assign(mag=np.where(lc["detected"], med + 10.0 * (lc["mag"] - med), lc["mag"]))
+    s = detector.score(wild)
+    assert (s["if_score"] > detector.train_if_.max()).all()
+
+
+def test_unknown_if_network_is_rejected():
+    lc, _ = simulate(3, classes=["AGN"], seed=7)
+    with pytest.raises(ValueError, match="if_network must be one of"):
+        VRAEAnomalyDetector(if_network="both", max_epochs=1).fit(lc)
+
+
+def test_r_uses_predicted_errors_capped_at_their_training_quantile(detector):
+    """err_pred_cap_ is the 0.99 quantile of err_pred over the training detections, and R is the mean of
+    reconstruction_terms with err_pred capped there (float32 network: 1e-5)."""
+    lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)          # the fixture's training set
+    rec = detector.reconstruct(lc)
+    assert detector.error_cap_quantile == 0.99
+    assert detector.err_pred_cap_ == pytest.approx(np.quantile(rec.loc[rec["detected"], "err_pred"], 0.99), rel=1e-5)
+    test, _ = simulate(4, classes=["AGN", "QSO"], seed=11)
+    test = test.loc[test["detected"]].reset_index(drop=True)      # detections only: their errors are mag_err
+    rec = detector.reconstruct(test)
+    terms = reconstruction_terms(rec["mag"].to_numpy(), rec["mag_pred"].to_numpy(), rec["mag_err"].to_numpy(),
+                                 np.minimum(rec["err_pred"].to_numpy(), detector.err_pred_cap_), np.zeros(len(rec)))
+    expect = pd.Series(terms).groupby(rec["object_id"].to_numpy()).mean()
+    s = detector.score(test).set_index("object_id")
+    np.testing.assert_allclose(s.loc[expect.index, "R"], expect, rtol=1e-5)
+
+
+def test_error_cap_can_be_switched_off_and_is_validated():
+    lc, _ = simulate(4, classes=["AGN"], seed=12)
+    det = VRAEAnomalyDetector(hidden=8, latent=3, max_len=60, max_epochs=1, batch_size=8, if_n_estimators=20,
+                              if_hidden=8, if_latent=2, if_energy=2, error_cap_quantile=None, random_state=0).fit(lc)
+    assert det.err_pred_cap_ == np.inf and det.training_record_["err_pred_cap"] is None
+    with pytest.raises(ValueError, match="error_cap_quantile"):
+        VRAEAnomalyDetector(error_cap_quantile=1.5, max_epochs=1).fit(lc)

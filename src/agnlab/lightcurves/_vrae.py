@@ -11,7 +11,7 @@ from .._domain import check_on_out_of_domain, domain_flags
 from .._estimator import AgnlabEstimator, compute_context
 from ._validate import clean_lightcurves
 
-__all__ = ["IF_INPUTS", "NORMALIZATIONS", "VRAEAnomalyDetector", "fit_r_calibration", "r_calibrated",
+__all__ = ["IF_INPUTS", "IF_NETWORKS", "NORMALIZATIONS", "VRAEAnomalyDetector", "fit_r_calibration", "r_calibrated",
            "variability_scale"]
 
 _DT_SCALE = np.log1p(365.0)
@@ -23,6 +23,8 @@ LIMIT_SIGMA_MAG = 0.2
 NORMALIZATIONS = ("none", "variability", "amplitude")
 #: what the Isolation Forest of ``VRAEAnomalyDetector(if_input=...)`` sees
 IF_INPUTS = ("posterior", "mean")
+#: which network's latent the Isolation Forest of ``VRAEAnomalyDetector(if_network=...)`` sees
+IF_NETWORKS = ("separate", "shared")
 
 
 def variability_scale(t, rel, band, detected, max_lag: float = 50.0) -> float:
@@ -179,6 +181,16 @@ def reconstruction_terms(tgt, m_pred, err, err_pred, lim):
     return d2 * (1.0 - lim) + d2 * lim * (m_pred < tgt)
 
 
+def whitening(X, ridge: float = 1e-6):
+    """``(centre, W)`` with ``(X - centre) @ W.T`` of zero mean and unit covariance on ``X``: ``W = L^-1`` for the
+    Cholesky factor ``L`` of the covariance, with ``ridge`` x its mean diagonal added (constant columns)."""
+    X = np.asarray(X, float)
+    centre = X.mean(axis=0)
+    cov = np.atleast_2d(np.cov(X, rowvar=False))
+    cov = cov + ridge * max(float(np.mean(np.diag(cov))), 1e-12) * np.eye(cov.shape[0])
+    return centre, np.linalg.inv(np.linalg.cholesky(cov))
+
+
 class VRAEAnomalyDetector(AgnlabEstimator):
     """Variational recurrent autoencoder + Isolation Forest for anomalous AGN/QSO light curves.
 
@@ -197,17 +209,37 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     ``chi2_N / N`` (correlated residuals), so ranking by ``R`` itself fills the top of the list with
     ordinary sparse curves; ``R`` and the ``R > r_threshold`` rule are kept as defined.
 
-    Why the log-variances: the GRU states are bounded (tanh), so a curve whose amplitude is beyond the
-    training range (the injected events are 1-2.5 mag, normal AGN 0.1-0.4 mag) gets latent means at the
-    edge of the training means, among ordinary extreme curves, whereas how tightly it constrains each
-    latent direction (the posterior width) also differs from normal curves. On the simulated benchmark
-    (3 seeds, 44-51 events each) the forest on the means and log-variances finds 0.55-0.75 of the
-    events at 2 % flagged, against 0.49-0.64 on the means alone (three forest seeds per model).
+    The Isolation Forest's latent (``if_network="separate"``, default) comes from a second, small VRAE
+    (``if_hidden``, ``if_latent``) trained on the same curves, whose encoder adds an unbounded energy
+    pooling (``if_energy`` learned projections of each epoch, pooled as log RMS and log max |.|;
+    :class:`agnlab.lightcurves._vrae_net.VRAE`). The GRU states are bounded (tanh), so in the
+    reconstruction network a curve whose amplitude is beyond the training range (changing-state AGN
+    change by 1-2.5 mag, MacLeod et al. 2016; normal AGN vary by 0.1-0.4 mag) gets latent means at the
+    edge of the training means, among ordinary extreme curves. Letting the amplitude into the latent of
+    the reconstruction network itself moves such curves out, but then its decoder reconstructs the
+    events and ``R`` loses them; with two networks each score keeps its own. By default the forest sees
+    the posterior means and log-variances (``if_input="posterior"``; how tightly a curve constrains
+    each latent direction also differs for abnormal curves), whitened by the training objects' mean and
+    covariance (``if_whiten``): the forest splits one coordinate at a time, and raw latent coordinates
+    are correlated and of very different spreads (the log-variances move with the means), so an object
+    off the training cloud in a direction mixing coordinates is isolated only after whitening.
+    ``"shared"`` is the paper's set-up, the forest on the reconstruction network's latent.
+
+    The predicted error in ``R`` is capped (``err_pred_cap_``, the ``error_cap_quantile`` = 0.99 quantile
+    of ``err_pred`` over the training detections; the same 1 % convention as ``if_contamination``).
+    ``err_pred`` models the variability that the reconstruction leaves out, and it grows with the
+    curve's amplitude; for a curve far more variable than any training AGN it is an extrapolation
+    of the network beyond its training range, and, uncapped, it can grow with the event and hide it
+    (on the simulated benchmark, one seed's network predicted ~1 mag errors for 1-2 mag changing-state
+    events, R ~ 1). Capped, the network cannot excuse more unexplained variability than it needed for
+    normal AGN. The cap applies to ``R`` only (``reconstruct`` returns the network's ``err_pred``).
 
     Saved models hold the network weights and the training latent means and log-variances; the
     Isolation Forest is refitted from those at load with its recorded seed, giving the same trees (no
-    pickle). Files written before ``if_input`` existed load with ``if_input="mean"`` and those before
-    the ``N`` calibration rank by ``R`` itself (``R_z = ln R``), as they did.
+    pickle). Files written before ``if_input`` existed load with ``if_input="mean"``, those before
+    the ``N`` calibration rank by ``R`` itself (``R_z = ln R``), and those before the forest's own
+    network, whitening and the error cap load with ``if_network="shared"``, unwhitened latents and
+    uncapped errors: every old file scores as it did.
 
     With ``upper_limits`` (default) the non-detections take part too (changing-state AGN that fade
     below the survey limit are otherwise invisible): the encoder sees them flagged as limits, the
@@ -251,7 +283,19 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     if_input : {"posterior", "mean"}
         What the Isolation Forest sees: latent means and log-variances, or the means alone.
     r_threshold, if_contamination, if_n_estimators
-        Anomaly thresholds and Isolation Forest size.
+        Anomaly thresholds and Isolation Forest size (1000 trees: with 200, which objects fill the top
+        2 % changed by a few per cent of the events from one forest seed to another).
+    error_cap_quantile : float or None
+        ``err_pred`` in ``R`` is capped at this quantile of the predicted errors of the training
+        detections (``err_pred_cap_``; None: no cap). See above.
+    if_network : {"separate", "shared"}
+        Whose latent the Isolation Forest sees: a second, small VRAE trained on the same curves
+        (``"separate"``, default; see above), or the reconstruction network's (``"shared"``, files
+        written before this option).
+    if_hidden, if_latent, if_energy : int
+        GRU width, latent dimension and number of energy-pooled projections of the forest's network.
+    if_whiten : bool
+        Whiten what the forest sees by the training objects' mean and covariance (see above).
     """
 
     _fitted_attributes = ("module_", "if_threshold_")
@@ -262,7 +306,9 @@ class VRAEAnomalyDetector(AgnlabEstimator):
                  max_epochs: int = 40, batch_size: int = 64, lr: float = 3e-3, patience: int | None = 8,
                  validation_fraction: float = 0.15, min_detections: int = 10,
                  r_threshold: float = 3.0, if_input: str = "posterior", if_contamination: float = 0.01,
-                 if_n_estimators: int = 200,
+                 if_n_estimators: int = 1000, if_network: str = "separate", if_hidden: int = 16,
+                 if_latent: int = 8, if_energy: int = 8, if_whiten: bool = True,
+                 error_cap_quantile: float | None = 0.99,
                  on_out_of_domain: str = "raise", n_jobs=None, random_state=None, progress=None):
         self.bands = bands
         self.hidden = hidden
@@ -283,6 +329,12 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self.if_input = if_input
         self.if_contamination = if_contamination
         self.if_n_estimators = if_n_estimators
+        self.if_network = if_network
+        self.if_hidden = if_hidden
+        self.if_latent = if_latent
+        self.if_energy = if_energy
+        self.if_whiten = if_whiten
+        self.error_cap_quantile = error_cap_quantile
         self.on_out_of_domain = on_out_of_domain
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -293,6 +345,11 @@ class VRAEAnomalyDetector(AgnlabEstimator):
             raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
         if self.if_input not in IF_INPUTS:
             raise ValueError(f"if_input must be one of {IF_INPUTS}, got {self.if_input!r}")
+        if self.if_network not in IF_NETWORKS:
+            raise ValueError(f"if_network must be one of {IF_NETWORKS}, got {self.if_network!r}")
+        q = self.error_cap_quantile
+        if q is not None and not (isinstance(q, (int, float)) and 0.0 < q <= 1.0):
+            raise ValueError(f"error_cap_quantile must be None or in (0, 1], got {q!r}")
         return _sequences(lightcurves, tuple(self.bands), self.max_len, self.upper_limits, self.normalize)
 
     def _net(self):
@@ -300,12 +357,45 @@ class VRAEAnomalyDetector(AgnlabEstimator):
 
         return VRAE(len(tuple(self.bands)), self.hidden, self.latent, n_extra=2, pool=self.pool)
 
+    def _forest_net(self):
+        from ._vrae_net import VRAE
+
+        return VRAE(len(tuple(self.bands)), self.if_hidden, self.if_latent, n_extra=2, pool=True,
+                    n_energy=self.if_energy)
+
+    def _train(self, net, tensors, tr, va, seed):
+        """Train one VRAE (``agnlab.nn.fit_module``, batches shuffled by ``seed``); returns the history."""
+        from ..nn import TrainConfig, fit_module
+        from ._vrae_net import vrae_loss
+
+        cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
+                          patience=self.patience, seed=seed)
+        beta, free_bits = self.beta, self.free_bits
+        return fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 7)),
+                          tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 7)),
+                          config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta, free_bits=free_bits),
+                          progress=self.progress, desc="VRAE")
+
+    def _fit_forest_net(self, items, rng):
+        """The Isolation Forest's own VRAE (``if_network="separate"``), trained on the same curves."""
+        import torch
+
+        from ..nn import train_validation_split
+
+        tensors = [torch.from_numpy(a) for a in _batch(items, self.max_len)]
+        tr, va = train_validation_split(len(items), self.validation_fraction, rng)
+        seed = int(rng.integers(0, 2**31 - 1))
+        with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
+            net = self._forest_net()
+            hist = self._train(net, tensors, tr, va, seed)
+        self.forest_module_ = net
+        return hist
+
     def fit(self, lightcurves, y=None):
         """Train on a long table of (mostly normal) AGN/QSO light curves; ``y`` is ignored."""
         import torch
 
-        from ..nn import TrainConfig, fit_module, train_validation_split
-        from ._vrae_net import vrae_loss
+        from ..nn import train_validation_split
 
         bands = tuple(self.bands)
         ids, seqs, _, n_det = self._seqs(lightcurves)
@@ -320,19 +410,22 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         seed = int(rng.integers(0, 2**31 - 1))
         with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
             net = self._net()
-            cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
-                              patience=self.patience, seed=seed)
             tensors = [torch.from_numpy(a) for a in (x, cond, lengths, tgt, err, mask, lim)]
-            beta, free_bits = self.beta, self.free_bits
-            hist = fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 7)),
-                              tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 7)),
-                              config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta, free_bits=free_bits),
-                              progress=self.progress, desc="VRAE")
+            hist = self._train(net, tensors, tr, va, seed)
         self.module_ = net
+        self.err_pred_cap_ = np.inf
+        if self.error_cap_quantile is not None:
+            self.err_pred_cap_ = self._score_arrays([seqs[o] for o in usable], error_quantile=self.error_cap_quantile)
         r, mu, n_ep, logvar = self._score_arrays([seqs[o] for o in usable])
         self.r_calibration_ = fit_r_calibration(r, n_ep)
-        self.train_latent_, self.train_logvar_ = mu, logvar
         self.if_seed_ = int(rng.integers(0, 2**31 - 1))
+        self.forest_module_, forest_record = None, {}
+        if self.if_network == "separate":
+            forest_hist = self._fit_forest_net([seqs[o] for o in usable], rng)
+            mu, logvar = self._forest_latents([seqs[o] for o in usable])
+            forest_record = {"forest_best_epoch": forest_hist["best_epoch"],
+                             "forest_history": [list(map(float, h)) for h in forest_hist["history"]]}
+        self.train_latent_, self.train_logvar_ = mu, logvar
         self._iforest = self._make_iforest()
         s = -self._iforest.score_samples(self._if_matrix(mu, logvar))
         self.if_threshold_ = float(np.quantile(s, 1.0 - self.if_contamination))
@@ -342,35 +435,65 @@ class VRAEAnomalyDetector(AgnlabEstimator):
                                  "best_epoch": hist["best_epoch"], "best_val_loss": float(hist["best_val_loss"]),
                                  "history": [list(map(float, h)) for h in hist["history"]],
                                  "train_R_median": float(np.median(r)), "r_calibration": self.r_calibration_,
-                                 "fit_seconds": round(time.perf_counter() - t0, 3)}
+                                 "err_pred_cap": float(self.err_pred_cap_) if np.isfinite(self.err_pred_cap_) else None,
+                                 **forest_record, "fit_seconds": round(time.perf_counter() - t0, 3)}
         return self
 
+    def _forest_latents(self, items, batch: int = 512):
+        """Latent means and log-variances of the Isolation Forest's own network (``if_network="separate"``)."""
+        import torch
+
+        mus, lvs = [], []
+        with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
+            self.forest_module_.eval()
+            for k in range(0, len(items), batch):
+                x, _, lengths = (torch.from_numpy(a) for a in _batch(items[k:k + batch], self.max_len)[:3])
+                mu, logvar = self.forest_module_.encode(x, lengths)
+                mus.append(mu.numpy().astype(np.float64))
+                lvs.append(logvar.numpy().astype(np.float64))
+        return np.concatenate(mus), np.concatenate(lvs)
+
     def _if_matrix(self, mu, logvar):
-        """What the Isolation Forest sees: the latent means, and with ``if_input="posterior"`` the log-variances."""
-        return np.hstack([mu, logvar]) if self.if_input == "posterior" else mu
+        """What the Isolation Forest sees: the latent means, and with ``if_input="posterior"`` the log-variances;
+        with ``if_whiten``, whitened by the training objects' mean and covariance (:func:`whitening`)."""
+        X = np.hstack([mu, logvar]) if self.if_input == "posterior" else mu
+        if self.if_whiten:
+            centre, transform = self._whitening
+            X = (X - centre) @ transform.T
+        return X
 
     def _make_iforest(self):
         from sklearn.ensemble import IsolationForest
 
+        self._whitening = whitening(np.hstack([self.train_latent_, self.train_logvar_])
+                                    if self.if_input == "posterior" else self.train_latent_)
         return IsolationForest(n_estimators=self.if_n_estimators, random_state=self.if_seed_).fit(
             self._if_matrix(self.train_latent_, self.train_logvar_))
 
-    def _score_arrays(self, items, batch: int = 512):
+    def _score_arrays(self, items, batch: int = 512, error_quantile: float | None = None):
+        """Per object ``R, latent mean, N, latent log-variance``; with ``error_quantile``, instead the quantile
+        of the predicted errors ``err_pred`` over all detections (for :attr:`err_pred_cap_`)."""
         import torch
 
-        rs, mus, ns, lvs = [], [], [], []
+        rs, mus, ns, lvs, eps = [], [], [], [], []
+        cap = getattr(self, "err_pred_cap_", np.inf)
         with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
             self.module_.eval()
             for k in range(0, len(items), batch):
                 arrays = _batch(items[k:k + batch], self.max_len)
                 x, cond, lengths, tgt, err, mask, lim = (torch.from_numpy(a) for a in arrays)
                 m_pred, log_err, mu, logvar = self.module_(x, cond, lengths, sample=False)
-                terms = reconstruction_terms(tgt, m_pred, err, torch.exp(log_err), lim)
+                if error_quantile is not None:
+                    eps.append(torch.exp(log_err)[(mask > 0) & (lim == 0)].numpy().astype(np.float64))
+                    continue
+                terms = reconstruction_terms(tgt, m_pred, err, torch.exp(log_err).clamp(max=cap), lim)
                 r = (terms * mask).sum(1) / mask.sum(1)
                 rs.append(r.numpy().astype(np.float64))
                 mus.append(mu.numpy().astype(np.float64))
                 ns.append(mask.sum(1).numpy().astype(np.float64))
                 lvs.append(logvar.numpy().astype(np.float64))
+        if error_quantile is not None:
+            return float(np.quantile(np.concatenate(eps), error_quantile))
         return np.concatenate(rs), np.concatenate(mus), np.concatenate(ns), np.concatenate(lvs)
 
     @staticmethod
@@ -383,7 +506,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         return np.where(np.isfinite(x), p, np.nan)
 
     def transform(self, lightcurves) -> pd.DataFrame:
-        """Latent means (one row per object with enough detections)."""
+        """Latent means of the reconstruction network (one row per object with enough detections); with
+        ``if_network="separate"`` the Isolation Forest sees another network's latent."""
         self._check_fitted()
         ids, seqs, _, n_det = self._seqs(lightcurves)
         ok = [o for o in ids if o in seqs and n_det.get(o, 0) >= self.min_detections]
@@ -420,6 +544,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         if ok.any():
             idx = np.flatnonzero(ok)
             R[idx], mu, n_ep[idx], logvar = self._score_arrays([seqs[ids[i]] for i in idx])
+            if self.forest_module_ is not None:
+                mu, logvar = self._forest_latents([seqs[ids[i]] for i in idx])
             s[idx] = -self._iforest.score_samples(self._if_matrix(mu, logvar))
         Rz = r_calibrated(R, n_ep, self.r_calibration_)
         with np.errstate(invalid="ignore"):
@@ -467,15 +593,23 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         from ..nn import module_to_arrays
 
         arrays = module_to_arrays(self.module_)
+        if self.forest_module_ is not None:
+            arrays.update(module_to_arrays(self.forest_module_, prefix="forest_nn."))
         arrays["train_latent"], arrays["train_logvar"] = self.train_latent_, self.train_logvar_
         arrays["train_R"], arrays["train_if"], arrays["train_Rz"] = self.train_R_, self.train_if_, self.train_Rz_
         return arrays, {"if_seed": self.if_seed_, "if_threshold": self.if_threshold_,
-                        "r_calibration": self.r_calibration_}
+                        "r_calibration": self.r_calibration_, "if_whitened": bool(self.if_whiten),
+                        "err_pred_cap": None if not np.isfinite(self.err_pred_cap_) else self.err_pred_cap_}
 
     def _set_state(self, arrays, meta):
         from ..nn import arrays_to_module
 
         self.module_ = arrays_to_module(self._net(), arrays).eval()
+        has_forest_net = any(k.startswith("forest_nn.") for k in arrays)
+        if self.if_network == "separate" and not has_forest_net:    # written before the forest had its own network
+            self.if_network = "shared"
+        self.forest_module_ = (arrays_to_module(self._forest_net(), arrays, prefix="forest_nn.").eval()
+                               if self.if_network == "separate" else None)
         self.train_latent_ = np.asarray(arrays["train_latent"], dtype=np.float64)
         if "train_logvar" in arrays:
             self.train_logvar_ = np.asarray(arrays["train_logvar"], dtype=np.float64)
@@ -489,5 +623,9 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self.train_Rz_ = np.asarray(arrays["train_Rz"] if "train_Rz" in arrays else np.log(self.train_R_),
                                     dtype=np.float64)
         self.if_seed_ = int(meta["if_seed"])
+        self.if_whiten = bool(meta.get("if_whitened", False))     # files written before whitening: raw latents
+        # files written before the cap: R with the network's predicted errors as they are
+        cap = meta.get("err_pred_cap")
+        self.err_pred_cap_ = np.inf if cap is None else float(cap)
         self.if_threshold_ = float(meta["if_threshold"])
         self._iforest = self._make_iforest()

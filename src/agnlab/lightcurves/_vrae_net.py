@@ -6,6 +6,12 @@ an upper-limit flag and the limit — irregular sampling
 enters through the time differences (Sánchez-Sáez et al. 2021, AJ 162, 206). The last hidden state
 (with ``pool``, also the mean and maximum of the hidden states over the epochs, so that an event
 in the middle of the curve reaches the latent space) gives the latent mean and log-variance.
+With ``n_energy`` > 0 the summary also holds an unbounded "energy" pooling: ``n_energy`` learned linear
+projections of each epoch's inputs and hidden state, pooled over the epochs as the log root mean square
+and the log maximum absolute value. The GRU states are bounded (tanh), so without it a curve of
+amplitude far beyond the training range lands at the edge of the training latents; with it, its
+latent moves on beyond them, in proportion to the log of the excess (used by the Isolation Forest's
+network, whose decoder need not be the one that computes ``R``).
 Decoder: a GRU fed the latent vector, the time differences and the band at every epoch; it outputs
 the magnitude and log of a predicted error.
 """
@@ -19,11 +25,16 @@ __all__ = ["VRAE", "vrae_loss"]
 
 
 class VRAE(nn.Module):
-    def __init__(self, n_bands: int, hidden: int = 32, latent: int = 8, n_extra: int = 0, pool: bool = False):
+    def __init__(self, n_bands: int, hidden: int = 32, latent: int = 8, n_extra: int = 0, pool: bool = False,
+                 n_energy: int = 0):
         super().__init__()
         self.pool = pool
-        self.enc = nn.GRU(3 + n_extra + n_bands, hidden, batch_first=True)
-        n_summary = 3 * hidden if pool else hidden
+        self.n_energy = n_energy
+        n_in = 3 + n_extra + n_bands
+        self.enc = nn.GRU(n_in, hidden, batch_first=True)
+        n_summary = (3 * hidden if pool else hidden) + 2 * n_energy
+        if n_energy:
+            self.to_energy = nn.Linear(n_in + hidden, n_energy)
         self.to_mu = nn.Linear(n_summary, latent)
         self.to_logvar = nn.Linear(n_summary, latent)
         self.from_z = nn.Linear(latent, hidden)
@@ -34,13 +45,18 @@ class VRAE(nn.Module):
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, h = self.enc(packed)
         summary = h[-1]
-        if self.pool:        # the last state forgets mid-curve events: add the mean and max over epochs
+        if self.pool or self.n_energy:
             y, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
             n = lengths.to(y.device)
             valid = (torch.arange(y.shape[1], device=y.device)[None, :] < n[:, None]).unsqueeze(2)
+        if self.pool:        # the last state forgets mid-curve events: add the mean and max over epochs
             mean = (y * valid).sum(1) / n[:, None].clamp_min(1)
             peak = torch.where(valid, y, torch.full_like(y, -1e4)).max(1).values
             summary = torch.cat([summary, mean, peak], dim=1)
+        if self.n_energy:    # unbounded: log RMS and log max |.| of learned projections over the epochs
+            p = self.to_energy(torch.cat([x[:, :y.shape[1]], y], dim=2)) * valid
+            rms = torch.sqrt((p ** 2).sum(1) / n[:, None].clamp_min(1) + 1e-6)
+            summary = torch.cat([summary, torch.log(rms), torch.log(p.abs().max(1).values + 1e-3)], dim=1)
         return self.to_mu(summary), self.to_logvar(summary).clamp(-10.0, 5.0)
 
     def decode(self, z, cond):
