@@ -315,19 +315,9 @@ def bench_recovery(quick, seed=0, tracks=None, torus_only=None, figs=None, dense
         figs["correct"], figs["shifted"] = ok_fit, sh_fit
 
     # 3. the Assef et al. cut: tracks at W2 levels, observations cut; forward-modelled vs ignored
-    rng = np.random.default_rng(3000 + seed)
-    lv = np.asarray(ASSEF_W2_LEVELS)
-    colors = np.concatenate([tr.colors] * lv.size)
-    w2 = np.repeat(lv, tr.n_tracks)[:, None] * np.ones((1, tr.colors.shape[1]))
-    params = np.column_stack([np.tile(tr.params, (lv.size, 1)), np.repeat(lv, tr.n_tracks)])
-    names = tr.param_names + ["W2"]
-    true = np.zeros(colors.shape[0])
-    true[rng.choice(colors.shape[0], 20, replace=False)] = rng.dirichlet(np.ones(20))
-    obs, err, w2_obs = sample_sources(rng, colors, true, aw, N_OBS, w2=w2)
+    colors, w2, params, names, true, obs, err, w2_obs = assef_sample(tr, seed)
     keep = obs[:, 0] > selection_threshold("default", w2_obs)
-    # forward-modelled: the parent sample, the cut applied by the fit (its error model sees every source; a
-    # pre-cut sample biases magnitude given error); ignored: the selected sources only, no cut
-    fwd = _fit(colors, obs, err, seed, angles=tr.angles_deg, selection="default", track_w2=w2, observed_w2=w2_obs)
+    fwd = _assef_forward_fit(tr, colors, w2, obs, err, w2_obs, seed)
     ign = _fit(colors, obs[keep], err[keep], seed, angles=tr.angles_deg, observed_w2=w2_obs[keep])
     # the data speak only for tracks the cut lets through: compare on those with >= 30 % selected
     sx = np.median(np.hypot(err[keep, 0], err[keep, 1]))
@@ -343,6 +333,62 @@ def bench_recovery(quick, seed=0, tracks=None, torus_only=None, figs=None, dense
     if figs is not None:
         figs["assef"] = (got_f, got_i, ref)
     return out
+
+
+def assef_sample(tr, seed):
+    """The Assef et al. part's library (tracks x W2 levels), true mix and parent sample of ``seed``
+    (``default_rng(3000 + seed)``): colors, w2, params, names, true weights, observed colours, errors, W2."""
+    from agnlab.population import angle_weights
+
+    rng = np.random.default_rng(3000 + seed)
+    lv = np.asarray(ASSEF_W2_LEVELS)
+    colors = np.concatenate([tr.colors] * lv.size)
+    w2 = np.repeat(lv, tr.n_tracks)[:, None] * np.ones((1, tr.colors.shape[1]))
+    params = np.column_stack([np.tile(tr.params, (lv.size, 1)), np.repeat(lv, tr.n_tracks)])
+    true = np.zeros(colors.shape[0])
+    true[rng.choice(colors.shape[0], 20, replace=False)] = rng.dirichlet(np.ones(20))
+    obs, err, w2_obs = sample_sources(rng, colors, true, angle_weights(tr.angles_deg), N_OBS, w2=w2)
+    return colors, w2, params, tr.param_names + ["W2"], true, obs, err, w2_obs
+
+
+def _assef_forward_fit(tr, colors, w2, obs, err, w2_obs, seed):
+    """Forward-modelled fit: the parent sample, the cut applied by the fit (its error model sees every source; a
+    pre-cut sample biases magnitude given error)."""
+    return _fit(colors, obs, err, seed, angles=tr.angles_deg, selection="default", track_w2=w2, observed_w2=w2_obs)
+
+
+def bench_acceptance(tr, n_seeds):
+    """Acceptance rate of the correct model: the Assef et al. forward-modelled fit of seeds 0..n_seeds-1 (exactly
+    the path of the recovery part), its Cash p-value, and the true model's own p on the same histogram."""
+    from agnlab.population import angle_weights
+
+    aw = angle_weights(tr.angles_deg)
+    rows = []
+    for seed in range(int(n_seeds)):
+        t0 = time.process_time()
+        colors, w2, _, _, true, obs, err, w2_obs = assef_sample(tr, seed)
+        fwd = _assef_forward_fit(tr, colors, w2, obs, err, w2_obs, seed)
+        rows.append({"seed": seed, "gof": _gof(fwd), "truth": _truth_gof(fwd, colors, true, aw, track_w2=w2,
+                                                                          selection="default"),
+                     "cpu_seconds": time.process_time() - t0})
+        log(f"acceptance seed {seed}: p = {rows[-1]['gof']['p_value']:.3g}, truth p = "
+            f"{rows[-1]['truth']['p_value']:.3g}", "population")
+    return rows
+
+
+def acceptance_lines(rows):
+    """Markdown section: fraction of seeds whose forward-modelled fit (and whose true model) has p > 0.05."""
+    p = np.array([r["gof"]["p_value"] for r in rows])
+    pt = np.array([r["truth"]["p_value"] for r in rows])
+    worst = ", ".join(f"seed {r['seed']}: {r['gof']['p_value']:.2g} (truth {r['truth']['p_value']:.2g})"
+                      for r in sorted(rows, key=lambda r: r["gof"]["p_value"])[:3])
+    return ["## Acceptance rate of the correct model (Assef et al. cut, forward-modelled)", "",
+            f"The forward-modelled fit of the Assef et al. part (the library, generator and fit of that part) on seeds "
+            f"0-{len(rows) - 1}: correct model accepted (p > 0.05) in {int((p > 0.05).sum())} of {len(rows)} seeds "
+            f"({100 * (p > 0.05).mean():.0f} %; target >= 90 %); p < 0.01 in {int((p < 0.01).sum())}. The true model "
+            f"itself (no fit) has p > 0.05 in {int((pt > 0.05).sum())} of {len(rows)} (p < 0.05 is expected in 5 % "
+            f"of samples). Lowest fit p: {worst}. CPU {fmt_spread([r['cpu_seconds'] for r in rows], '.0f')} s per "
+            "seed.", ""]
 
 
 def scale_worker(n_tracks, quick, threads=2):
@@ -659,6 +705,12 @@ def main(argv=None):
     ap.add_argument("--xmatch", type=float, default=1e6)
     ap.add_argument("--only-crossmatch", action="store_true",
                     help="run only the crossmatch part (writes population_crossmatch.md)")
+    ap.add_argument("--acceptance-seeds", type=int, default=0,
+                    help="also fit the Assef et al. part on seeds 0..N-1 and report the share accepted "
+                         "(p > 0.05); 24-65 CPU s per seed, 20 seeds 11 min on 2 cores (default: %(default)s, off)")
+    ap.add_argument("--only-acceptance", action="store_true",
+                    help="run only the acceptance part on --acceptance-seeds seeds (20 if not given; writes "
+                         "population_acceptance.md)")
     ap.add_argument("--worker", type=float, help=argparse.SUPPRESS)
     args = parse_args(ap, argv)
     if args.worker:
@@ -693,6 +745,11 @@ def _run(args, info):
         write_results("population_crossmatch", "# population benchmark: crossmatch only",
                       "\n".join(_crossmatch_lines(xm)), {"crossmatch": xm}, info, args.out_dir)
         return 0
+    if args.only_acceptance:
+        rows = bench_acceptance(base_tracks(args.quick), args.acceptance_seeds or 20)
+        write_results("population_acceptance", "# population benchmark: acceptance rate only",
+                      "\n".join(acceptance_lines(rows)), {"acceptance": rows}, info, args.out_dir)
+        return 0
     log("colours", "population")
     col = bench_colors()
     t0 = time.perf_counter()
@@ -709,6 +766,9 @@ def _run(args, info):
     loci = bench_loci(tracks)
     fig_files = write_figures(figs, tracks, Path(args.out_dir))
     lines = recovery_lines(recs, args, t_tracks, loci, fig_files)
+    acc = bench_acceptance(tracks, args.acceptance_seeds) if args.acceptance_seeds > 0 else None
+    if acc:
+        lines += acceptance_lines(acc)
     rows = []
     for s in args.sizes.split(","):
         if not s.strip():
@@ -758,7 +818,7 @@ def _run(args, info):
         lines.append(f"| {k} | {v:.2e} | <= 1e-3 |")
     write_results("population", "# population benchmark", "\n".join(lines),
                   {"seeds": args.seeds, "recovery": recs, "loci": loci, "figures": fig_files, "scale": rows,
-                   "crossmatch": xm, "colours": col},
+                   "crossmatch": xm, "colours": col, "acceptance": acc},
                   info, args.out_dir)
     return 0
 

@@ -540,6 +540,24 @@ def test_magnitude_error_model_law_is_unbiased_at_the_faint_end(rng):
         magnitude_error_model(w1, w2, w3, s["w1"], s["w2"], s["w3"], kind="spline")
 
 
+
+def test_magnitude_error_model_law_ignores_faint_sources_scattered_bright():
+    """Regression (benchmark Assef sample, seed 42: W1 floor 2.86 mag, the true model's Cash 282,913 against 1,555
+    expected): no truly floor-dominated source, but ~1,200 of 20,000 sources at m = 19.5-21 (errors 1-3 mag) are
+    listed brighter than 13.5; they are not floor-dominated, and the law is still recovered.
+    Tolerances: floor within 0.001 of 0.015 mag, m_5sigma within 0.01 of 17.1 (seeds 0-4 give 0.0149-0.0151 and
+    17.099-17.101; the old rule gave 0.049 and 17.19)."""
+    from agnlab.population import magnitude_error_model
+
+    rng = np.random.default_rng(3)
+    true = np.concatenate([rng.uniform(15.0, 18.0, 30_000), rng.uniform(19.5, 21.0, 20_000)])
+    e = np.sqrt(0.015 ** 2 + (0.2171 * 10 ** (0.4 * (true - 17.1))) ** 2)
+    m = true + rng.normal(size=true.size) * e
+    assert (m < 13.5).sum() > 500 and (true < 15.0).sum() == 0
+    floor, m5 = magnitude_error_model(m, m, m, e, e, e)["law"][0]
+    assert abs(floor - 0.015) < 0.001 and abs(m5 - 17.1) < 0.01
+
+
 def _allwise_law():
     """Magnitude error model dict with the AllWISE-like noise law (floors 0.015/0.018/0.03, depths 17.1/15.7/12.2)."""
     m = np.linspace(5.0, 30.0, 2001)

@@ -209,6 +209,11 @@ def _noise_law(m, e, n_iter=8):
     W2 level -- the floor is not seen directly and both are fitted jointly by weighted least squares of
     magnitude given error (:func:`_law_lsq`; the median start, the brightest sources' error, would
     overestimate the floor: 0.034 for a true 0.018 mag on sources at W2 >= 13.5).
+
+    Floor-dominated means bright by the listed magnitude *and* an error near the floor (< 2 floor): faint
+    sources scattered bright by their noise are not (without the second condition ~100 W1 = 20-21 sources
+    with 2.9 mag errors, listed at W1 < 13.5 in one AllWISE-like mock, made the floor jump to 2.86 mag).
+    The floor counts as seen only if the last iteration still finds >= 20 floor-dominated sources.
     """
     floor = float(np.percentile(e, 2.0))
     depth = float(m.max() + 5.0)
@@ -219,9 +224,9 @@ def _noise_law(m, e, n_iter=8):
             bg = np.sqrt(e[faint] ** 2 - floor ** 2)
             depth = float(np.median(m[faint] - 2.5 * np.log10(bg / 0.2171)))
         bg_all = 0.2171 * 10 ** (0.4 * (m - depth))
-        bright = bg_all < 0.5 * max(floor, 1e-4)
-        if bright.sum() >= 20:
-            seen = True
+        bright = (bg_all < 0.5 * max(floor, 1e-4)) & (e < 2.0 * max(floor, 1e-4))
+        seen = bool(bright.sum() >= 20)
+        if seen:
             floor = float(np.sqrt(max(np.median(e[bright] ** 2 - bg_all[bright] ** 2), 0.0)))
     if not seen:
         return _law_lsq(m, e)
