@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from scipy.stats import t as student_t
 from sklearn.exceptions import NotFittedError
 
 from agnlab.population import (
@@ -110,6 +111,9 @@ def test_population_fit_recovers_sparse_mix(rng):
     np.testing.assert_allclose(fit.model_hist_.sum(), fit.observed_hist_.sum(), rtol=0.05)
     gof = fit.goodness_of_fit_
     assert gof["p_value"] > 0.05 and gof["n_boot"] == 20 and gof["n_bins"] > 100   # the right model: accepted
+    # p is the Student-t predictive tail (mean and spread estimated from n_boot replicates), rtol 1e-9
+    z = (gof["cash"] - gof["expected_cash"]) / (gof["std_cash"] * np.sqrt(1 + 1 / gof["n_boot"]))
+    np.testing.assert_allclose(gof["p_value"], student_t.sf(z, df=gof["n_boot"] - 1), rtol=1e-9)
     assert len(fit.training_record_["errors"]["sigmas"]) > 1                        # errors grouped into classes
     got = fit.parameter_distributions(params, param_names=["a", "b", "c"])
     ref = parameter_distributions(params, true, param_names=["a", "b", "c"])

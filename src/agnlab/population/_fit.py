@@ -139,8 +139,10 @@ class PopulationFit(AgnlabEstimator):
         ``cash`` (Poisson deviance / Cash statistic over the ``n_bins`` bins with data or model),
         ``expected_cash`` and ``std_cash`` (mean and spread of the statistic over a parametric
         bootstrap of the fitted model: histograms drawn from the model and refitted with the same
-        penalty), ``p_value`` (upper tail of a normal with that mean and spread: the statistic is a
-        sum over many bins; ``p_value_empirical``: the fraction of replicates at least as large, with
+        penalty), ``p_value`` (upper tail of the predictive distribution of one more replicate: the
+        statistic is a sum over many bins, so near normal, and with its mean and spread estimated
+        from ``n_boot`` replicates that predictive is Student t with n_boot - 1 degrees of freedom
+        and scale std * sqrt(1 + 1/n_boot); ``p_value_empirical``: the fraction of replicates at least as large, with
         its floor 1/(n_boot + 1)), ``n_boot``, ``expected_cash_poisson`` / ``std_cash_poisson``
         (exact expectation for the fitted model taken as known, :func:`cash_expectation`; it ignores
         the fitted parameters, so it is larger than the bootstrap mean).
