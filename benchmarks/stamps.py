@@ -1,7 +1,7 @@
 """Benchmark of the first-detection stamp classifier: held-out accuracy, per-class recall, calibration, speed.
 
-    python benchmarks/stamps.py [--quick] [--seeds 0 1 2] [--out-dir DIR] [--n-train 1000] [--n-test 300]
-                                [--max-epochs 60]
+    python benchmarks/stamps.py [--quick] [--seeds 0 1 2] [--out-dir DIR] [--n-train 4000] [--n-test 300]
+                                [--max-epochs 60] [--n-networks N]
 
 Per seed ``s``: ``simulate_stamps(n_train, seed=s)`` for training, ``simulate_stamps(n_test, seed=1000 + s)``
 held out (another seed: other skies, seeing, hosts, artefacts). Reported: accuracy and per-class recall
@@ -51,14 +51,15 @@ def _ece(p, y_idx, bins=10):
     return float(e)
 
 
-def run_seed(seed, n_train, n_test, max_epochs):
+def run_seed(seed, n_train, n_test, max_epochs, n_networks):
     t0 = time.perf_counter()
     X, meta, y = simulate_stamps(n_train, seed=seed)
     Xt, mt, yt = simulate_stamps(n_test, seed=1000 + seed)
     sim_s = time.perf_counter() - t0
     log(f"seed {seed}: simulated {len(y)} + {len(yt)} alerts in {sim_s:.0f} s; training", "stamps")
     c0, w0 = time.process_time(), time.perf_counter()
-    clf = StampClassifier(max_epochs=max_epochs, random_state=seed, n_jobs=1, progress=False).fit(X, meta, y)
+    clf = StampClassifier(max_epochs=max_epochs, n_networks=n_networks, random_state=seed, n_jobs=1,
+                          progress=False).fit(X, meta, y)
     train_cpu, train_wall = time.process_time() - c0, time.perf_counter() - w0
     classes = list(clf.classes_)
     yi = np.array([classes.index(c) for c in yt])
@@ -134,18 +135,21 @@ def speed(clf, Xt, mt, n_alerts):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(ap)
-    ap.add_argument("--n-train", type=int, default=None, help="training alerts per class (default: 1000; 60 quick)")
+    ap.add_argument("--n-train", type=int, default=None, help="training alerts per class (default: 4000; 60 quick)")
     ap.add_argument("--n-test", type=int, default=None, help="held-out alerts per class (default: 300; 20 quick)")
     ap.add_argument("--max-epochs", type=int, default=None, help="training epochs (default: 60; 3 quick)")
+    ap.add_argument("--n-networks", type=int, default=None,
+                    help="networks averaged (StampClassifier n_networks; default: the estimator's)")
     args = parse_args(ap, argv)
     info = RunInfo(argv)
-    n_train = args.n_train or (60 if args.quick else 1000)
+    n_train = args.n_train or (60 if args.quick else 4000)
     n_test = args.n_test or (20 if args.quick else 300)
     epochs = args.max_epochs or (3 if args.quick else 60)
+    n_networks = args.n_networks or StampClassifier().n_networks
     per_seed = []
     with pin_threads(args.threads):
         for seed in args.seeds:
-            res, clf, (Xt, mt) = run_seed(seed, n_train, n_test, epochs)
+            res, clf, (Xt, mt) = run_seed(seed, n_train, n_test, epochs, n_networks)
             log(f"seed {seed}: accuracy {res['accuracy']:.3f}, train {res['train_wall_s']:.0f} s", "stamps")
             per_seed.append(res)
         sp = speed(clf, Xt, mt, 2000 if args.quick else 10000)
@@ -197,7 +201,8 @@ def main(argv=None):
                                "best_epoch", "temperature", "accuracy")} for r in per_seed]
     body = (f"Simulated ZTF-like alerts (`simulate_stamps`), {n_train} per class for training, {n_test} per class "
             "held out from seed 1000 + s. StampClassifier defaults (rotation-augmented CNN, 4 averaged rotations "
-            f"at prediction, metadata, temperature calibration), max {epochs} epochs, one thread. Metadata columns: "
+            "at prediction, metadata through a two-layer branch, temperature calibration), "
+            f"{n_networks} network(s) averaged, max {epochs} epochs, one thread. Metadata columns: "
             + ", ".join(f"`{c}`" for c in STAMP_METADATA_COLUMNS) + ".\n\n"
             + seeds_note(args.seeds) + "\n\n" + md_table(targets) + "\nPer-class recall (ALeRCE's published diagonal "
             "on real ZTF alerts beside it, for orientation only: different data):\n\n" + md_table(rows)

@@ -175,6 +175,37 @@ def test_load_older_metadata_layout(tmp_path, fitted):
         StampClassifier.load(old)
 
 
+def test_ensemble_of_networks(tmp_path, sim):
+    """n_networks=2: logits are the mean of the two networks'; invariant to rotations; saved and loaded exactly."""
+    import torch
+
+    X, meta, y = sim
+    ens = StampClassifier(random_state=0, n_networks=2, **_TINY).fit(X, meta, y)
+    assert ens.training_record_["best_epochs"] and len(ens.training_record_["epochs"]) == 2
+    p = ens.predict_proba(X, meta)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-6)
+    for k in (1, 3):
+        np.testing.assert_allclose(ens.predict_proba(np.rot90(X, k, (2, 3)).copy(), meta), p, atol=1e-5)
+    images, _, _ = prepare_stamps(X)
+    single = StampClassifier(random_state=0, **_TINY).fit(X, meta, y)
+    single.module_ = ens.module_.nets[0]
+    logits0 = single._logits(images, ens._meta_input(*_features(ens, X, meta)))
+    single.module_ = ens.module_.nets[1]
+    logits1 = single._logits(images, ens._meta_input(*_features(ens, X, meta)))
+    with torch.no_grad():
+        both = ens._logits(images, ens._meta_input(*_features(ens, X, meta)))
+    np.testing.assert_allclose(both, (logits0 + logits1) / 2, atol=1e-5)
+    back = StampClassifier.load(ens.save(tmp_path / "ens.npz"))
+    np.testing.assert_allclose(back.predict_proba(X, meta), p, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="n_networks"):
+        StampClassifier(n_networks=0, **_TINY).fit(X, meta, y)
+
+
+def _features(clf, X, meta):
+    _, meta_f, nan_frac, _ = clf._inputs(X, meta)
+    return meta_f, nan_frac
+
+
 def test_learns_beyond_chance():
     """30 alerts per class, a small net, 10 epochs: held-out accuracy well above chance (0.2)."""
     X, meta, y = simulate_stamps(30, seed=11)
@@ -377,7 +408,7 @@ def test_cli_simulate_train_classify(tmp_path):
     assert _cli(["stamps", "simulate", "--out", str(alerts), "--labels-out", str(labels), "--n-per-class", "3",
                  "--no-progress"]) == 0
     assert _cli(["stamps", "train", str(alerts), "--labels", str(labels), "--out", str(model), "--max-epochs", "1",
-                 "--no-progress"]) == 0
+                 "--n-networks", "2", "--no-progress"]) == 0
     assert _cli(["stamps", "classify", str(model), str(alerts), "--out", str(out), "--no-progress"]) == 0
     table = pd.read_csv(out)
     assert len(table) == 15 and set(STAMP_CLASSES) <= set(table.columns)

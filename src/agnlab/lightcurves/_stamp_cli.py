@@ -67,8 +67,8 @@ def _cmd_train(args) -> int:
     if not good.all():
         print(f"skipping {int((~good).sum())} alert(s) with missing or corrupt cutouts")
         stamps, meta, labels = stamps[good], meta.loc[good].reset_index(drop=True), labels[good]
-    clf = StampClassifier(max_epochs=args.max_epochs, random_state=args.seed, n_jobs=args.n_jobs,
-                          progress=args.progress).fit(stamps, meta, labels)
+    clf = StampClassifier(max_epochs=args.max_epochs, n_networks=args.n_networks, random_state=args.seed,
+                          n_jobs=args.n_jobs, progress=args.progress).fit(stamps, meta, labels)
     path = clf.save(args.out)
     rec = {k: v for k, v in clf.training_record_.items() if k != "history"}
     print(json.dumps(rec, indent=1))
@@ -121,6 +121,8 @@ def register_stamps(verbs) -> None:
     add_output(t, help="model file to write", suffixes=(".npz",))
     t.add_argument("--max-epochs", type=int, default=60, help="training epochs (default: 60)")
     t.add_argument("--n-per-class", type=int, default=200, help="alerts per class for 'builtin' (default: 200)")
+    t.add_argument("--n-networks", type=int, default=1,
+                   help="networks trained and averaged (a deep ensemble; cost scales with it) (default: 1)")
     add_common(t)
     t.set_defaults(func=_cmd_train)
 

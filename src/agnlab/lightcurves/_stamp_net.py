@@ -2,6 +2,8 @@
 
 After Carrasco-Davis et al. (2021, AJ 162, 231), the ALeRCE stamp classifier. Inputs per alert: the
 science, reference and difference cutouts (63 x 63) and the metadata of :data:`STAMP_METADATA_COLUMNS`.
+The metadata pass through their own two dense layers (``meta_width``) before joining the image features;
+``n_networks`` networks may be averaged (a deep ensemble).
 
 Preprocessing (per image): background = median, noise = 1.4826 x median absolute deviation, pixels
 mapped to ``asinh((x - background) / (3 noise))`` (keeps the sign of difference images, compresses
@@ -16,7 +18,9 @@ to them; 8 adds the flips), the test-time form of the reference's cyclic pooling
 
 Metadata: ``sin|b|``, ``sin|beta|``, ``mag``, ``log elongation``, ``log(1 + distance)``, ``fwhm``, the star/galaxy
 score of the nearest catalogued source, its r magnitude minus the alert's (the contrast), its PS1 colours
-g-r, r-i and i-z, ``log ndethist`` and ``log(1 + ncovhist)`` (the detection history), standardised
+g-r, r-i and i-z and their distance from the stellar locus (:func:`stellar_locus_distance`; trained on
+2000 alerts per class, the network recognised 68 of the 78 quasars held out in seed 1000 with it, 63 without),
+``log ndethist`` and ``log(1 + ncovhist)`` (the detection history), standardised
 with the training mean and deviation; a missing value is imputed with 0 (the training mean) and its
 missing-indicator set; training drops each value with probability ``metadata_dropout`` so the network
 learns to work without it.
@@ -34,7 +38,7 @@ import pandas as pd
 
 from .._estimator import AgnlabEstimator, compute_context
 from ..nn._calibrate import fit_temperature, softmax
-from ._stamps import STAMP_CLASSES, STAMP_METADATA_COLUMNS, STAMP_SIZE
+from ._stamps import _LOCUS, STAMP_CLASSES, STAMP_METADATA_COLUMNS, STAMP_SIZE
 
 __all__ = ["StampClassifier", "StampNet", "prepare_stamps", "prepare_metadata"]
 
@@ -44,6 +48,7 @@ CROP = 21
 _EVEN = np.arange(STAMP_SIZE) % 2 == 0
 _CHECKER = np.flatnonzero(np.logical_and.outer(_EVEN, _EVEN).ravel())
 N_META = len(STAMP_METADATA_COLUMNS)
+N_FEATURES = N_META + 1          # the transformed columns plus the distance from the stellar locus
 
 
 def _check_stamps(stamps) -> np.ndarray:
@@ -144,7 +149,7 @@ def _raw_metadata(metadata, n: int) -> np.ndarray:
 
 
 def prepare_metadata(metadata, n: int) -> np.ndarray:
-    """Transformed metadata (n, N_META), NaN where missing or not finite."""
+    """Transformed metadata (n, N_FEATURES), NaN where missing or not finite."""
     m = _raw_metadata(metadata, n)
     with np.errstate(all="ignore"):
         f = np.column_stack([np.abs(np.sin(np.radians(m[:, 0]))), np.abs(np.sin(np.radians(m[:, 1]))), m[:, 2],
@@ -159,7 +164,22 @@ def prepare_metadata(metadata, n: int) -> np.ndarray:
     f[np.isnan(m[:, 2]), 7] = np.nan
     f[np.isnan(m[:, 7]), 8:10] = np.nan          # colours need the r (resp. i) magnitude too
     f[np.isnan(m[:, 9]), 10] = np.nan
-    return f
+    return np.column_stack([f, stellar_locus_distance(f[:, 8:11])])
+
+
+def stellar_locus_distance(colours) -> np.ndarray:
+    """Distance (mag) of (g-r, r-i, i-z) colours from the main-sequence stellar locus; NaN if a colour is.
+
+    Quasars are selected as outliers from the stellar locus in colour space (Richards et al. 2002, AJ 123,
+    2945); the locus is the median main sequence of Covey et al. (2007), as in the simulator. Distance to
+    the nearest point of the piecewise-linear locus.
+    """
+    c = np.asarray(colours, dtype=np.float64)
+    a, b = _LOCUS[:-1], _LOCUS[1:]
+    seg = b - a
+    t = np.clip(np.einsum("nkj,kj->nk", c[:, None, :] - a, seg) / np.sum(seg ** 2, axis=1), 0.0, 1.0)
+    d = np.linalg.norm(c[:, None, :] - (a + t[..., None] * seg), axis=2).min(axis=1)
+    return np.where(np.isfinite(c).all(axis=1), d, np.nan)
 
 
 def _net_classes():
@@ -174,7 +194,8 @@ def _net_classes():
         """
 
         def __init__(self, n_meta_in: int, n_classes: int, width: int = 16, hidden: int = 64,
-                     dropout: float = 0.3, test_rotations: int = 4, metadata_dropout: float = 0.0):
+                     dropout: float = 0.3, test_rotations: int = 4, metadata_dropout: float = 0.0,
+                     meta_width: int = 0):
             super().__init__()
             w = int(width)
             self.test_rotations = int(test_rotations)
@@ -186,11 +207,21 @@ def _net_classes():
                 nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),        # 10 -> 5
                 nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.ReLU(),
                 nn.Flatten(), nn.Linear(2 * w * 25, hidden), nn.ReLU())
-            self.head = nn.Sequential(nn.Linear(hidden + n_meta_in, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                      nn.Linear(hidden, n_classes))
+            mw = int(meta_width)
+            # metadata branch: two dense layers before the merge (0: the raw inputs go straight to the head)
+            self.meta_net = (nn.Sequential(nn.Linear(n_meta_in, mw), nn.ReLU(), nn.Linear(mw, mw), nn.ReLU())
+                             if mw > 0 else nn.Identity())
+            self.head = nn.Sequential(nn.Linear(hidden + (mw if mw > 0 else n_meta_in), hidden), nn.ReLU(),
+                                      nn.Dropout(dropout), nn.Linear(hidden, n_classes))
 
         def _logits(self, images, meta):
-            return self.head(torch.cat([self.conv(images), meta], dim=1))
+            return self.head(torch.cat([self.conv(images), self.meta_net(meta)], dim=1))
+
+        def _logits_views(self, views, meta):
+            """Logits of each view (v, n, k); the metadata branch runs once, not once per view."""
+            feats = self.conv(torch.cat(views))
+            m = self.meta_net(meta).repeat(len(views), 1)
+            return self.head(torch.cat([feats, m], dim=1)).reshape(len(views), meta.shape[0], -1)
 
         def forward(self, images, meta):
             if self.training:
@@ -210,16 +241,38 @@ def _net_classes():
             views = [torch.rot90(images, r, (2, 3)) for r in range(4)][:max(1, min(self.test_rotations, 4))]
             if self.test_rotations >= 8:
                 views += [v.flip(-1) for v in views]
-            n = images.shape[0]
-            logits = self._logits(torch.cat(views), meta.repeat(len(views), 1))
-            return logits.reshape(len(views), n, -1).mean(0)
+            return self._logits_views(views, meta).mean(0)
 
-    return StampNet
+    class StampEnsemble(nn.Module):
+        """Several :class:`StampNet` s trained from different initialisations; logits averaged."""
+
+        def __init__(self, nets):
+            super().__init__()
+            self.nets = nn.ModuleList(nets)
+
+        @property
+        def test_rotations(self):
+            return self.nets[0].test_rotations
+
+        @test_rotations.setter
+        def test_rotations(self, value):
+            for net in self.nets:
+                net.test_rotations = int(value)
+
+        def forward(self, images, meta):
+            return torch.stack([net(images, meta) for net in self.nets]).mean(0)
+
+    return StampNet, StampEnsemble
 
 
 def StampNet(*args, **kwargs):
     """Build the stamp network (see the module docstring); torch is imported on first use."""
-    return _net_classes()(*args, **kwargs)
+    return _net_classes()[0](*args, **kwargs)
+
+
+def _ensemble(nets):
+    """One network, or several whose logits are averaged."""
+    return nets[0] if len(nets) == 1 else _net_classes()[1](nets)
 
 
 class StampClassifier(AgnlabEstimator):
@@ -235,6 +288,14 @@ class StampClassifier(AgnlabEstimator):
         Views averaged at prediction (4: exact invariance to 90-degree rotations; 8 adds flips).
     metadata_dropout : float
         Probability of hiding each metadata value during training (imputation is learnt).
+    meta_width : int
+        Width of the two dense layers of the metadata branch before it joins the image features (0: the
+        metadata go straight to the head). Room for non-linear metadata cuts (a gradient-boosted model on
+        the metadata alone recognised more quasars than the network did); by itself it changed held-out
+        accuracy by less than the seed-to-seed noise (0.943 against 0.942, 1000 alerts per class).
+    n_networks : int
+        Networks trained from different initialisations (and batch orders) on the same split, logits
+        averaged (a deep ensemble, Lakshminarayanan et al. 2017); training and prediction cost scale with it.
     max_epochs, batch_size, lr, weight_decay, patience, validation_fraction
         Training (``agnlab.nn.fit_module``, Adam with a plateau schedule, early stopping on the
         validation loss; the best epoch's weights are kept). The learning rate drops after 3 stalled
@@ -260,7 +321,8 @@ class StampClassifier(AgnlabEstimator):
     _fitted_attributes = ("module_", "classes_", "temperature_")
 
     def __init__(self, *, width: int = 16, hidden: int = 64, dropout: float = 0.3, test_rotations: int = 4,
-                 metadata_dropout: float = 0.05, max_epochs: int = 60, batch_size: int = 64, lr: float = 2e-3,
+                 metadata_dropout: float = 0.05, meta_width: int = 64, n_networks: int = 1, max_epochs: int = 60,
+                 batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 1e-4, patience: int | None = 12, validation_fraction: float = 0.15,
                  calibrate: bool = True, on_out_of_domain: str = "nan", n_jobs=None, random_state=None,
                  progress=None):
@@ -269,6 +331,8 @@ class StampClassifier(AgnlabEstimator):
         self.dropout = dropout
         self.test_rotations = test_rotations
         self.metadata_dropout = metadata_dropout
+        self.meta_width = meta_width
+        self.n_networks = n_networks
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -285,8 +349,8 @@ class StampClassifier(AgnlabEstimator):
     def _net(self, n_classes):
         if self.test_rotations not in (1, 4, 8):
             raise ValueError(f"test_rotations must be 1, 4 or 8, got {self.test_rotations!r}")
-        return StampNet(2 * N_META + 1, n_classes, self.width, self.hidden, self.dropout, self.test_rotations,
-                        self.metadata_dropout)
+        return StampNet(2 * N_FEATURES + 1, n_classes, self.width, self.hidden, self.dropout, self.test_rotations,
+                        self.metadata_dropout, self.meta_width)
 
     def _meta_input(self, meta_f, nan_frac):
         z = (meta_f - self.meta_mean_) / self.meta_scale_
@@ -323,28 +387,35 @@ class StampClassifier(AgnlabEstimator):
         t0 = time.perf_counter()
         self.classes_ = np.array(classes)
         yi = np.array([classes.index(c) for c in y])
-        self.meta_mean_ = np.nanmean(meta_f, axis=0) if np.isfinite(meta_f).any() else np.zeros(N_META)
+        self.meta_mean_ = np.nanmean(meta_f, axis=0) if np.isfinite(meta_f).any() else np.zeros(N_FEATURES)
         self.meta_mean_ = np.nan_to_num(self.meta_mean_)
-        sd = np.nanstd(meta_f, axis=0) if np.isfinite(meta_f).any() else np.ones(N_META)
+        sd = np.nanstd(meta_f, axis=0) if np.isfinite(meta_f).any() else np.ones(N_FEATURES)
         self.meta_scale_ = np.where(np.isfinite(sd) & (sd > 0), sd, 1.0)
         meta_in = self._meta_input(meta_f, nan_frac)
+        n_nets = self.n_networks
+        if not isinstance(n_nets, (int, np.integer)) or isinstance(n_nets, bool) or n_nets < 1:
+            raise ValueError(f"n_networks must be a positive integer, got {n_nets!r}")
         tr, va = train_validation_split(len(y), self.validation_fraction, rng)
-        seed = int(rng.integers(0, 2**31 - 1))
         counts = np.bincount(yi[tr], minlength=len(classes)).astype(float)
         weight = torch.tensor(np.where(counts > 0, counts.sum() / (len(classes) * np.maximum(counts, 1)), 0.0),
                               dtype=torch.float32)
-        with compute_context(self.n_jobs, torch_rng=rng):
-            net = self._net(len(classes))
-            cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-                              max_epochs=self.max_epochs, patience=self.patience, seed=seed, lr_patience=3)
-            ti, tm, ty = torch.from_numpy(images), torch.from_numpy(meta_in), torch.from_numpy(yi.astype(np.int64))
+        ti, tm, ty = torch.from_numpy(images), torch.from_numpy(meta_in), torch.from_numpy(yi.astype(np.int64))
 
-            def loss(out, target):
-                return torch.nn.functional.cross_entropy(out, target, weight=weight)
+        def loss(out, target):
+            return torch.nn.functional.cross_entropy(out, target, weight=weight)
 
-            hist = fit_module(net, (ti[tr], tm[tr]), (ty[tr],), (ti[va], tm[va]), (ty[va],), config=cfg,
-                              loss_fn=loss, progress=self.progress, desc="stamps")
-        self.module_ = net.eval()
+        nets, hists = [], []
+        for _ in range(int(n_nets)):            # same split, own initialisation and batch order
+            seed = int(rng.integers(0, 2**31 - 1))
+            with compute_context(self.n_jobs, torch_rng=rng):
+                net = self._net(len(classes))
+                cfg = TrainConfig(lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
+                                  max_epochs=self.max_epochs, patience=self.patience, seed=seed, lr_patience=3)
+                hists.append(fit_module(net, (ti[tr], tm[tr]), (ty[tr],), (ti[va], tm[va]), (ty[va],), config=cfg,
+                                        loss_fn=loss, progress=self.progress, desc="stamps"))
+            nets.append(net.eval())
+        self.module_ = _ensemble(nets).eval()
+        hist = hists[0]
         self.temperature_ = 1.0
         logits_va = self._logits(images[va], meta_in[va])
         if self.calibrate:
@@ -356,6 +427,8 @@ class StampClassifier(AgnlabEstimator):
                                  "classes": classes, "best_epoch": hist["best_epoch"],
                                  "best_val_loss": float(hist["best_val_loss"]),
                                  "history": [list(map(float, h)) for h in hist["history"]],
+                                 "best_epochs": [int(h["best_epoch"]) for h in hists],
+                                 "epochs": [len(h["history"]) for h in hists],
                                  "temperature": float(self.temperature_), "validation_accuracy": acc,
                                  "validation_log_loss": nll, "fit_seconds": round(time.perf_counter() - t0, 3)}
         return self
@@ -438,8 +511,12 @@ class StampClassifier(AgnlabEstimator):
             raise ValueError(f"temperature {self.temperature_} is not positive")
         self.meta_mean_ = np.asarray(arrays["meta_mean"], dtype=np.float64)
         self.meta_scale_ = np.asarray(arrays["meta_scale"], dtype=np.float64)
-        if self.meta_mean_.shape != (N_META,) or self.meta_scale_.shape != (N_META,):
+        if self.meta_mean_.shape != (N_FEATURES,) or self.meta_scale_.shape != (N_FEATURES,):
             raise ValueError(f"this StampClassifier was saved with an older metadata layout ({self.meta_mean_.size} "
-                             f"columns, now {N_META}: {list(STAMP_METADATA_COLUMNS)}); retrain it")
-        self.module_ = arrays_to_module(self._net(len(self.classes_)), arrays).eval()
+                             f"features, now {N_FEATURES} from {list(STAMP_METADATA_COLUMNS)}); retrain it")
+        n_nets = self.n_networks
+        if not isinstance(n_nets, (int, np.integer)) or n_nets < 1:
+            raise ValueError(f"n_networks {n_nets!r} is not a positive integer")
+        nets = [self._net(len(self.classes_)) for _ in range(int(n_nets))]
+        self.module_ = arrays_to_module(_ensemble(nets), arrays).eval()
 
