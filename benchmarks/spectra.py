@@ -158,7 +158,8 @@ def _run(args, info) -> int:
                      "dla": {k: dla.model_card_[k] for k in ("model", "date_utc", "command", "training",
                                                              "weights_dtype", "size_bytes")}
                      | {"threshold": dla.threshold,
-                        "threshold_calibrated_by": dla.model_card_.get("threshold_calibrated_by")}},
+                        "threshold_calibrated_by": dla.model_card_.get("threshold_calibrated_by"),
+                        "nhi_sigma": dla.nhi_sigma, "nhi_sigma_snr": dla.nhi_sigma_snr}},
            "valid_z_range": list(zest.valid_range()), "sim": [], "indep": []}
     for s in args.seeds:
         _log(f"seed {s}: {args.n_test} held-out spectra of the training simulator (seed {2 + s})")
@@ -228,6 +229,8 @@ def _write(res, args, info):
              f"`{cd['command']}`; detection threshold {cd['threshold']:.3f}"
              + (f", set to maximise F1 on held-out spectra by `{cd['threshold_calibrated_by']}`"
                 if cd.get("threshold_calibrated_by") else "")
+             + (f"; confidence = presence x P(log NHI >= 20.3) for a log NHI error sqrt({cd['nhi_sigma']:g}^2 + "
+                f"({cd.get('nhi_sigma_snr', 0.0):g} / S/N)^2) dex" if "nhi_sigma" in cd else "")
              + f"); {(cz['size_bytes'] + cd['size_bytes']) / 1e6:.2f} MB ({cz['weights_dtype']}). "
              f"Test data per seed: {res['n_test']} held-out spectra of the training simulator "
              f"(`QuasarSimulator`, seeds {', '.join(str(2 + s) for s in seeds)}, r {lo:g}-{hi:g}, natural "

@@ -15,8 +15,11 @@ Run (from the repository root)::
    NHI head on sub-DLAs and DLAs from the simulator's ``absorbers`` table).
 3. Evaluates both, as a user calls them, on ``--n-heldout`` spectra of another seed (``--seed + 1000``,
    valid range, natural DLA incidence), DLAs searched at the true and at the predicted quasar
-   redshift; ``--dla-threshold f1`` sets the DLA threshold that maximises F1 (completeness x purity)
-   on these held-out spectra (searched at the true redshift).
+   redshift; ``--nhi-sigma-law calibrate`` first sets the DLA finder's log NHI error law
+   (``nhi_sigma``, ``nhi_sigma_snr``: the confidence is the presence probability times P(log NHI >= 20.3)
+   for that error) to the grid point with the highest completeness at purity >= 95 % on these held-out
+   spectra; ``--dla-threshold f1`` then sets the DLA threshold that maximises F1 (completeness x purity)
+   on them (both searched at the true redshift).
 4. Writes ``redshift-4most-v1.npz`` / ``dla-4most-v1.npz`` (agnlab artifacts: arrays + JSON, no pickle),
    a JSON model card next to each (simulator settings incl. seed and version, training size, epochs,
    held-out metrics, date, command, SHA-256 of the weights, reload tolerance) and ``MODEL_CARD.md``;
@@ -35,11 +38,19 @@ The shipped models of this version: the redshift model fine-tuned onto z 1.8-4.4
     python scripts/train_spectra_models.py --init-from <v1 models> --n-train 6000 --n-heldout 1500 \
         --z-epochs 5 --dla-epochs 3 --finetune-lr-factor 0.5 --train-dla-rate 0.5 --seed 21 --threads 1 --out A
 
-then the earlier DLA network (its fine-tuned successor of that run was not better at high purity) with
-its threshold set by F1 on 3000 held-out spectra::
+then the DLA network of that release (commit 58521ed, whose log NHI head had not seen sub-DLAs) fine-tuned
+twice on 30000 fresh spectra each (natural DLA incidence; the log NHI head now learns sub-DLAs too), and its
+log NHI error law and threshold set on 6000 held-out spectra::
 
-    python scripts/train_spectra_models.py --init-from <A's redshift + v1 DLA> --z-epochs 0 --dla-epochs 0 \
-        --dla-threshold f1 --n-heldout 3000 --seed 31 --threads 1 --out src/agnlab/spectra/models
+    python scripts/train_spectra_models.py --init-from <A's redshift + that DLA> --z-epochs 0 --dla-epochs 8 \
+        --train-dla-rate natural --n-train 30000 --n-heldout 3000 --seed 61 --threads 1 --sim-jobs 1 \
+        --chunk 250 --finetune-lr-factor 1.0 --out B
+    python scripts/train_spectra_models.py --init-from B --z-epochs 0 --dla-epochs 8 --train-dla-rate natural \
+        --n-train 30000 --n-heldout 3000 --seed 62 --threads 1 --sim-jobs 1 --chunk 250 --finetune-lr-factor 0.5 \
+        --out C
+    python scripts/train_spectra_models.py --init-from C --z-epochs 0 --dla-epochs 0 --nhi-sigma-law calibrate \
+        --dla-threshold f1 --n-heldout 6000 --seed 81 --threads 1 --sim-jobs 1 --chunk 250 \
+        --out src/agnlab/spectra/models
 
 The same command with the same agnlab commit reproduces the files (up to the timing fields and
 floating-point differences between machines).
@@ -120,6 +131,47 @@ def _f1_threshold(res) -> float:
     last = np.r_[thr[1:] != thr[:-1], True]  # a threshold keeps every candidate with that confidence
     k = int(np.argmax(np.where(last, f1, -1)))
     return float(thr[k])
+
+
+#: grid of the log NHI error law sigma = sqrt(a**2 + (b / snr)**2) searched by ``--nhi-sigma-law calibrate``:
+#: a spans the scatter of the DLA finder's log NHI on bright spectra (0.09 dex at r < 20 in
+#: benchmarks/results/spectra.md) to its mean (0.13-0.15 dex) and beyond; b = 0.2-0.8 gives 0.2-0.8 dex at
+#: S/N 1 per pixel, the faint end (0.24 dex measured at r 22-22.5)
+NHI_SIGMA_GRID = (0.08, 0.10, 0.12, 0.15, 0.20)
+NHI_SIGMA_SNR_GRID = (0.0, 0.2, 0.4, 0.8)
+
+
+def _calibrate_nhi_law(held, n, dla, *, chunk, n_jobs) -> dict:
+    """Set ``dla.nhi_sigma`` / ``nhi_sigma_snr`` to the grid point with the highest held-out completeness at
+    purity >= 95 % (ties: higher ROC AUC); DLAs searched at the true quasar redshift. Returns the grid."""
+    import warnings
+
+    import numpy as np
+
+    from agnlab.spectra import SpectraWarning, dla_metrics, truth_dlas
+
+    X, i0, z, empty, lists = [], [], [], [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectraWarning)
+        for b in held.iter_chunks(n, chunk_size=chunk, n_jobs=n_jobs):
+            zq = b.truth["z_qso"].to_numpy(float)
+            x, s, e = dla.preprocess(b.wave_aa, b.flux, b.ivar, zq)
+            X.append(x), i0.append(s), z.append(zq), empty.append(e)
+            lists += truth_dlas(b.truth, len(zq))
+        X, i0, z, empty = (np.concatenate(v) for v in (X, i0, z, empty))
+        grid = []
+        for a in NHI_SIGMA_GRID:
+            for snr_term in NHI_SIGMA_SNR_GRID:
+                dla.set_params(nhi_sigma=a, nhi_sigma_snr=snr_term)
+                dl, sp = dla.detect_preprocessed(X, i0, z, empty, threshold=0.02)
+                m = dla_metrics(lists, dl, z, spectrum_scores=sp["score"].to_numpy())
+                grid.append({"nhi_sigma": a, "nhi_sigma_snr": snr_term, "roc_auc": round(m["roc_auc"], 4),
+                             "completeness_at_purity": round(m["completeness_at_purity"], 4)})
+    best = max(grid, key=lambda g: (g["completeness_at_purity"], g["roc_auc"]))
+    dla.set_params(nhi_sigma=best["nhi_sigma"], nhi_sigma_snr=best["nhi_sigma_snr"])
+    return {"nhi_sigma": best["nhi_sigma"], "nhi_sigma_snr": best["nhi_sigma_snr"], "n_heldout": int(z.size),
+            "heldout_seed": held.seed, "criterion": "completeness at purity >= 95 % (search at the true z)",
+            "grid": grid}
 
 
 def build_training_features(sim, n, zest, dla, *, chunk, n_jobs):
@@ -235,6 +287,12 @@ def _card_markdown(cards: dict) -> str:
                       f"catastrophic (>3000 km/s) {100 * z['catastrophic_frac']:.2f} %.", ""]
         else:
             d, dp = m["dla"], m["dla_pred_z"]
+            law = card.get("nhi_sigma_law")
+            if law:
+                lines += [f"Confidence = presence x P(log NHI >= 20.3) for a log NHI error sqrt({law['nhi_sigma']}^2 + "
+                          f"({law['nhi_sigma_snr']} / S/N)^2) dex"
+                          + (f", chosen on {law['n_heldout']} held-out spectra (seed {law['heldout_seed']}) for the "
+                             f"highest {law['criterion']}" if law.get("grid") else "") + ".", ""]
             lines += [f"Held-out (search at true z): AUC {d['roc_auc']}, completeness {d['completeness']}, purity "
                       f"{d['purity']} at threshold {d['threshold']:.3f}, median |dz| {d['median_abs_dz']}, "
                       f"sigma(log NHI) {d['sigma_log_nhi']}; at the predicted z: AUC {dp['roc_auc']}, "
@@ -263,6 +321,10 @@ def main(argv=None) -> int:
                     help="DLA detection threshold: a number, or 'f1' = maximise F1 on the held-out set (default f1)")
     ap.add_argument("--train-dla-rate", type=lambda v: None if v == "natural" else float(v), default=1.0,
                     help="DLA incidence per unit z of the training set ('natural': the simulator's measured one)")
+    ap.add_argument("--nhi-sigma-law", choices=["keep", "calibrate"], default="keep",
+                    help="DLA log NHI error law (nhi_sigma, nhi_sigma_snr): keep the model's, or 'calibrate' = the "
+                         "grid point with the highest completeness at purity >= 95 %% on the held-out set, before "
+                         "the threshold is set (default keep)")
     ap.add_argument("--init-from", type=Path, default=None,
                     help="fine-tune the models (files + cards) of this folder (warm start) instead of random weights")
     ap.add_argument("--finetune-lr-factor", type=float, default=0.25,
@@ -339,6 +401,12 @@ def _run(args, argv) -> int:
             _log(f"  {dla.training_record_['epochs']} epochs, {dla.training_record_['train_seconds']:.0f} s")
         del tr
     zest.progress = dla.progress = False
+    nhi_law = None
+    if args.nhi_sigma_law == "calibrate":
+        _log(f"calibrating the log NHI error law on {args.n_heldout} held-out spectra (seed {held.seed})")
+        nhi_law = _calibrate_nhi_law(held, args.n_heldout, dla, chunk=args.chunk, n_jobs=args.sim_jobs)
+        _log(f"  nhi_sigma {dla.nhi_sigma}, nhi_sigma_snr {dla.nhi_sigma_snr}: "
+             f"{[(g['nhi_sigma'], g['nhi_sigma_snr'], g['completeness_at_purity']) for g in nhi_law['grid']]}")
     _log(f"evaluating on {args.n_heldout} held-out spectra (seed {held.seed})")
     t = time.perf_counter()
     res = predict_batches(held.iter_chunks(args.n_heldout, chunk_size=args.chunk, n_jobs=args.sim_jobs), zest, dla)
@@ -386,6 +454,11 @@ def _run(args, argv) -> int:
             card["kept_unchanged_by"] = command
             if cls_name == "DLAFinder" and args.dla_threshold == "f1":
                 card["threshold_calibrated_by"] = command
+        if cls_name == "DLAFinder":
+            card["nhi_sigma_law"] = nhi_law or {"nhi_sigma": est.nhi_sigma, "nhi_sigma_snr": est.nhi_sigma_snr,
+                                                "calibrated": False}
+            if nhi_law is not None:
+                card["nhi_sigma_law"]["calibrated_by"] = command
         missing = [f for f in CARD_FIELDS if f not in card]
         assert not missing, missing
         cards[cls_name] = card

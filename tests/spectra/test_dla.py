@@ -186,6 +186,28 @@ def test_column_density_weighting_only_lowers_confidences():
     assert np.any(weighted.to_numpy() < plain.to_numpy() - 1e-6)  # some cells estimate log N < 20.3 + 2 sigma
 
 
+def test_noise_term_of_the_column_density_error_is_a_per_spectrum_sigma(tmp_path):
+    """nhi_sigma_snr > 0 equals a per-spectrum error sqrt(nhi_sigma^2 + (nhi_sigma_snr / snr)^2), snr the median
+    window S/N at the continuum level (second input channel = log1p(S/N) / 3); it survives save/load."""
+    est = _fitted()
+    test = _data(21, 100, 1.0)
+    z = test.truth["z_qso"].to_numpy()[:12]
+    args = (test.wave_aa, test.flux[:12], test.ivar[:12])
+    law = clone_fitted(est).set_params(nhi_sigma=0.1, nhi_sigma_snr=0.5)
+    score = law.detect(*args, z_qso=z, threshold=0.02)[1]["score"].to_numpy()
+    X = est.preprocess(*args, z)[0][:, 1]
+    snr = np.array([np.median(np.expm1(3.0 * x[x > 0])) for x in X])
+    assert np.ptp(snr) > 1.0  # spectra of different S/N
+    for i in range(12):
+        one = clone_fitted(est).set_params(nhi_sigma=float(np.hypot(0.1, 0.5 / snr[i])), nhi_sigma_snr=0.0)
+        s_i = one.detect(test.wave_aa, test.flux[i:i + 1], test.ivar[i:i + 1], z_qso=z[i:i + 1], threshold=0.02)[1]
+        assert s_i["score"].iloc[0] == pytest.approx(score[i], abs=1e-6)  # float32 network, same input
+    law.save(tmp_path / "law.npz")
+    assert DLAFinder.load(tmp_path / "law.npz").nhi_sigma_snr == 0.5
+    with pytest.raises(ValueError, match="nhi_sigma_snr"):
+        clone_fitted(est).set_params(nhi_sigma_snr=-0.1).detect(*args, z_qso=z)
+
+
 def test_subdlas_train_the_column_density_head_not_the_presence_head():
     """Sub-DLAs (>= nhi_train_min) get position/log NHI targets but no presence; LLS get nothing."""
     zq = np.array([3.0])

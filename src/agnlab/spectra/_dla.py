@@ -91,6 +91,13 @@ class DLAFinder(SpectraCNNEstimator):
         density exceeds ``min_log_nhi`` given the cell's log NHI estimate, for a Gaussian error of
         ``nhi_sigma`` dex (sub-DLAs just below the DLA limit are the main false detections);
         0 uses the presence probability alone.
+    nhi_sigma_snr : float
+        Noise term of that error: ``sigma = sqrt(nhi_sigma**2 + (nhi_sigma_snr / snr)**2)`` with
+        ``snr`` the spectrum's median S/N per pixel at its continuum level (flux at the median of
+        rest 1270-1350 A) over the searched window, so that bright spectra, whose log NHI is measured
+        to ~0.1 dex, are cut more sharply at ``min_log_nhi`` than faint ones (~0.25 dex at r ~ 22).
+        0 (default) keeps one error for every spectrum. ``scripts/train_spectra_models.py
+        --nhi-sigma-law calibrate`` sets both terms on held-out simulated spectra.
     nms_cells : int
         Half width of the non-maximum suppression (cells).
     lr, weight_decay, batch_size, max_epochs, patience, validation_fraction :
@@ -128,7 +135,8 @@ class DLAFinder(SpectraCNNEstimator):
                  context_dlog10: float = 0.024, min_log_nhi: float = 20.3, nhi_train_min: float = 19.3,
                  channels=(16, 32, 48, 64), dilations=(1, 2, 4, 8), kernel: int = 5, heat_sigma_cells: float = 1.0,
                  pos_weight: float = 10.0,
-                 threshold: float = 0.5, nhi_sigma: float = 0.15, nms_cells: int = 3, lr: float = 2e-3,
+                 threshold: float = 0.5, nhi_sigma: float = 0.15, nhi_sigma_snr: float = 0.0, nms_cells: int = 3,
+                 lr: float = 2e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, max_epochs: int = 40, patience: int = 6,
                  validation_fraction: float = 0.1, z_range=None, random_state=0, warm_start: bool = False,
                  chunk_size: int = 256, n_jobs=None, progress=None):
@@ -145,6 +153,7 @@ class DLAFinder(SpectraCNNEstimator):
         self.pos_weight = pos_weight
         self.threshold = threshold
         self.nhi_sigma = nhi_sigma
+        self.nhi_sigma_snr = nhi_sigma_snr
         self.nms_cells = nms_cells
         self.lr = lr
         self.weight_decay = weight_decay
@@ -346,6 +355,18 @@ class DLAFinder(SpectraCNNEstimator):
     def _raw(self, X, batch_size=64):
         return self._forward(X, batch_size=batch_size, desc="DLA", empty_shape=(3, self.n_window_ // self._CELL))
 
+    def _nhi_error(self, X):
+        """Per-spectrum log NHI error (n, 1) of the ``nhi_sigma`` weighting, or None (no weighting)."""
+        a, b = float(self.nhi_sigma), float(self.nhi_sigma_snr)
+        if a < 0 or b < 0 or not np.isfinite(a + b):
+            raise ValueError(f"nhi_sigma and nhi_sigma_snr must be finite and >= 0, got {a!r}, {b!r}")
+        if a == 0 and b == 0:
+            return None
+        if b == 0:
+            return np.full((X.shape[0], 1), a)
+        snr = _window_snr(X)
+        return np.sqrt(a ** 2 + (b / np.maximum(np.nan_to_num(snr, nan=0.1), 0.1)) ** 2)[:, None]
+
     def detect_preprocessed(self, X, i0, z_qso, empty=None, *, threshold=None):
         """Decode network outputs into DLA lists; see :meth:`detect`."""
         self._check_fitted()
@@ -359,11 +380,12 @@ class DLAFinder(SpectraCNNEstimator):
         out = self._raw(X)
         n_cells = out.shape[2]
         prob = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
-        if self.nhi_sigma > 0:  # times P(log N >= min_log_nhi | estimate)
+        sigma = self._nhi_error(X)
+        if sigma is not None:  # times P(log N >= min_log_nhi | estimate)
             from scipy.special import ndtr
 
             nhi_cell = _NHI_MID + _NHI_SCALE * out[:, 2].astype(np.float64)
-            prob = prob * ndtr((nhi_cell - self.min_log_nhi) / self.nhi_sigma)
+            prob = prob * ndtr((nhi_cell - self.min_log_nhi) / sigma)
         loglam_c = self._cell_loglam(np.asarray(i0), n_cells, self.wave_grid_aa_)
         zq_safe = np.where(np.isfinite(zq), zq, 0.0)
         z_lo, z_hi = dla_search_range(zq_safe, wave_min_aa=self.wave_grid_aa_[0])
@@ -457,6 +479,23 @@ class DLAFinder(SpectraCNNEstimator):
         self.wave_grid_aa_ = np.asarray(arrays["wave_grid_aa"], float)
         self.n_window_ = int(meta["n_window"])
         self.z_range_ = tuple(float(v) for v in meta["z_range"])
+
+
+def _window_snr(X) -> np.ndarray:
+    """Median S/N per pixel at the continuum level of each :meth:`DLAFinder.preprocess` window (NaN: none valid).
+
+    The second input channel holds ``log1p(sqrt(ivar) * scale) / 3`` (0 where masked), with ``scale``
+    the flux at rest 1270-1350 A. Rows are sorted with masked pixels last (a fraction of the cost of
+    ``nanmedian``); the median of an even count averages the two middle S/N values.
+    """
+    ch = np.asarray(X)[:, 1]
+    valid = ch > 0
+    n_valid = valid.sum(axis=1)
+    srt = np.sort(np.where(valid, ch, np.inf), axis=1)
+    mid = [np.take_along_axis(srt, np.maximum(k, 0)[:, None], axis=1)[:, 0].astype(np.float64)
+           for k in ((n_valid - 1) // 2, n_valid // 2)]
+    snr = 0.5 * (np.expm1(3.0 * mid[0]) + np.expm1(3.0 * mid[1]))
+    return np.where(n_valid > 0, snr, np.nan)
 
 
 def _container_z(X) -> np.ndarray:
