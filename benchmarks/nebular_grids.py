@@ -131,7 +131,9 @@ def bench_grid(key, seeds, args):
             inv = GridInverter(method, **kw).fit(grid, lines=all_lines, exclude=mask)
             fit_s = time.perf_counter() - t0
             inv.set_params(n_jobs=args.threads)
-            _log(f"  {method}: fitted in {fit_s:.0f} s; calibration {inv.training_record_['calibration_coverage_68']}")
+            stretch = inv.training_record_.get("held_out_slice_stretch")
+            _log(f"  {method}: fitted in {fit_s:.0f} s; calibration {inv.training_record_['calibration_coverage_68']}; "
+                 f"held-out-slice stretch {stretch}")
             models.setdefault(method, inv)
             for ls_name, ls in line_sets.items():
                 cols = ["Hbeta", *ls]
@@ -150,7 +152,7 @@ def bench_grid(key, seeds, args):
                 flags = pred["flag"].value_counts().to_dict()
                 rec["results"][(method, ls_name)] = {"metrics": m, "s_per_spectrum": per, "cpu_s_per_spectrum": cpu,
                                                      "cpu_s_per_spectrum_repeat": float(np.median(cpu_rep)),
-                                                     "fit_s": fit_s, "flags": flags}
+                                                     "fit_s": fit_s, "flags": flags, "held_out_slice_stretch": stretch}
                 _log(f"  {method} {ls_name}: " + ", ".join(f"{p} {v['mae']:.3f}/{v['coverage']:.2f}"
                                                           for p, v in m.items()) + f"; flags {flags}")
         for ls_name, ls in line_sets.items():
