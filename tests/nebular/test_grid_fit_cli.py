@@ -96,6 +96,8 @@ def test_grid_fit_train(files, tmp_path, capsys):
     d, _, _ = files
     model = tmp_path / "trained.npz"
     assert main(["nebular", "grid-fit", str(d / "cube.npz"), "--grid", "mappings-hii", "--train", "--n-samples",
-                 "1000", "--model-out", str(model), "--out", str(tmp_path / "m.npz")]) == 0
+                 "1000", "--calibration-set", "node-gap", "--model-out", str(model),
+                 "--out", str(tmp_path / "m.npz")]) == 0
     assert model.exists() and sorted(GridInverter.load(model).lines_) == sorted(LINES)
+    assert GridInverter.load(model).calibration_set == "node-gap"     # the option reaches the estimator
     assert "training GridInverter" in capsys.readouterr().err
