@@ -10,7 +10,11 @@ how much the models rely on the simulator's particular choices:
   (Shen et al. 2011 measure ~0.2-0.25 dex), a random slope tilt (sigma 0.3 in the power-law index;
   Richards et al. 2006), and blueward of 1170 A an IGM-free power law f_nu ~ nu^alpha with
   alpha ~ N(-1.6, 0.4) (Telfer et al. 2002; Lusso et al. 2015) plus Ly-beta/O VI and C III 977
-  emission (the templates' own forest region carries mean IGM absorption and is not used);
+  emission. The templates were built from DR16Q spectra corrected for the mean Lyman-alpha forest
+  transmission at rest 1025.72-1215.67 A (Kamble et al. 2020 model; FITS header of the template file), so
+  they are used as IGM-free redward of the 1160-1180 A blend and the lognormal forest below is their only
+  forest absorption; the power law replaces them blueward for its far-UV slope. There is no quasar
+  proximity effect (Bajtlik, Duncan & Ostriker 1988), as in the training simulator;
 * Lyman-alpha forest: a lognormal Gaussian-field flux transmission (Bi & Davidsen 1997;
   fluctuating Gunn-Peterson approximation tau = A(z) (1+delta)^1.7, 1+delta lognormal), not Voigt
   lines; A(z) is set by Gauss-Hermite quadrature so that the mean transmission equals

@@ -159,7 +159,10 @@ def _run(args, info) -> int:
                                                              "weights_dtype", "size_bytes")}
                      | {"threshold": dla.threshold,
                         "threshold_calibrated_by": dla.model_card_.get("threshold_calibrated_by"),
-                        "nhi_sigma": dla.nhi_sigma, "nhi_sigma_snr": dla.nhi_sigma_snr}},
+                        "nhi_sigma": dla.nhi_sigma, "nhi_sigma_snr": dla.nhi_sigma_snr,
+                        "voigt_refit": bool(getattr(dla, "voigt_refit", False)),
+                        "refit_sigma_floor": getattr(dla, "refit_sigma_floor", None),
+                        "refit_sigma_scale": getattr(dla, "refit_sigma_scale", None)}},
            "valid_z_range": list(zest.valid_range()), "sim": [], "indep": []}
     for s in args.seeds:
         _log(f"seed {s}: {args.n_test} held-out spectra of the training simulator (seed {2 + s})")
@@ -231,6 +234,9 @@ def _write(res, args, info):
                 if cd.get("threshold_calibrated_by") else "")
              + (f"; confidence = presence x P(log NHI >= 20.3) for a log NHI error sqrt({cd['nhi_sigma']:g}^2 + "
                 f"({cd.get('nhi_sigma_snr', 0.0):g} / S/N)^2) dex" if "nhi_sigma" in cd else "")
+             + (f"; log NHI of candidates near the DLA limit refitted with a Voigt profile and averaged with the "
+                f"network's (fit error sqrt(({cd['refit_sigma_scale']:g} x statistical)^2 + "
+                f"{cd['refit_sigma_floor']:g}^2) dex)" if cd.get("voigt_refit") else "")
              + f"); {(cz['size_bytes'] + cd['size_bytes']) / 1e6:.2f} MB ({cz['weights_dtype']}). "
              f"Test data per seed: {res['n_test']} held-out spectra of the training simulator "
              f"(`QuasarSimulator`, seeds {', '.join(str(2 + s) for s in seeds)}, r {lo:g}-{hi:g}, natural "

@@ -19,7 +19,9 @@ of 8 pixels with three multi-task heads:
 
 Cells are merged into per-spectrum DLA lists by non-maximum suppression
 (local maxima over +-``nms_cells`` cells above ``threshold``), giving
-``z_dla``, ``log_nhi`` and a ``confidence`` (the peak probability).
+``z_dla``, ``log_nhi`` and a ``confidence`` (the peak probability, times P(log NHI >= 20.3) for the
+estimated log NHI and its error). With ``voigt_refit=True`` the log NHI of candidates near the DLA limit is
+refitted with a Voigt profile (:mod:`._dla_refit`) and averaged with the network's.
 Metrics live in :mod:`._metrics` (:func:`dla_metrics`).
 """
 
@@ -30,11 +32,13 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from ..constants import LYA_AA, LYB_AA
 from ..nn import train_validation_split
 from ._cnn_base import SpectraCNNEstimator
 from ._dla_net import DLANet, dla_loss
+from ._dla_refit import combine_nhi, refit_nhi, window_flux_sigma
 from ._inputs import is_spectra_container, spectra_arrays, spectra_fit_arrays
 from ._metrics import dla_search_range
 from ._mlcommon import SpectraWarning, default_z_range, robust_scale, spectral_features, training_seeds
@@ -45,6 +49,10 @@ __all__ = ["DLAFinder"]
 
 _NHI_MID, _NHI_SCALE = 20.8, 0.5
 _SCALE_REST_AA = (1270.0, 1350.0)
+#: quasar rest wavelength above which the Voigt refit ignores pixels: the blue wing of the broad Ly-alpha
+#: emission line (FWHM ~ 3000-5000 km/s, e.g. Vanden Berk et al. 2001) rises from ~1200 A, where a local
+#: quadratic continuum would read the rise as a damping wing
+_REFIT_MAX_REST_AA = 1200.0
 
 
 class DLAFinder(SpectraCNNEstimator):
@@ -100,6 +108,23 @@ class DLAFinder(SpectraCNNEstimator):
         --nhi-sigma-law calibrate`` sets both terms on held-out simulated spectra.
     nms_cells : int
         Half width of the non-maximum suppression (cells).
+    voigt_refit : bool
+        Refit the column density of each candidate with a Voigt profile (damping wings of Lyman-alpha,
+        local quadratic continuum, forest pixels clipped; :mod:`agnlab.spectra._dla_refit`) and average it
+        with the network's estimate before the ``P(log NHI >= min_log_nhi)`` factor, as DLA surveys do
+        (Prochaska et al. 2005; Noterdaeme et al. 2012; Parks et al. 2018). Candidates are then the peaks of
+        the presence probability; only those with presence >= ``refit_min_presence`` and a network log NHI
+        within 3 sigma of ``min_log_nhi`` are refitted (~1 ms each), the others keep the network's
+        confidence. ``False`` (default; also for files saved before this option) keeps the network alone.
+        Measured on the shipped network: completeness at purity >= 95 % +2 points on held-out simulated
+        seeds 1081/1082, +0.3 on average over the benchmark's three seeds (within their spread), DLA search
+        12-15 % slower; the shipped file keeps it off.
+    refit_sigma_floor, refit_sigma_scale : float
+        Error of the refitted log NHI: ``sqrt((refit_sigma_scale * statistical)**2 + refit_sigma_floor**2)``
+        (the fit's statistical error ignores continuum placement and forest blending).
+        ``scripts/train_spectra_models.py --voigt-refit calibrate`` sets both on held-out simulated spectra.
+    refit_min_presence : float
+        Presence probability below which a candidate is not refitted (cost).
     lr, weight_decay, batch_size, max_epochs, patience, validation_fraction :
         Training (see :class:`agnlab.nn.TrainConfig`).
     z_range : (float, float) or None
@@ -136,6 +161,8 @@ class DLAFinder(SpectraCNNEstimator):
                  channels=(16, 32, 48, 64), dilations=(1, 2, 4, 8), kernel: int = 5, heat_sigma_cells: float = 1.0,
                  pos_weight: float = 10.0,
                  threshold: float = 0.5, nhi_sigma: float = 0.15, nhi_sigma_snr: float = 0.0, nms_cells: int = 3,
+                 voigt_refit: bool = False, refit_sigma_floor: float = 0.1, refit_sigma_scale: float = 2.0,
+                 refit_min_presence: float = 0.05,
                  lr: float = 2e-3,
                  weight_decay: float = 1e-4, batch_size: int = 64, max_epochs: int = 40, patience: int = 6,
                  validation_fraction: float = 0.1, z_range=None, random_state=0, warm_start: bool = False,
@@ -155,6 +182,10 @@ class DLAFinder(SpectraCNNEstimator):
         self.nhi_sigma = nhi_sigma
         self.nhi_sigma_snr = nhi_sigma_snr
         self.nms_cells = nms_cells
+        self.voigt_refit = voigt_refit
+        self.refit_sigma_floor = refit_sigma_floor
+        self.refit_sigma_scale = refit_sigma_scale
+        self.refit_min_presence = refit_min_presence
         self.lr = lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -379,36 +410,41 @@ class DLAFinder(SpectraCNNEstimator):
         empty = np.zeros(n, bool) if empty is None else np.asarray(empty, bool)
         out = self._raw(X)
         n_cells = out.shape[2]
-        prob = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
+        presence = 1.0 / (1.0 + np.exp(-out[:, 0].astype(np.float64)))
+        prob = presence
         sigma = self._nhi_error(X)
         if sigma is not None:  # times P(log N >= min_log_nhi | estimate)
-            from scipy.special import ndtr
-
-            nhi_cell = _NHI_MID + _NHI_SCALE * out[:, 2].astype(np.float64)
-            prob = prob * ndtr((nhi_cell - self.min_log_nhi) / sigma)
+            prob = prob * ndtr((_NHI_MID + _NHI_SCALE * out[:, 2].astype(np.float64) - self.min_log_nhi) / sigma)
         loglam_c = self._cell_loglam(np.asarray(i0), n_cells, self.wave_grid_aa_)
         zq_safe = np.where(np.isfinite(zq), zq, 0.0)
         z_lo, z_hi = dla_search_range(zq_safe, wave_min_aa=self.wave_grid_aa_[0])
         z_cell = 10 ** loglam_c / LYA_AA - 1
         in_search = (z_cell >= z_lo[:, None] - 0.002) & (z_cell <= z_hi[:, None] + 0.002) & ~empty[:, None]
         p = np.where(in_search, prob, 0.0)
-        k = self.nms_cells
-        pad = np.pad(p, ((0, 0), (k, k)), constant_values=-1)
-        win = np.lib.stride_tricks.sliding_window_view(pad, 2 * k + 1, axis=1)
-        is_peak = (p >= win.max(axis=2)) & (p > 0)
-        # break ties (equal neighbours) by keeping the first
-        is_peak &= ~np.concatenate([np.zeros((n, 1), bool), is_peak[:, :-1] & (p[:, 1:] == p[:, :-1])], axis=1)
-        rows, cells = np.nonzero(is_peak & (p >= thr))
+        score = p.max(axis=1) if n_cells else np.zeros(n)
+        refit = bool(self.voigt_refit)
+        if refit:  # candidates are peaks of the presence probability; the Voigt refit sets their log NHI
+            p_cnn, p = p, np.where(in_search, presence, 0.0)
+        rows, cells = _peaks(p, self.nms_cells, thr)
         u = cells + np.clip(out[rows, 1, cells], -1.5, 1.5)
         loglam = np.log10(self.wave_grid_aa_[0]) + (np.asarray(i0)[rows] + self._CELL * u + (self._CELL - 1) / 2) \
             * self.dlog10
         z_dla = 10 ** loglam / LYA_AA - 1
-        log_nhi = _NHI_MID + _NHI_SCALE * out[rows, 2, cells]
-        dl = pd.DataFrame({"spec_index": rows.astype(int), "z_dla": z_dla, "log_nhi": log_nhi.astype(float),
-                           "confidence": p[rows, cells]})
+        log_nhi = (_NHI_MID + _NHI_SCALE * out[rows, 2, cells]).astype(float)
+        conf = p[rows, cells]
+        if refit:
+            log_nhi, conf = self._refit(X, rows, self._CELL * u + (self._CELL - 1) / 2, log_nhi, conf, sigma,
+                                        p_cnn[rows, cells])
+            best = np.zeros(n)
+            np.maximum.at(best, rows, conf)
+            has = np.bincount(rows, minlength=n) > 0
+            score = np.where(has, best, score)
+            sel = conf >= thr
+            rows, z_dla, log_nhi, conf = rows[sel], z_dla[sel], log_nhi[sel], conf[sel]
+        dl = pd.DataFrame({"spec_index": rows.astype(int), "z_dla": z_dla, "log_nhi": log_nhi,
+                           "confidence": conf})
         keep = (dl["z_dla"].to_numpy() >= z_lo[rows]) & (dl["z_dla"].to_numpy() <= z_hi[rows] + 0.002)
         dl = dl[keep].reset_index(drop=True)
-        score = p.max(axis=1) if n_cells else np.zeros(n)
         lo_, hi_ = self.z_range_
         outside = np.isfinite(zq) & ((zq < lo_) | (zq > hi_))
         flag = np.where(empty, "empty", np.where(outside, "z_outside_trained_range", "ok"))
@@ -418,6 +454,32 @@ class DLAFinder(SpectraCNNEstimator):
             warnings.warn(f"{int(outside.sum())} spectra have z_qso outside the trained range "
                           f"({lo_:.2f}, {hi_:.2f}); flagged 'z_outside_trained_range'", SpectraWarning, stacklevel=3)
         return dl, spectra
+
+    def _refit(self, X, rows, pix, cnn_nhi, presence, sigma, conf_cnn):
+        """Voigt refit of candidates (``rows``, window pixel ``pix``): combined log NHI and confidence.
+
+        Refitted: candidates with presence >= ``refit_min_presence`` whose CNN log NHI lies within 3 sigma of
+        ``min_log_nhi``; the others keep the CNN's log NHI and confidence ``conf_cnn``."""
+        floor, scale = float(self.refit_sigma_floor), float(self.refit_sigma_scale)
+        if not (floor > 0 and np.isfinite(floor) and scale > 0 and np.isfinite(scale)):
+            raise ValueError("refit_sigma_floor and refit_sigma_scale must be finite and > 0, got "
+                             f"{self.refit_sigma_floor!r}, {self.refit_sigma_scale!r}")
+        if rows.size == 0:
+            return cnn_nhi, conf_cnn
+        cnn_sig = (np.full(rows.size, 0.15) if sigma is None else np.asarray(sigma)[rows, 0])
+        # only candidates whose class is uncertain (CNN log NHI within 3 sigma of the limit) are refitted
+        todo = (np.abs(cnn_nhi - self.min_log_nhi) <= 3.0 * cnn_sig) & (presence >= float(self.refit_min_presence))
+        fit_nhi, fit_sig = np.full(rows.size, np.nan), np.full(rows.size, np.inf)
+        if todo.any():
+            flux, err = window_flux_sigma(np.asarray(X)[rows[todo]])
+            # the local continuum cannot follow the quasar's Ly-alpha / N V emission peak
+            _, lo, _ = self._geometry()
+            err[:, int(np.floor((np.log10(_REFIT_MAX_REST_AA) - lo) / self.dlog10)) + 1:] = np.inf
+            fit = refit_nhi(flux, err, pix[todo], dlog10=self.dlog10)
+            fit_nhi[todo], fit_sig[todo] = fit["log_nhi"], fit["sigma"]
+        nhi, _, p_dla = combine_nhi(cnn_nhi, cnn_sig, fit_nhi, fit_sig, floor=floor, scale=scale,
+                                    min_log_nhi=self.min_log_nhi)
+        return nhi, np.where(todo, presence * p_dla, conf_cnn)
 
     def detect(self, X, *arrays, z_qso=None, threshold=None):
         """DLA lists plus per-spectrum scores and flags.
@@ -479,6 +541,16 @@ class DLAFinder(SpectraCNNEstimator):
         self.wave_grid_aa_ = np.asarray(arrays["wave_grid_aa"], float)
         self.n_window_ = int(meta["n_window"])
         self.z_range_ = tuple(float(v) for v in meta["z_range"])
+
+
+def _peaks(p, k, thr):
+    """Rows and cells of local maxima of ``p`` over +-``k`` cells with ``p >= thr`` (ties: the first)."""
+    n = p.shape[0]
+    pad = np.pad(p, ((0, 0), (k, k)), constant_values=-1)
+    win = np.lib.stride_tricks.sliding_window_view(pad, 2 * k + 1, axis=1)
+    is_peak = (p >= win.max(axis=2)) & (p > 0)
+    is_peak &= ~np.concatenate([np.zeros((n, 1), bool), is_peak[:, :-1] & (p[:, 1:] == p[:, :-1])], axis=1)
+    return np.nonzero(is_peak & (p >= thr))
 
 
 def _window_snr(X) -> np.ndarray:
