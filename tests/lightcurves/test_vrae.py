@@ -4,7 +4,11 @@ import pytest
 
 from agnlab.io import load_artifact, save_artifact
 from agnlab.lightcurves import (
+    IF_INPUTS,
+    IF_NETWORKS,
+    IF_STATISTICS,
     VRAEAnomalyDetector,
+    curve_statistics,
     fit_r_calibration,
     r_calibrated,
     reconstruction_terms,
@@ -23,11 +27,12 @@ def detector():
 def test_score_table_and_ranking(detector):
     lc, labels = simulate(10, classes=["AGN", "QSO"], seed=1, changing_state_fraction=0.3)
     s = detector.score(lc)
-    assert list(s.columns) == ["object_id", "R", "n_epochs", "R_z", "if_score", "combined", "R_anomalous",
+    assert list(s.columns) == ["object_id", "R", "n_epochs", "err_median", "R_z", "if_score", "combined", "R_anomalous",
                                "if_anomalous", "anomalous", "flag"]
     assert set(s["object_id"]) == set(labels["object_id"]) and (s["flag"] == "ok").all()
     assert s["R_z"].is_monotonic_decreasing and (s["R"] > 0).all()     # ranked by the N-calibrated R
-    np.testing.assert_allclose(s["R_z"], r_calibrated(s["R"], s["n_epochs"], detector.r_calibration_), rtol=1e-12)
+    np.testing.assert_allclose(s["R_z"], r_calibrated(s["R"], s["n_epochs"], detector.r_calibration_,
+                                                      error=s["err_median"]), rtol=1e-12)
     np.testing.assert_array_equal(s["anomalous"], s["R_anomalous"] | s["if_anomalous"])
     assert s["R_anomalous"].equals(s["R"] > 3.0)
 
@@ -178,17 +183,19 @@ def test_training_r_z_is_standardised(detector):
     assert abs(np.median(z)) < 0.1 and np.mean(z > 1.2816) == pytest.approx(0.10, abs=0.04)
 
 
-def test_isolation_forest_sees_whitened_latent_means_and_log_variances(detector):
+def test_isolation_forest_sees_whitened_latent_means_log_variances_and_statistics(detector):
     from sklearn.ensemble import IsolationForest
 
     lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)          # the fixture's training set
     assert detector.if_input == "posterior" and detector.if_whiten
-    X = np.hstack([detector.train_latent_, detector.train_logvar_])
+    assert tuple(detector.if_statistics) == ("step_contrast",) and detector.train_stats_.shape == (50, 1)
+    X = np.hstack([detector.train_latent_, detector.train_logvar_, detector.train_stats_])
     cov = np.cov(X, rowvar=False)
     L = np.linalg.cholesky(cov + 1e-6 * np.mean(np.diag(cov)) * np.eye(len(cov)))
     X = np.linalg.solve(L, (X - X.mean(axis=0)).T).T              # whitened: unit covariance
-    # unit covariance up to the ridge (1e-6 of the mean variance), relatively larger on a low-variance coordinate
-    np.testing.assert_allclose(np.cov(X, rowvar=False), np.eye(len(cov)), atol=2e-3)
+    # unit covariance up to the ridge (1e-6 of the mean variance), relatively larger on a low-variance coordinate:
+    # the step contrast's variance (~4) raises the mean far above that of this 4-epoch network's log-variances
+    np.testing.assert_allclose(np.cov(X, rowvar=False), np.eye(len(cov)), atol=1e-2)
     forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_).fit(X)
     # same objects, same batch: the network gives the same latents; the forest's scores agree to float64 rounding
     np.testing.assert_allclose(np.sort(detector.score(lc)["if_score"]), np.sort(-forest.score_samples(X)),
@@ -218,10 +225,11 @@ def test_files_from_before_the_calibration_and_log_variances_score_as_they_did(o
     path = detector.save(tmp_path / "vrae.npz")
     arrays, meta = load_artifact(path)
     assert not any(k.startswith("forest_nn.") for k in arrays)
-    del arrays["train_Rz"], arrays["train_logvar"]
+    del arrays["train_Rz"], arrays["train_logvar"], arrays["train_stats"]
     for name in ("r_calibration", "if_whitened", "err_pred_cap"):
         del meta["estimator_state"][name]
-    for name in ("if_input", "if_network", "if_hidden", "if_latent", "if_energy", "if_whiten", "error_cap_quantile"):
+    for name in ("if_input", "if_network", "if_hidden", "if_latent", "if_energy", "if_whiten", "error_cap_quantile",
+                 "if_statistics", "r_calibrate_error"):
         del meta["params"][name]
     old = tmp_path / "old.npz"
     save_artifact(old, kind=meta["_kind"], arrays=arrays,
@@ -296,3 +304,117 @@ def test_error_cap_can_be_switched_off_and_is_validated():
     assert det.err_pred_cap_ == np.inf and det.training_record_["err_pred_cap"] is None
     with pytest.raises(ValueError, match="error_cap_quantile"):
         VRAEAnomalyDetector(error_cap_quantile=1.5, max_epochs=1).fit(lc)
+
+
+def test_option_names_are_exported():
+    assert IF_INPUTS == ("posterior", "mean") and IF_NETWORKS == ("separate", "shared")
+    assert IF_STATISTICS == ("spread_ratio", "step_contrast")
+
+
+def test_curve_statistics_of_white_noise_and_of_a_step():
+    """White noise: spread ratio ~ ln 1 and no step; a 1 mag step in both bands: step contrast ~ 1 / noise.
+    Tolerances: 200 epochs per band, robust scales to ~10 %."""
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0.0, 1000.0, 400))
+    band = rng.integers(0, 2, t.size)
+    noise = 0.05 * rng.standard_normal(t.size)
+    flat = curve_statistics(t, noise, band, variability_scale(t, noise, band, np.ones(t.size, bool)))
+    assert abs(flat[0]) < 0.15 and flat[1] < 1.0
+    step = noise + np.where(t > 500.0, 1.0, 0.0)
+    step = step - np.array([np.median(step[band == j]) for j in (0, 1)])[band]
+    scale = variability_scale(t, step, band, np.ones(t.size, bool))
+    assert scale == pytest.approx(0.05, rel=0.15)
+    s = curve_statistics(t, step, band, scale)
+    assert s[1] == pytest.approx(1.0 / scale, rel=0.1) and s[0] > 2.0
+    assert np.array_equal(curve_statistics(t[:1], step[:1], band[:1], 0.05), np.zeros(2))
+    with pytest.raises(ValueError, match="one length"):
+        curve_statistics(t, step[:-1], band, 0.05)
+    with pytest.raises(ValueError, match="scale must be positive"):
+        curve_statistics(t, step, band, 0.0)
+
+
+def test_step_contrast_equals_the_split_by_split_definition():
+    """The vectorised step contrast equals medians taken split by split (ties in time and 1-3 bands included).
+    Tolerance 1e-12 (same arithmetic)."""
+    from agnlab.lightcurves import IF_STATISTICS
+
+    k = IF_STATISTICS.index("step_contrast")
+
+    def reference(t, rel, band, scale):
+        best, best_diff = 0.0, 0.0
+        for tc in np.quantile(t, np.linspace(0.1, 0.9, 17)):
+            z2, diff_max = 0.0, 0.0
+            for j in np.unique(band):
+                before, after = rel[(band == j) & (t < tc)], rel[(band == j) & (t >= tc)]
+                if before.size >= 3 and after.size >= 3:
+                    diff = np.median(after) - np.median(before)
+                    z2 += diff ** 2 / (scale ** 2 * (1.0 / before.size + 1.0 / after.size))
+                    diff_max = max(diff_max, abs(diff))
+            if z2 > best:
+                best, best_diff = z2, diff_max
+        return best_diff / scale
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n = int(rng.integers(2, 300))
+        t = np.sort(rng.uniform(0.0, 1500.0, n))
+        if trial % 3 == 0:
+            t = np.round(t / 50.0) * 50.0
+        band = rng.integers(0, int(rng.integers(1, 4)), n)
+        rel = 0.1 * rng.standard_normal(n) + (t > 700.0) * rng.normal(0.0, 0.5)
+        assert curve_statistics(t, rel, band, 0.1)[k] == pytest.approx(reference(t, rel, band, 0.1), abs=1e-12)
+
+
+def test_unknown_if_statistics_are_rejected():
+    lc, _ = simulate(3, classes=["AGN"], seed=7)
+    with pytest.raises(ValueError, match="if_statistics must be distinct names"):
+        VRAEAnomalyDetector(if_statistics=("skewness",), max_epochs=1).fit(lc)
+
+
+def test_files_from_before_the_forest_statistics_score_as_they_did(detector, tmp_path):
+    """Files without the forest's statistics (and an R_z calibration on N alone) load with if_statistics=() and
+    r_calibrate_error=False: the forest sees the whitened latent posterior alone, R_z is calibrated on N."""
+    from sklearn.ensemble import IsolationForest
+
+    path = detector.save(tmp_path / "vrae.npz")
+    arrays, meta = load_artifact(path)
+    del arrays["train_stats"]
+    del meta["params"]["if_statistics"], meta["params"]["r_calibrate_error"]
+    lc, _ = simulate(25, classes=["AGN", "QSO"], seed=0)          # the fixture's training set
+    train = detector.score(lc)
+    calibration = fit_r_calibration(train["R"], train["n_epochs"])
+    meta["estimator_state"]["r_calibration"] = calibration
+    old = tmp_path / "old.npz"
+    save_artifact(old, kind=meta["_kind"], arrays=arrays,
+                  metadata={k: v for k, v in meta.items() if not k.startswith("_")})
+    loaded = VRAEAnomalyDetector.load(old)
+    assert tuple(loaded.if_statistics) == () and not loaded.r_calibrate_error
+    test, _ = simulate(6, classes=["AGN", "QSO"], seed=8)
+    b = loaded.score(test).set_index("object_id")
+    np.testing.assert_allclose(b["R_z"], r_calibrated(b["R"], b["n_epochs"], calibration), rtol=1e-12)
+    X = np.hstack([detector.train_latent_, detector.train_logvar_])
+    centre = X.mean(axis=0)
+    cov = np.cov(X, rowvar=False)
+    W = np.linalg.inv(np.linalg.cholesky(cov + 1e-6 * np.mean(np.diag(cov)) * np.eye(len(cov))))
+    forest = IsolationForest(n_estimators=detector.if_n_estimators, random_state=detector.if_seed_)
+    forest.fit((X - centre) @ W.T)
+    s = loaded.score(lc)
+    # the training objects: the forest's scores over them agree with a forest refitted on the latents alone
+    np.testing.assert_allclose(np.sort(s["if_score"]), np.sort(-forest.score_samples((X - centre) @ W.T)), rtol=1e-9)
+
+
+def test_r_calibration_on_n_and_error_recovers_known_planes():
+    """ln R = 0.5 ln N - 0.8 ln err + 1 + 0.3 eps, eps ~ N(0, 1): location and width planes recovered
+    (4000 objects; tolerance 0.05 on the coefficients, 0.03 on the width)."""
+    rng = np.random.default_rng(1)
+    n = rng.integers(20, 300, 4000)
+    err = np.exp(rng.uniform(np.log(0.01), np.log(0.3), 4000))
+    lnr = 0.5 * np.log(n) - 0.8 * np.log(err) + 1.0 + 0.3 * rng.standard_normal(4000)
+    cal = fit_r_calibration(np.exp(lnr), n, error=err)
+    np.testing.assert_allclose(cal["loc"], [0.5, -0.8, 1.0], atol=0.1)
+    width = np.polyval([cal["width"][0], cal["width"][2]], np.log(100.0)) + cal["width"][1] * np.log(0.05)
+    assert width == pytest.approx(0.3, abs=0.03)
+    z = r_calibrated(np.exp(lnr), n, cal, error=err)
+    assert abs(np.median(z)) < 0.05 and np.mean(z > 1.2816) == pytest.approx(0.10, abs=0.015)
+    with pytest.raises(ValueError, match="pass error="):
+        r_calibrated(np.exp(lnr), n, cal)
