@@ -663,3 +663,88 @@ def test_magnitude_error_model_law_without_bright_sources(rng):
     model = magnitude_error_model(*noisy, *s)
     for (floor, depth), (f0, d0) in zip(model["law"], laws):
         assert abs(floor / f0 - 1) < 0.05 and abs(depth - d0) < 0.03, (floor, depth, f0, d0)
+
+
+def _continuous_toy(P, n_angles=12):
+    """A continuous forward model of toy tracks (the layout of ``_toy_tracks``): params (m, 3) -> (m, n_angles, 2)."""
+    P = np.asarray(P, float)
+    t = np.linspace(0, 1, n_angles)[None, :]
+    x = 0.3 + 0.25 * P[:, :1] + 0.6 * t * np.cos(0.4 * P[:, 2:3])
+    y = 1.5 + 0.5 * P[:, 1:2] + 0.8 * t * np.sin(0.4 * P[:, 2:3] + 0.3) + 0.1 * P[:, :1] * t
+    return np.stack([x, y], axis=2)
+
+
+def test_refine_moves_tracks_off_the_library_grid(rng, tmp_path):
+    grid = np.array(np.meshgrid(np.arange(6.0), np.arange(5.0), np.arange(4.0), indexing="ij")).reshape(3, -1).T
+    lib = _continuous_toy(grid)
+    true_p = np.array([[1.5, 2.5, 1.5], [3.4, 0.6, 2.5], [4.5, 3.5, 0.5]])   # half-way between library nodes
+    angles = np.linspace(0, 90, 12)
+    obs = _sample(rng, _continuous_toy(true_p), np.array([0.5, 0.3, 0.2]), angle_weights(angles), 40000,
+                  noise=0.03)
+    kw = dict(bins=30, n_alphas=5, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=5, random_state=0)
+    plain = PopulationFit(**kw).fit(lib, obs, angles_deg=angles, track_params=grid)
+    fit = PopulationFit(refine=3, **kw).fit(lib, obs, angles_deg=angles, track_params=grid,
+                                            track_model=_continuous_toy)
+    rec = fit.training_record_["refine"]
+    n_add = rec["n_added"]
+    assert n_add > 0 and fit.weights_.size == grid.shape[0] + n_add == fit.n_tracks_
+    assert fit.track_params_.shape == (grid.shape[0] + n_add, 3)
+    np.testing.assert_allclose(fit.track_params_[:grid.shape[0]], grid, rtol=0, atol=0)
+    # the moves stay inside the library's parameter box (the prior range)
+    assert (fit.track_params_.min(axis=0) >= grid.min(axis=0)).all()
+    assert (fit.track_params_.max(axis=0) <= grid.max(axis=0)).all()
+    # the deviance falls round after round and the refined fit explains the data far better (factor >= 3)
+    dev = [r["deviance"] for r in rec["rounds"]]
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(dev, dev[1:]))
+    assert fit.goodness_of_fit_["cash"] < plain.goodness_of_fit_["cash"] / 3
+    # weighted parameter means move towards the truth (mean |error| at most half the library fit's)
+    true_mean = np.array([0.5, 0.3, 0.2]) @ true_p
+    err_plain = np.abs(plain.weight_fractions() @ grid - true_mean).mean()
+    err_fit = np.abs(fit.weight_fractions() @ fit.track_params_ - true_mean).mean()
+    assert err_fit <= 0.5 * err_plain
+    # the library's own parameters are extended by the refined tracks'; the bootstrap uses the same set
+    d_lib = fit.parameter_distributions(grid, param_names=["a", "b", "c"])
+    d_all = fit.parameter_distributions(param_names=["a", "b", "c"])
+    np.testing.assert_allclose(d_lib["a"]["weighted"], d_all["a"]["weighted"], rtol=0, atol=1e-12)
+    boot = fit.bootstrap(3, random_state=0, params=grid, param_names=["a", "b", "c"])
+    assert boot["replicates"].shape == (3, fit.weights_.size)
+    loaded = PopulationFit.load(fit.save(tmp_path / "refined.npz"))
+    np.testing.assert_allclose(loaded.track_params_, fit.track_params_, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="forward model"):
+        PopulationFit(refine=2, **kw).fit(lib, obs, angles_deg=angles, track_params=grid)
+    with pytest.raises(ValueError, match="refine"):
+        PopulationFit(refine=-1, **kw).fit(lib, obs, angles_deg=angles)
+
+
+def test_color_tracks_carry_their_forward_model():
+    from agnlab.grids import CLUMPY_PARAM_NAMES, CLUMPY_WAVE_UM, clumpy_like_sed
+
+    p = np.array([[20.0, 5.0, 30.0, 30.0, 1.0], [80.0, 10.0, 60.0, 50.0, 2.0]])
+    tr = color_tracks(lambda X: clumpy_like_sed(X, progress=False), p, angles_deg=[0, 45, 90],
+                      param_names=list(CLUMPY_PARAM_NAMES), wave_um=CLUMPY_WAVE_UM, z=[0.0, 1.0])
+    # the generator reproduces the library (rows of any redshift) to float32 precision
+    np.testing.assert_allclose(tr.generator(tr.params), tr.colors, rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="columns"):
+        tr.generator(p)
+
+
+def test_refine_keeps_the_selection_forward_modelled(rng):
+    """Refined columns are cut like the library's: no model counts below a W1-W2 colour cut, and the weights
+    still count the sources before the cut."""
+    grid = np.array(np.meshgrid(np.arange(6.0), np.arange(5.0), np.arange(4.0), indexing="ij")).reshape(3, -1).T
+    angles = np.linspace(0, 90, 12)
+    true_p = np.array([[1.5, 2.5, 1.5], [3.4, 0.6, 2.5]])
+    obs = _sample(rng, _continuous_toy(true_p), np.array([0.6, 0.4]), angle_weights(angles), 30000, noise=0.03)
+    cut = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0}                        # W1-W2 > 1.0
+    kw = dict(bins=25, n_alphas=4, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=3, random_state=0,
+              selection=cut)
+    plain = PopulationFit(**kw).fit(_continuous_toy(grid), obs, angles_deg=angles, track_params=grid)
+    fit = PopulationFit(refine=2, **kw).fit(_continuous_toy(grid), obs, angles_deg=angles, track_params=grid,
+                                            track_model=_continuous_toy)
+    assert fit.training_record_["refine"]["n_added"] > 0
+    assert fit.goodness_of_fit_["cash"] < plain.goodness_of_fit_["cash"]
+    below = fit.edges_[0][1:] <= 1.0                                         # bins entirely below the cut
+    assert below.any()
+    np.testing.assert_allclose(fit.model_hist_[below], 0.0, rtol=0, atol=1e-9)
+    # weights are sources before the cut: more than the selected sources in the histogram (rtol 0)
+    assert fit.weights_.sum() > fit.observed_hist_.sum()

@@ -33,6 +33,7 @@ _EXPORTS = {
     "TRACK_NODES": "._tracks",
     "ColorTracks": "._tracks",
     "color_tracks": "._tracks",
+    "track_generator": "._tracks",
     "tracks_from_grid": "._tracks",
     "load_tracks": "._tracks_io",
     "save_tracks": "._tracks_io",
@@ -66,6 +67,7 @@ __all__ = [
     "reduced_chi2",
     "save_tracks",
     "selection_threshold",
+    "track_generator",
     "tracks_from_grid",
 ]
 

@@ -118,6 +118,19 @@ class PopulationFit(AgnlabEstimator):
         Relative KKT tolerance of the solver.
     max_outer : int
         Outer (working-set) iterations of the solver per alpha.
+    refine : int
+        Rounds of continuous refinement of the tracks (0: off). Needs the forward model of the tracks
+        (``fit(..., track_model=...)``, or a :class:`ColorTracks` made by :func:`color_tracks`, which carries it)
+        and their parameters. After the fit at the cross-validated penalty, every active track (largest
+        weights first, at most ``refine_max_active``) is moved by +- one step along each parameter, the moved
+        tracks are computed by the forward model, blurred like the library and added as new columns, and the
+        weights are re-solved; added columns left at zero weight are dropped and the step halves each round
+        (first step: half the library's typical spacing; moves stay inside the library's parameter box).
+        Refined tracks are appended after the library in ``weights_`` and ``track_params_``; the goodness of fit
+        and :meth:`bootstrap` use the extended set (the bootstrap refits the weights of the refined set, it
+        does not re-run the refinement). See ``agnlab.population._refine``.
+    refine_max_active : int
+        At most this many active tracks are moved per refinement round.
     color_columns : (str, str)
         Names of the two colour columns when ``observed_colors`` is a table
         (read by name, never by position).
@@ -151,6 +164,10 @@ class PopulationFit(AgnlabEstimator):
         counts -- use ``goodness_of_fit_``.
     n_nonzero_ : int
     n_tracks_ : int
+        Tracks the weights refer to: the library plus the tracks added by ``refine``.
+    track_params_ : ndarray, shape (n_tracks_, n_params) or None
+        Parameters of those tracks (the library's ``params``/``track_params`` followed by the refined tracks');
+        None when no parameters were given.
     bootstrap_ : dict
         Result of the last :meth:`bootstrap` (absent before).
     training_record_ : dict
@@ -217,6 +234,7 @@ class PopulationFit(AgnlabEstimator):
                  alphas=None, cv=3, color_error=None, error_model="auto", n_error_classes=3, error_cells=6,
                  angle_weighting="isotropic",
                  sigma="poisson", selection=None, widen=3, n_gof_boot=20, tol=1e-4, max_outer=50,
+                 refine=0, refine_max_active=128,
                  color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
         self.bins = bins
         self.color_range = color_range
@@ -236,6 +254,8 @@ class PopulationFit(AgnlabEstimator):
         self.n_gof_boot = n_gof_boot
         self.tol = tol
         self.max_outer = max_outer
+        self.refine = refine
+        self.refine_max_active = refine_max_active
         self.color_columns = color_columns
         self.random_state = random_state
         self.progress = progress
@@ -257,6 +277,9 @@ class PopulationFit(AgnlabEstimator):
                 int(self.error_cells) < 1:
             raise ValueError(f"widen >= 0, n_gof_boot >= 0, n_error_classes >= 1 and error_cells >= 1 required, got "
                              f"{self.widen}, {self.n_gof_boot}, {self.n_error_classes}, {self.error_cells}")
+        if int(self.refine) < 0 or int(self.refine_max_active) < 1:
+            raise ValueError(f"refine >= 0 and refine_max_active >= 1 required, got {self.refine}, "
+                             f"{self.refine_max_active}")
         if self.alphas is not None:
             rel = np.sort(np.atleast_1d(np.asarray(self.alphas, float)))[::-1]
             if rel.size == 0 or np.any(rel <= 0):
@@ -379,7 +402,7 @@ class PopulationFit(AgnlabEstimator):
 
     # ------------------------------------------------------------------ API
     def fit(self, track_colors, observed_colors, observed_errors=None, *, angles_deg=None, track_w2=None,
-            observed_w2=None):
+            observed_w2=None, track_params=None, track_model=None):
         """Fit weights over tracks.
 
         Parameters
@@ -406,6 +429,12 @@ class PopulationFit(AgnlabEstimator):
             (default: ``ColorTracks.w2_mag``).
         observed_w2 : array_like, shape (n_objects,), optional
             W2 magnitudes of the observed sources for the ``selection`` (default: the table's ``w2mpro``).
+        track_params : array_like, shape (n_tracks, n_params), optional
+            Parameters of the tracks (default: ``ColorTracks.params``); needed by ``refine``, kept in
+            ``track_params_``.
+        track_model : callable, optional
+            The tracks' forward model ``track_model(params) -> colors`` (m, n_angles, 2) at the tracks' angles
+            (default: ``ColorTracks.generator``; see :func:`track_generator`); used only by ``refine``.
 
         Returns
         -------
@@ -426,12 +455,24 @@ class PopulationFit(AgnlabEstimator):
                 angles_deg = track_colors.angles_deg
             if track_w2 is None:
                 track_w2 = getattr(track_colors, "w2_mag", None)
+            if track_params is None:
+                track_params = getattr(track_colors, "params", None)
+            if track_model is None:
+                track_model = getattr(track_colors, "generator", None)
             track_colors = track_colors.colors
         sel = resolve_selection(self.selection)
         obs, tab_err, tab_src = _observed_array(observed_colors, self.color_columns)
         if obs.shape[1] != 2:
             raise ValueError(f"observed_colors: expected shape (n_objects, 2), got {obs.shape}")
         tc = _track_array(track_colors)
+        tparams = None
+        if track_params is not None:
+            tparams = check_array(track_params, name="track_params", ndim=2)
+            if tparams.shape[0] != tc.shape[0]:
+                raise ValueError(f"track_params: {tparams.shape[0]} rows but track_colors has {tc.shape[0]} tracks")
+        if int(self.refine) > 0 and (tparams is None or not callable(track_model)):
+            raise ValueError("refine: needs the tracks' parameters and forward model (a ColorTracks made by "
+                             "color_tracks, or fit(..., track_params=..., track_model=...)); set refine=0 otherwise")
         err, err_source = self._errors(obs, tab_err, tab_src, observed_errors)
         finite_obs = np.isfinite(obs).all(axis=1)
         missing_err = finite_obs & ~np.isfinite(err).all(axis=1)
@@ -494,6 +535,11 @@ class PopulationFit(AgnlabEstimator):
             dm = design_matrix(tc, edges, weights=aw, error_model=emodel, w2_points=w2p,
                                x_min=None if x_min_fn is not None else x_min, x_min_fn=x_min_fn,
                                progress=self.progress)
+
+            def build(colors, parents, _w2p=w2p, _fn=x_min_fn, _em=emodel):
+                xm = None if (_fn is not None or x_min is None) else x_min[parents]
+                return design_matrix(colors, edges, weights=aw, error_model=_em, x_min=xm, x_min_fn=_fn,
+                                     w2_points=None if _w2p is None else _w2p[parents], progress=False).matrix
             err_info = {"source": err_source, "model": "magnitudes", "w2_nodes": emodel["w2_nodes"].tolist(),
                         "grids": {b: [g[0].tolist(), g[1].tolist()] for b, g in zip(("w1", "w2", "w3"),
                                                                                     emodel["grids"])}}
@@ -514,6 +560,10 @@ class PopulationFit(AgnlabEstimator):
                 error_map = (cex, cey, (counts + 20.0 * frac_k) / (counts.sum(axis=2, keepdims=True) + 20.0))
             dm = design_matrix(tc, edges, weights=aw, color_error=sig_k, error_weights=frac_k, error_map=error_map,
                                x_min=x_min, progress=self.progress)
+
+            def build(colors, parents, _s=sig_k, _f=frac_k, _m=error_map):
+                return design_matrix(colors, edges, weights=aw, color_error=_s, error_weights=_f, error_map=_m,
+                                     x_min=None if x_min is None else x_min[parents], progress=False).matrix
             err_info = {"source": err_source, "model": "classes", "sigmas": sig_k.tolist(),
                         "fractions": frac_k.tolist()}
         dropped.update(empty_tracks=int(dm.empty_tracks.size), nonfinite_track_points=int(dm.n_nonfinite_points))
@@ -575,14 +625,33 @@ class PopulationFit(AgnlabEstimator):
         if self.sigma == "poisson":  # one re-weighted pass with model variances
             prob = self._problem(A, h, var=np.maximum(A @ w, 1.0))
             w, info, alpha = self._solve(A, prob, self.alpha_ratio_, self.l1_ratio_, w0=w)
-        weights = np.zeros(tc.shape[0])
+        n_all, refine_record, new_params = tc.shape[0], None, None
+        if int(self.refine) > 0:
+            from ._refine import refine_columns
+
+            last = {}
+
+            def solve(A_, w0):
+                w_, last["info"], last["alpha"] = self._refit(A_, h, self.alpha_ratio_, self.l1_ratio_, w0)
+                return w_
+
+            A, w, new_params, _, refine_record = refine_columns(
+                A, w, h, tparams[keep], keep, generator=track_model, build=build, solve=solve,
+                rounds=int(self.refine), max_active=int(self.refine_max_active))
+            if "info" in last:
+                info, alpha = last["info"], last["alpha"]
+            keep = np.concatenate([keep, n_all + np.arange(new_params.shape[0])])
+            n_all += new_params.shape[0]
+        self.track_params_ = None if tparams is None else \
+            (tparams if new_params is None else np.vstack([tparams, new_params]))
+        weights = np.zeros(n_all)
         weights[keep] = w
         self.weights_ = weights
         self.alpha_ = float(alpha)
         self.edges_ = edges
         self.observed_hist_ = h2
         self.model_hist_ = (A @ w).reshape(h2.shape)
-        self.n_tracks_ = int(tc.shape[0])
+        self.n_tracks_ = int(n_all)
         self._design = (A, keep)
         self._set_summaries()
         self.goodness_of_fit_ = self._goodness_of_fit(A, w, rng)
@@ -596,6 +665,8 @@ class PopulationFit(AgnlabEstimator):
             "solver": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items() if k != "corr"},
             "design_nnz": int(A.nnz), "fit_seconds": time.perf_counter() - t0,
         }
+        if refine_record is not None:
+            self.training_record_["refine"] = {"rounds": refine_record, "n_added": int(n_all - tc.shape[0])}
         return self
 
     # ------------------------------------------------------------------ goodness of fit
@@ -637,12 +708,30 @@ class PopulationFit(AgnlabEstimator):
         s = self.weights_.sum()
         return self.weights_ / s if s > 0 else self.weights_
 
-    def parameter_distributions(self, params, *, param_names=None, bins=12):
-        """Weighted vs uniform distributions of track parameters; see :func:`parameter_distributions`."""
-        self._check_fitted()
+    def _params_for_weights(self, params):
+        """Track parameters matching ``weights_``: ``track_params_`` by default; the library's own parameters are
+        extended by the refined tracks' (``refine``)."""
+        tp = getattr(self, "track_params_", None)
+        if params is None:
+            if tp is None:
+                raise ValueError("params: the fit has no track parameters (give params=..., or fit a ColorTracks "
+                                 "or track_params=...)")
+            return tp
         P = check_array(params, name="params", ndim=2)
+        if tp is not None and P.shape[0] < self.weights_.size and P.shape[1] == tp.shape[1] and \
+                P.shape[0] == getattr(self, "training_record_", {}).get("n_tracks", -1):
+            P = np.vstack([P, tp[P.shape[0]:]])     # the library + the tracks added by refine
         if P.shape[0] != self.weights_.size:
             raise ValueError(f"params: {P.shape[0]} rows but the fit has {self.weights_.size} tracks")
+        return P
+
+    def parameter_distributions(self, params=None, *, param_names=None, bins=12):
+        """Weighted vs uniform distributions of track parameters; see :func:`parameter_distributions`.
+
+        ``params`` defaults to ``track_params_`` (the library's and the refined tracks' parameters); the
+        library's parameters alone are extended by the refined tracks'."""
+        self._check_fitted()
+        P = self._params_for_weights(params)
         return parameter_distributions(P, self.weights_, param_names=param_names, bins=bins)
 
     # ------------------------------------------------------------------ uncertainties
@@ -692,11 +781,7 @@ class PopulationFit(AgnlabEstimator):
         q = check_array(quantiles, name="quantiles", ndim=1)
         if np.any((q < 0) | (q > 1)):
             raise ValueError("quantiles: each must be in [0, 1]")
-        P = None
-        if params is not None:
-            P = check_array(params, name="params", ndim=2)
-            if P.shape[0] != self.weights_.size:
-                raise ValueError(f"params: {P.shape[0]} rows but the fit has {self.weights_.size} tracks")
+        P = None if params is None else self._params_for_weights(params)
         rng = check_random_state(random_state) if random_state is not None else \
             np.random.default_rng(self._rng().integers(2**63))
         A, keep = self._design
@@ -745,6 +830,8 @@ class PopulationFit(AgnlabEstimator):
     def _get_state(self):
         arrays = {"weights": self.weights_, "edges_x": self.edges_[0], "edges_y": self.edges_[1],
                   "observed_hist": self.observed_hist_, "model_hist": self.model_hist_}
+        if getattr(self, "track_params_", None) is not None:
+            arrays["track_params"] = self.track_params_
         gof = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                for k, v in self.goodness_of_fit_.items()}
         meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_,
@@ -764,6 +851,7 @@ class PopulationFit(AgnlabEstimator):
         self.l1_ratio_ = float(meta["l1_ratio"])
         self.alpha_ratio_ = float(meta["alpha_ratio"])
         self.n_tracks_ = int(self.weights_.size)
+        self.track_params_ = np.asarray(arrays["track_params"], float) if "track_params" in arrays else None
         self._design = None
         self._set_summaries()
         gof = meta.get("goodness_of_fit")

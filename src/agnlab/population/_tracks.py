@@ -8,7 +8,7 @@ import numpy as np
 
 from ..validation import check_array
 
-__all__ = ["QUICK_TRACK_NODES", "TRACK_NODES", "ColorTracks", "color_tracks", "tracks_from_grid"]
+__all__ = ["QUICK_TRACK_NODES", "TRACK_NODES", "ColorTracks", "color_tracks", "track_generator", "tracks_from_grid"]
 
 _COLORS = (("W1", "W2"), ("W2", "W3"))
 
@@ -37,6 +37,11 @@ class ColorTracks:
     w2_mag : ndarray, shape (n_tracks, n_angles), optional
         W2 magnitude (Vega) of every track point, for fits that forward-model a magnitude-dependent
         selection (``PopulationFit(selection=...)``).
+    generator : callable, optional
+        The forward model of the tracks, ``generator(params) -> colors`` (m, n_angles, n_colors) for rows
+        of ``params`` (any values inside the model's domain; see :func:`track_generator`). Set by
+        :func:`color_tracks`; lets ``PopulationFit(refine=...)`` move tracks off the library grid. Not
+        written by :func:`save_tracks`.
     """
 
     colors: np.ndarray
@@ -45,6 +50,7 @@ class ColorTracks:
     angles_deg: np.ndarray
     color_names: list = field(default_factory=lambda: ["W1-W2", "W2-W3"])
     w2_mag: np.ndarray | None = None
+    generator: object = field(default=None, repr=False, compare=False)
 
     @property
     def n_tracks(self) -> int:
@@ -121,8 +127,47 @@ def color_tracks(model, params, *, angles_deg=None, angle_name="i", param_names=
             out[k, s:s + chunk_size] = synthetic_colors(wave, fnu, colors=colors, z=float(zk))
     track_params = np.concatenate([np.column_stack([p, np.full(n_t, zk)]) for zk in zs], axis=0)
     pnames = [n for n in names if n != angle_name] + ["z"]
+    gen = track_generator(model, angles_deg=angles, angle_name=angle_name, param_names=names, wave_um=wave,
+                          colors=colors)
     return ColorTracks(out.reshape(zs.size * n_t, n_a, len(colors)), track_params, pnames, angles,
-                       [f"{a}-{b}" for a, b in colors])
+                       [f"{a}-{b}" for a, b in colors], generator=gen)
+
+
+def track_generator(model, *, angles_deg, angle_name="i", param_names=None, wave_um=None, colors=_COLORS):
+    """The forward model of colour tracks as one callable: ``gen(params) -> colors``.
+
+    ``params`` (m, n_params - 1 + 1): the model's parameters without the angle, in ``param_names`` order, then
+    the redshift ``z`` (the layout of ``ColorTracks.params`` made by :func:`color_tracks`); each row may have
+    its own redshift. Returns float32 colours (m, n_angles, n_colors) at ``angles_deg``. Used by
+    ``PopulationFit(refine=...)`` to evaluate tracks between library points.
+    """
+    from ..photometry import synthetic_colors
+
+    names = list(param_names if param_names is not None else getattr(model, "param_names_", []) or [])
+    if angle_name not in names:
+        raise ValueError(f"angle_name {angle_name!r} is not among the model's parameters {names}")
+    wave = check_array(wave_um if wave_um is not None else getattr(model, "wave_um_", None), name="wave_um",
+                       ndim=1, positive=True)
+    angles = check_array(angles_deg, name="angles_deg", ndim=1)
+    predict = model.predict if hasattr(model, "predict") else model
+    ja = names.index(angle_name)
+    n_p = len(names) - 1
+
+    def generator(params):
+        p = check_array(params, name="params", ndim=2)
+        if p.shape[1] != n_p + 1:
+            raise ValueError(f"params: expected {n_p + 1} columns (model parameters without the angle, then z), "
+                             f"got {p.shape[1]}")
+        _check_z(p[:, -1])
+        n_t, n_a = p.shape[0], angles.size
+        full = np.insert(np.repeat(p[:, :n_p], n_a, axis=0), ja, np.tile(angles, n_t), axis=1)
+        fnu = np.asarray(predict(full), dtype=float).reshape(n_t, n_a, -1)
+        out = np.empty((n_t, n_a, len(colors)), dtype=np.float32)
+        for k in range(n_t):
+            out[k] = synthetic_colors(wave, fnu[k], colors=colors, z=float(p[k, -1]))
+        return out
+
+    return generator
 
 
 def tracks_from_grid(grid, *, angle_name="i", z=0.0, colors=_COLORS) -> ColorTracks:
