@@ -39,9 +39,19 @@ Per-object variation (all mean-preserving, so the mean spectrum is kept):
   N V, He II; 0.10 for Ly-alpha, C III], Mg II) about the population pivot, times
   a log-normal scatter (0.2 dex, partly common to all lines);
 * line widths: common log-normal factor (0.1 dex);
-* blueshift of the high-ionisation lines: Gaussian, ``sigma = 600 km/s``,
-  anti-correlated with their equivalent width (strong blueshift -> weaker lines,
-  as in the C IV "eigenvector 1" trend);
+* blueshift of the high-ionisation lines (C IV, Si IV, N V, O VI): a Gaussian core of
+  ``sigma = 415 km/s`` -- the intrinsic scatter of the C IV peak velocity about systemic of
+  Shen et al. (2016, ApJ 831, 7; Si IV 477 km/s) -- plus a one-sided exponential tail towards the
+  blue of scale 700 km/s (adopted, not fitted), zero-mean overall, for the minority with C IV blueshifts of
+  2000-5000 km/s (Richards et al. 2011, AJ 141, 167: C IV blueshifts from slightly red to > 3000 km/s,
+  skewed to the blue; Coatman et al. 2016; Matthews et al. 2023: "up to ~5000 km/s"): about 2.5 % of
+  objects lie > 2000 km/s bluer than the population mean, about 0.6 % > 3000 km/s.  The blueshift
+  anti-correlates with the high-ionisation equivalent width (strong blueshift -> weaker lines, the
+  C IV "eigenvector 1" trend of Richards et al. 2011);
+* velocity shifts of the low-ionisation broad lines about their population-mean offsets, Gaussian
+  and independent per group: Mg II 205 km/s, C III] 233 km/s (Shen et al. 2016, intrinsic scatter
+  of the line peaks about systemic), broad Balmer lines 400 km/s (Shen et al. 2016, H beta);
+  Ly-alpha, which Shen et al. do not measure, takes the C III] value;
 * Fe II/Fe III strength: log-normal (0.15 dex).
 """
 
@@ -70,6 +80,11 @@ LINE_GROUPS = {
     "weak": (0.10, False),
     "balmer": (0.05, False),
 }
+
+#: intrinsic scatter (km/s) of the low-ionisation broad-line velocities about their mean offsets:
+#: Shen et al. (2016, ApJ 831, 7) peak-velocity scatter about systemic (Mg II 205, C III] 233,
+#: broad H beta 400 km/s); Ly-alpha (not measured there) takes the C III] value
+LOW_ION_SHIFT_KMS = {"mgii": 205.0, "ciii": 233.0, "lya": 233.0, "balmer": 400.0}
 
 # Emission components: (name, rest wavelength A, group, EW A, sigma km/s, velocity offset km/s).
 # Fitted to the redrock DR16Q mean spectrum (see module docstring).
@@ -216,7 +231,13 @@ class ContinuumModel:
     width_scatter_dex : float
         Log-normal scatter of the common line-width factor (dex).
     blueshift_scatter_kms : float
-        Scatter of the high-ionisation line blueshift (km/s).
+        Gaussian core scatter of the high-ionisation line blueshift (km/s; Shen et al. 2016).
+    blueshift_tail_kms : float
+        Scale of the one-sided exponential blue tail of the high-ionisation blueshift (km/s;
+        Richards et al. 2011); 0 gives a Gaussian.
+    low_ion_shift_scale : float
+        Multiplies the per-group low-ionisation velocity scatter of ``LOW_ION_SHIFT_KMS``
+        (Shen et al. 2016); 0 switches the shifts off.
     baldwin : bool
         Apply the Baldwin effect (needs luminosities).
     lines, fe_comb, defaults : optional
@@ -224,10 +245,12 @@ class ContinuumModel:
     """
 
     def __init__(self, *, slope_scatter=0.25, ew_scatter_dex=0.2, width_scatter_dex=0.1,
-                 blueshift_scatter_kms=600.0, fe_scatter_dex=0.15, break_scatter_aa=30.0,
+                 blueshift_scatter_kms=415.0, blueshift_tail_kms=700.0, low_ion_shift_scale=1.0,
+                 fe_scatter_dex=0.15, break_scatter_aa=30.0,
                  euv_slope_scatter=0.3, baldwin=True, lines=None, fe_comb=None, defaults=None):
         for name, v in dict(slope_scatter=slope_scatter, ew_scatter_dex=ew_scatter_dex,
                             width_scatter_dex=width_scatter_dex, blueshift_scatter_kms=blueshift_scatter_kms,
+                            blueshift_tail_kms=blueshift_tail_kms, low_ion_shift_scale=low_ion_shift_scale,
                             fe_scatter_dex=fe_scatter_dex, break_scatter_aa=break_scatter_aa,
                             euv_slope_scatter=euv_slope_scatter).items():
             if not (np.isfinite(v) and v >= 0):
@@ -236,6 +259,8 @@ class ContinuumModel:
         self.ew_scatter_dex = ew_scatter_dex
         self.width_scatter_dex = width_scatter_dex
         self.blueshift_scatter_kms = blueshift_scatter_kms
+        self.blueshift_tail_kms = blueshift_tail_kms
+        self.low_ion_shift_scale = low_ion_shift_scale
         self.fe_scatter_dex = fe_scatter_dex
         self.break_scatter_aa = break_scatter_aa
         self.euv_slope_scatter = euv_slope_scatter
@@ -251,12 +276,18 @@ class ContinuumModel:
         self._line_v = np.array([row[5] for row in self.lines])
         self._high_ion = np.array([LINE_GROUPS.get(self._groups[g], (0.1, False))[1] for g in self._line_group])
         self._baldwin_k = np.array([LINE_GROUPS.get(g, (0.1, False))[0] for g in self._groups])
+        self._low_shift_sigma = np.array([LOW_ION_SHIFT_KMS.get(g, 0.0) for g in self._groups])
         # Fe template (per unit power-law continuum at each comb centre) on the rest grid
         fe = np.zeros_like(REST_GRID_AA)
         for c, ew in self.fe_comb:
             fe += ew * _gauss_rest(REST_GRID_AA, c, FE_SIGMA_KMS / C_KMS * c) * _powerlaw_ratio(c, REST_GRID_AA,
                                                                                                  self.defaults)
         self._fe_template = fe
+
+    @property
+    def groups(self):
+        """Line-group names: the column order of ``ew_scale`` and ``low_ion_shift_kms``."""
+        return list(self._groups)
 
     # ------------------------------------------------------------------
     def sample_params(self, rng_list, log_lum_rel):
@@ -282,7 +313,11 @@ class ContinuumModel:
         beta_euv = d["beta_euv"] + self.euv_slope_scatter * draws[:, 1]
         brk = d["break_aa"] + self.break_scatter_aa * draws[:, 2]
         width = 10.0 ** (self.width_scatter_dex * draws[:, 3])
-        blue = self.blueshift_scatter_kms * draws[:, 4]
+        # extra draws after the original ones (older draws keep their values); the last one is spare
+        extra = np.array([r.standard_normal(n_groups + 1) for r in rng_list]).reshape(n, n_groups + 1)
+        tail = np.array([r.standard_exponential() for r in rng_list])
+        blue = self.blueshift_scatter_kms * draws[:, 4] - self.blueshift_tail_kms * (tail - 1.0)
+        low_shift = self.low_ion_shift_scale * self._low_shift_sigma[None, :] * extra[:, :n_groups]
         fe = 10.0 ** (self.fe_scatter_dex * draws[:, 5])
         # EW: half the variance common to all lines, half per group; mean-preserving log-normal
         s = self.ew_scatter_dex * np.log(10.0)
@@ -293,15 +328,14 @@ class ContinuumModel:
             g_ln = g_ln - np.log(10.0) * self._baldwin_k[None, :] * np.asarray(log_lum_rel)[:, None]
         ew_scale = np.exp(g_ln)
         # blueshift anti-correlates with high-ionisation EW: exp(-0.3 blue/1000) (mean-preserving)
-        if self.blueshift_scatter_kms > 0:
-            k = 0.3 / 1000.0
-            hi_corr = np.exp(k * blue - 0.5 * (k * self.blueshift_scatter_kms) ** 2)
-        else:
-            hi_corr = np.ones(n)
+        # (mean of exp(k blue): Gaussian core exp((k s)^2 / 2), exponential tail exp(k t) / (1 + k t))
+        k = 0.3 / 1000.0
+        kt = k * self.blueshift_tail_kms
+        hi_corr = np.exp(k * blue - 0.5 * (k * self.blueshift_scatter_kms) ** 2 - kt + np.log1p(kt))
         fe = fe * np.exp(-0.5 * (self.fe_scatter_dex * np.log(10.0)) ** 2)
         width = width * np.exp(-0.5 * (self.width_scatter_dex * np.log(10.0)) ** 2)
         return dict(beta=beta, beta_euv=beta_euv, break_aa=brk, width_scale=width, blueshift_kms=blue,
-                    fe_scale=fe, ew_scale=ew_scale, hi_ew_corr=hi_corr)
+                    fe_scale=fe, ew_scale=ew_scale, hi_ew_corr=hi_corr, low_ion_shift_kms=low_shift)
 
     def mean_params(self, n=1):
         """Parameters of the population-mean object (no scatter, no Baldwin offset)."""
@@ -309,7 +343,8 @@ class ContinuumModel:
         ones = np.ones(n)
         return dict(beta=d["beta"] * ones, beta_euv=d["beta_euv"] * ones, break_aa=d["break_aa"] * ones,
                     width_scale=ones, blueshift_kms=0 * ones, fe_scale=ones,
-                    ew_scale=np.ones((n, len(self._groups))), hi_ew_corr=ones)
+                    ew_scale=np.ones((n, len(self._groups))), hi_ew_corr=ones,
+                    low_ion_shift_kms=np.zeros((n, len(self._groups))))
 
     def powerlaw(self, wave_rest, params):
         beta = params["beta"][:, None]
@@ -330,6 +365,8 @@ class ContinuumModel:
             lam = self._line_wave[j]
             broad = self._line_sigma[j] > NARROW_MAX_KMS
             v = self._line_v[j] + (params["blueshift_kms"] if (self._high_ion[j] and broad) else 0.0)
+            if broad and not self._high_ion[j] and "low_ion_shift_kms" in params:
+                v = v + params["low_ion_shift_kms"][:, self._line_group[j]]
             centre = lam * (1.0 + v / C_KMS) * np.ones(n)
             sig = self._line_sigma[j] * (params["width_scale"] if broad else 1.0) / C_KMS * centre
             ew = self._line_ew[j] * params["ew_scale"][:, self._line_group[j]]
