@@ -375,8 +375,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         Whiten what the forest sees by the training objects' mean and covariance (see above).
     if_statistics : tuple of str
         Per-object statistics the forest sees beside the latent posterior, names from
-        :data:`IF_STATISTICS` (``("spread_ratio", "step_contrast")``, default: both; ``()``: the latent
-        alone, as files written before this option load).
+        :data:`IF_STATISTICS` (``"spread_ratio"``, ``"step_contrast"``; default: the step contrast alone;
+        ``()``: the latent alone, as files written before this option load).
     r_calibrate_error : bool
         Calibrate ``R_z`` on the photometric error as well as on ``N`` (see above; False: ``N`` alone, as
         files written before this option load).
