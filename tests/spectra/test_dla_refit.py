@@ -99,17 +99,24 @@ def test_refit_off_keeps_the_network_and_masked_windows_keep_it_too():
     assert len(dl) == 1 and abs(dl["log_nhi"].iloc[0] - log_n[0]) <= 0.15
 
 
-def test_detect_with_refit_raises_the_confidence_of_an_underestimated_dla():
-    """The network says 20.0 (a sub-DLA); the spectrum holds a log NHI = 20.7 DLA at S/N 8: with the refit the
-    reported log NHI is within 0.15 dex of 20.7, the confidence and the spectrum score rise."""
-    est, wave, flux, ivar, zq, z_abs, _ = _spectra(5, 1, 8.0, forest=False)
-    flux = (1.0 + 0.2 * (wave / 5000.0 - 1)) * np.exp(-_lya_tau(wave, z_abs[0], 20.7))[None]
-    flux = flux + np.random.default_rng(6).normal(0, 1 / 8, flux.shape)
+def _without_and_with_refit(seed, snr, *, true_nhi, network_nhi, noise_seed, threshold):
+    """One absorber of ``true_nhi`` on a tilted continuum at S/N ``snr``; the network is made to say
+    ``network_nhi``. Returns the DLA list without the refit, and the list and spectrum table with it."""
+    est, wave, flux, ivar, zq, z_abs, _ = _spectra(seed, 1, snr, forest=False)
+    flux = (1.0 + 0.2 * (wave / 5000.0 - 1)) * np.exp(-_lya_tau(wave, z_abs[0], true_nhi))[None]
+    flux = flux + np.random.default_rng(noise_seed).normal(0, 1 / snr, flux.shape)
     X, i0, empty = est.preprocess(wave, flux, ivar, zq)
-    est = _network_says(est, X, i0, z_abs, [20.0]).set_params(nhi_sigma=0.15, threshold=0.02)
+    est = _network_says(est, X, i0, z_abs, [network_nhi]).set_params(nhi_sigma=0.15, threshold=threshold)
     base, _ = est.detect_preprocessed(X, i0, zq, empty)
     est.set_params(voigt_refit=True, refit_sigma_floor=0.05, refit_sigma_scale=1.0)
     dl, sp = est.detect_preprocessed(X, i0, zq, empty)
+    return base, dl, sp
+
+
+def test_detect_with_refit_raises_the_confidence_of_an_underestimated_dla():
+    """The network says 20.0 (a sub-DLA); the spectrum holds a log NHI = 20.7 DLA at S/N 8: with the refit the
+    reported log NHI is within 0.15 dex of 20.7, the confidence and the spectrum score rise."""
+    base, dl, sp = _without_and_with_refit(5, 8.0, true_nhi=20.7, network_nhi=20.0, noise_seed=6, threshold=0.02)
     assert len(dl) == 1 and len(base) == 1
     assert abs(dl["log_nhi"].iloc[0] - 20.7) <= 0.15
     assert dl["confidence"].iloc[0] > base["confidence"].iloc[0] + 0.3
@@ -145,13 +152,6 @@ def test_refit_is_saved_and_files_without_it_load_with_refit_off(tmp_path):
 def test_refit_lowers_the_confidence_of_an_overestimated_subdla():
     """A log NHI = 19.9 sub-DLA (S/N 15) that the network puts at 20.5: the refit brings the confidence from
     > 0.8 to < 0.2 (sub-DLAs just below the limit are the main false detections)."""
-    est, wave, flux, ivar, zq, z_abs, _ = _spectra(8, 1, 15.0, forest=False)
-    flux = (1.0 + 0.2 * (wave / 5000.0 - 1)) * np.exp(-_lya_tau(wave, z_abs[0], 19.9))[None]
-    flux = flux + np.random.default_rng(9).normal(0, 1 / 15, flux.shape)
-    X, i0, empty = est.preprocess(wave, flux, ivar, zq)
-    est = _network_says(est, X, i0, z_abs, [20.5]).set_params(nhi_sigma=0.15, threshold=0.01)
-    base, _ = est.detect_preprocessed(X, i0, zq, empty)
-    est.set_params(voigt_refit=True, refit_sigma_floor=0.05, refit_sigma_scale=1.0)
-    dl, sp = est.detect_preprocessed(X, i0, zq, empty)
+    base, _, sp = _without_and_with_refit(8, 15.0, true_nhi=19.9, network_nhi=20.5, noise_seed=9, threshold=0.01)
     assert base["confidence"].iloc[0] > 0.8
     assert sp["score"].iloc[0] < 0.2
