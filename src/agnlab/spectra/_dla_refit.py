@@ -167,8 +167,7 @@ def refit_nhi(flux, sigma, pix, *, dlog10: float = 1e-4, half_width: int = 100, 
             wc = np.where((resid < -clip_low) | (resid > clip_high), 0.0, w0c)
         chi_all[sl], i_sh[sl], i_g[sl] = chi, ish, ig
         n_used[sl] = used
-    best_chi = chi_all
-    chi_g = best_chi[np.arange(n_c), i_sh]  # (n_c, n_g) at the best shift
+    chi_g = chi_all[np.arange(n_c), i_sh]  # (n_c, n_g) at the best shift
     k = np.clip(i_g, 1, grid.size - 2)
     c0, c1, c2 = (chi_g[np.arange(n_c), k + d] for d in (-1, 0, 1))
     step = grid[1] - grid[0]
