@@ -105,7 +105,8 @@ def test_population_fit_recovers_sparse_mix(rng):
     obs = _sample(rng, tracks, true, angle_weights(angles), 60000, noise=0.0)
     err = np.column_stack([rng.uniform(0.02, 0.06, obs.shape[0]), rng.uniform(0.02, 0.1, obs.shape[0])])
     obs += rng.normal(size=obs.shape) * err                     # per-source errors, passed to the fit
-    fit = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0).fit(
+    fit = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0,
+                        regularization="elasticnet").fit(
         tracks, obs, err, angles_deg=angles)
     assert (fit.weights_ >= 0).all()
     np.testing.assert_allclose(fit.model_hist_.sum(), fit.observed_hist_.sum(), rtol=0.05)
@@ -126,12 +127,14 @@ def test_population_fit_recovers_sparse_mix(rng):
     assert np.shape(cv["deviance_se"]) == np.shape(cv["mean_deviance"])
     assert fit.training_record_["n_tracks"] == tracks.shape[0] and fit.training_record_["fit_seconds"] > 0
     # the same data against tracks shifted by 0.015 mag in both colours: rejected
-    shifted = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0).fit(
+    shifted = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0,
+                        regularization="elasticnet").fit(
         tracks + 0.015, obs, err, angles_deg=angles)
     assert shifted.goodness_of_fit_["p_value"] < 0.01
     assert shifted.goodness_of_fit_["cash"] > gof["cash"]
     # ignoring the errors (color_error=0, declared explicitly) is rejected too
-    sharp = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0, color_error=0.0).fit(
+    sharp = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0, regularization="elasticnet",
+                          color_error=0.0).fit(
         tracks, obs, angles_deg=angles)
     assert sharp.goodness_of_fit_["p_value"] < 0.01
 
@@ -182,7 +185,8 @@ def test_population_fit_reads_legacy_files(rng, tmp_path):
 
     tracks, _, _ = _toy_tracks(rng, n_tracks=60)
     obs = _sample(rng, tracks, np.ones(60), np.full(tracks.shape[1], 1 / tracks.shape[1]), 3000)
-    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.03).fit(tracks, obs)
+    fit = PopulationFit(bins=12, n_alphas=3, cv=2, l1_ratios=(1.0,), color_error=0.03,
+                        regularization="elasticnet").fit(tracks, obs)
     rec = fit.training_record_
     arrays = {"weights": fit.weights_, "edges_x": fit.edges_[0], "edges_y": fit.edges_[1],
               "observed_hist": fit.observed_hist_, "model_hist": fit.model_hist_,
@@ -379,7 +383,8 @@ def test_cv_grid_widens_at_the_edge(rng):
     true = np.zeros(80)
     true[:6] = 1.0
     obs = _sample(rng, tracks, true, angle_weights(angles), 20000)
-    kw = dict(bins=20, alphas=(1.0, 0.3), cv=2, l1_ratios=(1.0,), color_error=0.03, random_state=0, n_gof_boot=0)
+    kw = dict(bins=20, alphas=(1.0, 0.3), cv=2, l1_ratios=(1.0,), color_error=0.03, random_state=0, n_gof_boot=0,
+              regularization="elasticnet")
     fit = PopulationFit(widen=3, **kw).fit(tracks, obs, angles_deg=angles)
     cv = fit.training_record_["cv"]
     assert len(cv["widened"]) >= 1 and len(cv["alpha_ratios"]) > 2 and min(cv["alpha_ratios"]) < 0.3
@@ -397,7 +402,7 @@ def test_bootstrap_bands(rng):
     true[rng.choice(150, 5, replace=False)] = 1.0
     obs = _sample(rng, tracks, true, angle_weights(angles), 20000)
     fit = PopulationFit(bins=20, n_alphas=5, cv=2, l1_ratios=(0.5, 1.0), color_error=0.03, random_state=0,
-                        n_gof_boot=0).fit(tracks, obs, angles_deg=angles)
+                        n_gof_boot=0, regularization="elasticnet").fit(tracks, obs, angles_deg=angles)
     out = fit.bootstrap(12, random_state=1, params=params, param_names=["a", "b", "c"])
     assert out is fit.bootstrap_ and out["replicates"].shape == (12, 150)
     np.testing.assert_allclose(np.asarray(out["replicates"].sum(axis=1)).ravel(), 1.0, rtol=1e-9)
@@ -681,7 +686,8 @@ def test_refine_moves_tracks_off_the_library_grid(rng, tmp_path):
     angles = np.linspace(0, 90, 12)
     obs = _sample(rng, _continuous_toy(true_p), np.array([0.5, 0.3, 0.2]), angle_weights(angles), 40000,
                   noise=0.03)
-    kw = dict(bins=30, n_alphas=5, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=5, random_state=0)
+    kw = dict(bins=30, n_alphas=5, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=5, random_state=0,
+              regularization="elasticnet")
     plain = PopulationFit(**kw).fit(lib, obs, angles_deg=angles, track_params=grid)
     fit = PopulationFit(refine=3, **kw).fit(lib, obs, angles_deg=angles, track_params=grid,
                                             track_model=_continuous_toy)
@@ -737,7 +743,7 @@ def test_refine_keeps_the_selection_forward_modelled(rng):
     obs = _sample(rng, _continuous_toy(true_p), np.array([0.6, 0.4]), angle_weights(angles), 30000, noise=0.03)
     cut = {"alpha": 1.0, "beta": 0.0, "gamma": 0.0}                        # W1-W2 > 1.0
     kw = dict(bins=25, n_alphas=4, cv=2, l1_ratios=(1.0,), color_error=0.03, n_gof_boot=3, random_state=0,
-              selection=cut)
+              selection=cut, regularization="elasticnet")
     plain = PopulationFit(**kw).fit(_continuous_toy(grid), obs, angles_deg=angles, track_params=grid)
     fit = PopulationFit(refine=2, **kw).fit(_continuous_toy(grid), obs, angles_deg=angles, track_params=grid,
                                             track_model=_continuous_toy)

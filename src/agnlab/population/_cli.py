@@ -126,14 +126,21 @@ def _cmd_fit(args) -> int:
                          "w1_w2_err, w2_w3_err); give --color-error MAG (0 for noise-free colours)")
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
                         n_gof_boot=args.gof_boot, selection=args.selection, random_state=args.seed,
-                        progress=args.progress)
+                        progress=args.progress, regularization=args.regularization,
+                        maxent_tolerance=args.maxent_tolerance)
     fit.fit(arrays["colors"], obs, err, angles_deg=arrays.get("angles_deg"), **sel_kw)
     path = fit.save(args.out)
     gof = fit.goodness_of_fit_
+    if fit.regularization == "maxent":
+        me = fit.training_record_["maxent"]
+        reg = (f"{me['effective_tracks']:.0f} effective tracks, KL-to-prior penalty lam {fit.lam_:.3g} (misfit scale "
+               f"{me['misfit_scale']:.1f}, grid widened {len(me['widened'])} times)")
+    else:
+        reg = (f"{fit.n_nonzero_} non-zero weights, alpha/alpha_max {fit.alpha_ratio_:.3g}, l1_ratio "
+               f"{fit.l1_ratio_} (grid widened {len(fit.training_record_['cv']['widened'])} times)")
     print(f"Cash {gof['cash']:.1f} (expected {gof['expected_cash']:.1f} +- {gof['std_cash']:.1f} over "
-          f"{gof['n_bins']} bins, p = {gof['p_value']:.3g}), {fit.n_nonzero_} non-zero weights, alpha/alpha_max "
-          f"{fit.alpha_ratio_:.3g}, l1_ratio {fit.l1_ratio_} (grid widened {len(fit.training_record_['cv']['widened'])}"
-          f" times); dropped {fit.training_record_['dropped']}; wrote {path}")
+          f"{gof['n_bins']} bins, p = {gof['p_value']:.3g}), {reg}; dropped {fit.training_record_['dropped']}; "
+          f"wrote {path}")
     if args.report:
         from ..report import Report
         from . import plot_fit_histograms, plot_parameter_distributions
@@ -155,6 +162,7 @@ def _cmd_fit(args) -> int:
         sec.metrics({"cash": gof["cash"], "expected_cash": gof["expected_cash"], "std_cash": gof["std_cash"],
                      "p_value": gof["p_value"], "n_bins": gof["n_bins"], "n_nonzero": fit.n_nonzero_,
                      "alpha_ratio": fit.alpha_ratio_, "l1_ratio": fit.l1_ratio_,
+                     "regularization": fit.regularization, "lam": getattr(fit, "lam_", None),
                      "cv_widened": len(fit.training_record_["cv"]["widened"]), **{
                          f"dropped_{k}": v for k, v in fit.training_record_["dropped"].items()}})
         print(f"wrote {rep.write(args.report)}")
@@ -337,14 +345,23 @@ def register(subparsers) -> None:
     add_common(t)
     t.set_defaults(func=_cmd_tracks)
 
-    f = verbs.add_parser("fit", help="non-negative ElasticNet mix of colour tracks to an observed histogram")
+    f = verbs.add_parser("fit", help="non-negative mix of colour tracks to an observed histogram (maximum-entropy "
+                                     "or ElasticNet regularisation)")
     add_input(f, "tracks", help="tracks file from 'population tracks' (npz with 'colors' (n_tracks, n_angles, 2), "
                                 "optional 'angles_deg', 'params', 'param_names'), or its --dask output folder")
     add_input(f, "observed", help="table with w1mpro, w2mpro, w3mpro (or w1_w2, w2_w3)")
     add_output(f, help="fitted model file", suffixes=(".npz",))
     f.add_argument("--bins", type=int, default=40, help="histogram bins per colour (default: 40)")
     f.add_argument("--cv", type=int, default=3, help="cross-validation folds (default: 3)")
-    f.add_argument("--n-alphas", type=int, default=8, help="regularisation strengths tried (default: 8)")
+    f.add_argument("--n-alphas", type=int, default=8,
+                   help="ElasticNet regularisation strengths tried (default: 8)")
+    f.add_argument("--regularization", choices=("elasticnet", "maxent"), default="elasticnet",
+                   help="maxent: KL penalty to a uniform prior over the tracks, strength by the discrepancy rule "
+                        "(weights of tracks the colours cannot tell apart stay in the prior's proportions); "
+                        "elasticnet: sparse, by cross-validation (default: %(default)s)")
+    f.add_argument("--maxent-tolerance", type=float, default=1.0,
+                   help="maxent: how far (in standard deviations of the Cash statistic, scaled by the best fit's "
+                        "misfit) the fit may sit above the best one (default: %(default)s)")
     f.add_argument("--color-error", type=float, help="constant colour error (mag) to blur the model histograms, "
                                                      "replacing the catalogue's errors; 0 for noise-free colours "
                                                      "(default: per-source errors from w*sigmpro)")

@@ -1,4 +1,5 @@
-"""PopulationFit: non-negative ElasticNet weights over model colour tracks that reproduce an observed histogram."""
+"""PopulationFit: non-negative weights over model colour tracks that reproduce an observed histogram (maximum-entropy
+or ElasticNet regularisation)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ._histogram import (
     histogram_edges,
     magnitude_error_model,
 )
+from ._maxent import lam_band, maxent_poisson, maxent_select, prior_counts
 from ._selection import resolve_selection, selection_threshold
 from ._solver import alpha_max, nonneg_enet
 from ._statistics import (
@@ -37,13 +39,26 @@ _LEGACY_KIND = "population_fit"   # files written before the shared estimator co
 
 
 class PopulationFit(AgnlabEstimator):
-    """Non-negative ElasticNet mix of model colour tracks matching an observed colour-colour histogram.
+    """Non-negative mix of model colour tracks matching an observed colour-colour histogram.
 
     The observed colours are binned into a 2-D histogram ``h``; each track (a model
     seen over a set of viewing angles) is binned into the same grid, blurred by the
     sources' measurement errors (a column of the sparse design matrix ``A``, summing to
-    the track's fraction inside the range). Weights ``w = N v >= 0`` (expected numbers
-    of sources per track; ``N`` sources in the histogram, ``v`` the mixing fractions) minimise
+    the track's fraction inside the range). Weights ``w >= 0`` (expected numbers of sources per track).
+
+    ``regularization="maxent"`` (an option): ``w`` minimises ``Cash(A w; h)/2 + lam * KL(w || m)``, the Poisson
+    deviance plus the (generalised) Kullback-Leibler divergence from the prior ``m`` (``fit(..., track_prior=...)``,
+    default uniform over the tracks, scaled to the number of sources): tracks the colours cannot tell apart keep
+    the prior's proportions, the data decide the rest. ``lam`` is the largest one whose Cash statistic exceeds the
+    best fit's (smallest ``lam``) by at most ``maxent_tolerance`` standard deviations of the statistic, scaled by
+    the best fit's misfit ``max(1, Cash_min / E[Cash])`` (a discrepancy principle; see
+    :func:`agnlab.population._maxent.maxent_select`). No weight is exactly zero. Not the default: on the off-grid
+    benchmark (``benchmarks/results/population_maxent.md``) it lowered the worst parameter's JS divergence on two
+    of three seeds but not the median for z, and it costs 4-5x the CPU of the ElasticNet path (10^6 tracks would
+    exceed the 10-minute budget).
+
+    ``regularization="elasticnet"`` (default): with ``w = N v`` (``N`` sources in the histogram, ``v`` the mixing
+    fractions), ``v`` minimises
 
         1/(2 n_bins) ||(h - N A v) / sigma||^2 + alpha * l1_ratio * sum(v) + alpha (1 - l1_ratio)/2 ||v||^2
 
@@ -131,6 +146,17 @@ class PopulationFit(AgnlabEstimator):
         does not re-run the refinement). See ``agnlab.population._refine``.
     refine_max_active : int
         At most this many active tracks are moved per refinement round.
+    regularization : {"elasticnet", "maxent"}
+        ``"elasticnet"`` (default): sparse weights, penalty by cross-validation (``l1_ratios``, ``n_alphas``,
+        ``eps``, ``alphas``, ``cv``, ``sigma`` apply to it only; ``refine`` needs it). ``"maxent"``: KL penalty to
+        the prior, strength by the discrepancy rule (above); the parameters the colours do not constrain come out
+        close to the prior.
+    lams : sequence of float, optional
+        Path of KL strengths for ``"maxent"`` (default: 13 values, 10^2 to 10^-4, half a decade apart; extended
+        downwards, up to ``widen`` times, while the fit still improves at the smallest).
+    maxent_tolerance : float
+        How far the ``"maxent"`` fit may sit above the best fit, in (misfit-scaled) standard deviations of the Cash
+        statistic; larger: closer to the prior.
     color_columns : (str, str)
         Names of the two colour columns when ``observed_colors`` is a table
         (read by name, never by position).
@@ -144,7 +170,10 @@ class PopulationFit(AgnlabEstimator):
     weights_ : ndarray, shape (n_tracks,)
         Non-negative weights (expected sources per track, incl. those outside the histogram).
     alpha_, l1_ratio_ : float
-        Selected penalty (absolute alpha) and L1 share; ``alpha_ratio_`` = alpha_ / alpha_max.
+        Selected penalty (absolute alpha) and L1 share; ``alpha_ratio_`` = alpha_ / alpha_max (``"elasticnet"``;
+        with ``"maxent"``: ``alpha_ = lam_``, the others NaN).
+    lam_ : float
+        The KL strength chosen by the discrepancy rule (``"maxent"``).
     edges_ : (ndarray, ndarray)
     observed_hist_, model_hist_, residuals_ : ndarray, shape (bx, by)
         Counts, model counts and Pearson residuals (h - mu) / sqrt(max(mu, 1)).
@@ -180,7 +209,10 @@ class PopulationFit(AgnlabEstimator):
         ``alpha_ratios``, ``mean_deviance`` and ``deviance_se``, shape (n_l1_ratios, n_alphas):
         mean held-out Poisson deviance per bin and its standard error over the folds; ``widened``:
         one entry per widening of the grid; ``at_edge``: whether the final optimum is still at an
-        edge), ``solver`` (convergence of the final fit), ``design_nnz``, ``fit_seconds``.
+        edge; ``"maxent"``: only ``method``, ``widened`` and ``at_edge``), ``maxent`` (``"maxent"``: the path ``lams``
+        and ``cash``, ``cash_min``, ``expected_cash``, ``std_cash``, ``misfit_scale``, ``delta``, ``lam``,
+        ``at_edge``, ``effective_tracks``), ``solver`` (convergence of the final fit), ``design_nnz``,
+        ``fit_seconds``.
 
     Notes
     -----
@@ -234,7 +266,7 @@ class PopulationFit(AgnlabEstimator):
                  alphas=None, cv=3, color_error=None, error_model="auto", n_error_classes=3, error_cells=6,
                  angle_weighting="isotropic",
                  sigma="poisson", selection=None, widen=3, n_gof_boot=20, tol=1e-4, max_outer=50,
-                 refine=0, refine_max_active=128,
+                 refine=0, refine_max_active=128, regularization="elasticnet", lams=None, maxent_tolerance=1.0,
                  color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
         self.bins = bins
         self.color_range = color_range
@@ -256,6 +288,9 @@ class PopulationFit(AgnlabEstimator):
         self.max_outer = max_outer
         self.refine = refine
         self.refine_max_active = refine_max_active
+        self.regularization = regularization
+        self.lams = lams
+        self.maxent_tolerance = maxent_tolerance
         self.color_columns = color_columns
         self.random_state = random_state
         self.progress = progress
@@ -280,6 +315,17 @@ class PopulationFit(AgnlabEstimator):
         if int(self.refine) < 0 or int(self.refine_max_active) < 1:
             raise ValueError(f"refine >= 0 and refine_max_active >= 1 required, got {self.refine}, "
                              f"{self.refine_max_active}")
+        if self.regularization not in ("maxent", "elasticnet"):
+            raise ValueError(f"regularization: 'maxent' or 'elasticnet', got {self.regularization!r}")
+        if self.regularization == "maxent":
+            if int(self.refine) > 0:
+                raise ValueError("refine: needs regularization='elasticnet' (refined tracks have no prior share)")
+            if not (np.isfinite(self.maxent_tolerance) and self.maxent_tolerance > 0):
+                raise ValueError(f"maxent_tolerance: must be > 0, got {self.maxent_tolerance}")
+            if self.lams is not None:
+                lm = np.atleast_1d(np.asarray(self.lams, float))
+                if lm.size < 2 or np.any(~np.isfinite(lm) | (lm <= 0)):
+                    raise ValueError(f"lams: need at least two positive values, got {self.lams}")
         if self.alphas is not None:
             rel = np.sort(np.atleast_1d(np.asarray(self.alphas, float)))[::-1]
             if rel.size == 0 or np.any(rel <= 0):
@@ -316,8 +362,23 @@ class PopulationFit(AgnlabEstimator):
         info.update(alpha=rel_alpha * amax, l1_ratio=l1_ratio)
         return v * prob["n_src"], info, rel_alpha * amax
 
+    def _lam_grid(self):
+        return np.logspace(2, -4, 13) if self.lams is None else np.sort(np.asarray(self.lams, float))[::-1]
+
+    def _reg_args(self):
+        """The fitted regularisation as (rel_alpha, l1_ratio) for :meth:`_refit` (maxent: (lam, None))."""
+        if self.regularization == "maxent":
+            return self.lam_, None
+        return self.alpha_ratio_, self.l1_ratio_
+
     def _refit(self, A, h, rel_alpha, l1_ratio, w0):
-        """The final fit at one (alpha, l1_ratio): data variances, then one pass with model variances."""
+        """The final fit at one (alpha, l1_ratio): data variances, then one pass with model variances.
+
+        With ``regularization="maxent"``: the KL-regularised Poisson fit at lam = ``rel_alpha`` (no ``l1_ratio``)."""
+        if self.regularization == "maxent":
+            w, info = maxent_poisson(A, h, prior_counts(A, h, self._prior_shares), float(rel_alpha))
+            info.pop("s", None)
+            return w, info, float(rel_alpha)
         w, info, alpha = self._solve(A, self._problem(A, h), rel_alpha, l1_ratio, w0=w0)
         if self.sigma == "poisson":
             w, info, alpha = self._solve(A, self._problem(A, h, var=np.maximum(A @ w, 1.0)), rel_alpha, l1_ratio,
@@ -378,6 +439,56 @@ class PopulationFit(AgnlabEstimator):
                 d[j, k] = poisson_deviance(h_val, scale * (A @ w)) / h.size
             paths[(l1, k)] = (rel.size - 1, w, prev)
 
+    def _fit_elasticnet(self, A, h, rng, l1s, rel, disable):
+        """ElasticNet weights: K-fold CV over (alpha, l1_ratio) with grid widening, refit, re-weighted pass."""
+        folds = _thin(h, int(self.cv), rng)
+        dev, paths, widened = {}, {}, []
+        l1_grid = list(l1s)
+        for round_ in range(int(self.widen) + 1):
+            self._cv(A, h, folds, l1_grid, rel, dev, paths, disable)
+            order = sorted(dev)
+            mean_dev = np.array([dev[k].mean(axis=1) for k in order])
+            bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
+            edge_alpha = bool(bj == rel.size - 1)
+            edge_l1 = bool(bi == 0 and order[0] > 0.01 and len(order) > 1)
+            if round_ == int(self.widen) or not (edge_alpha or edge_l1):
+                break
+            entry = {"round": round_ + 1}
+            if edge_alpha:
+                step = rel[-1] / rel[-2] if rel.size > 1 else 0.1
+                n_new = max(2, rel.size // 2)
+                rel = np.concatenate([rel, rel[-1] * step ** np.arange(1, n_new + 1)])
+                entry["alpha_ratios_added"] = rel[-n_new:].tolist()
+            if edge_l1:
+                new = float(order[0]) / 2.5
+                l1_grid.append(new)
+                entry["l1_ratio_added"] = new
+            widened.append(entry)
+        paths.clear()
+        folds_dev = np.array([dev[k] for k in order])                        # (n_l1, n_alphas, n_folds)
+        dev_se = folds_dev.std(axis=2, ddof=1) / np.sqrt(folds_dev.shape[2])
+        at_edge = {"alpha": bool(bj == rel.size - 1), "alpha_max": bool(bj == 0),
+                   "l1_ratio": bool(bi == 0 and order[0] < 1.0 and len(order) > 1),
+                   "l1_ratio_is_lasso": bool(order[bi] == 1.0)}
+        if at_edge["alpha"] or at_edge["l1_ratio"]:
+            warnings.warn(f"cross-validation: the optimum is still at an edge of the grid after {len(widened)} "
+                          f"widening(s) (alpha/alpha_max {rel[bj]:.3g}, l1_ratio {order[bi]:.3g}): "
+                          "regularisation is barely constrained by the data", stacklevel=2)
+        self.l1_ratio_ = float(order[bi])
+        self.alpha_ratio_ = float(rel[bj])
+        # refit on all data along the path down to the chosen alpha (warm starts)
+        w, info = None, None
+        prob = self._problem(A, h)
+        for r in rel[:bj + 1]:
+            w, info, alpha = self._solve(A, prob, r, self.l1_ratio_, w0=w, prev=info)
+        if self.sigma == "poisson":  # one re-weighted pass with model variances
+            prob = self._problem(A, h, var=np.maximum(A @ w, 1.0))
+            w, info, alpha = self._solve(A, prob, self.alpha_ratio_, self.l1_ratio_, w0=w)
+        cv_record = {"n_folds": int(self.cv), "l1_ratios": [float(v) for v in order], "alpha_ratios": rel.tolist(),
+                     "mean_deviance": mean_dev.tolist(), "deviance_se": dev_se.tolist(), "widened": widened,
+                     "at_edge": at_edge}
+        return w, info, alpha, cv_record
+
     @staticmethod
     def _selection_inputs(sel, tc, obs, table, track_w2, observed_w2):
         """Per-point W1-W2 thresholds of the tracks and the observed sources passing the cut."""
@@ -402,7 +513,7 @@ class PopulationFit(AgnlabEstimator):
 
     # ------------------------------------------------------------------ API
     def fit(self, track_colors, observed_colors, observed_errors=None, *, angles_deg=None, track_w2=None,
-            observed_w2=None, track_params=None, track_model=None):
+            observed_w2=None, track_params=None, track_model=None, track_prior=None):
         """Fit weights over tracks.
 
         Parameters
@@ -435,6 +546,9 @@ class PopulationFit(AgnlabEstimator):
         track_model : callable, optional
             The tracks' forward model ``track_model(params) -> colors`` (m, n_angles, 2) at the tracks' angles
             (default: ``ColorTracks.generator``; see :func:`track_generator`); used only by ``refine``.
+        track_prior : array_like, shape (n_tracks,), optional
+            Prior share of every track for ``regularization="maxent"`` (non-negative; normalised here). Default:
+            uniform over the tracks, i.e. the library samples the prior (a grid or a scattered draw from it).
 
         Returns
         -------
@@ -470,6 +584,12 @@ class PopulationFit(AgnlabEstimator):
             tparams = check_array(track_params, name="track_params", ndim=2)
             if tparams.shape[0] != tc.shape[0]:
                 raise ValueError(f"track_params: {tparams.shape[0]} rows but track_colors has {tc.shape[0]} tracks")
+        prior = None
+        if track_prior is not None:
+            prior = check_array(track_prior, name="track_prior", ndim=1)
+            if prior.size != tc.shape[0] or np.any(prior < 0) or prior.sum() <= 0:
+                raise ValueError(f"track_prior: need {tc.shape[0]} non-negative shares with a positive sum, got "
+                                 f"shape {prior.shape}")
         if int(self.refine) > 0 and (tparams is None or not callable(track_model)):
             raise ValueError("refine: needs the tracks' parameters and forward model (a ColorTracks made by "
                              "color_tracks, or fit(..., track_params=..., track_model=...)); set refine=0 otherwise")
@@ -581,50 +701,22 @@ class PopulationFit(AgnlabEstimator):
         del dm
 
         rng = self._rng()
-        folds = _thin(h, int(self.cv), rng)
-        disable = None if self.progress is None else not self.progress
-        dev, paths, widened = {}, {}, []
-        l1_grid = list(l1s)
-        for round_ in range(int(self.widen) + 1):
-            self._cv(A, h, folds, l1_grid, rel, dev, paths, disable)
-            order = sorted(dev)
-            mean_dev = np.array([dev[k].mean(axis=1) for k in order])
-            bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
-            edge_alpha = bool(bj == rel.size - 1)
-            edge_l1 = bool(bi == 0 and order[0] > 0.01 and len(order) > 1)
-            if round_ == int(self.widen) or not (edge_alpha or edge_l1):
-                break
-            entry = {"round": round_ + 1}
-            if edge_alpha:
-                step = rel[-1] / rel[-2] if rel.size > 1 else 0.1
-                n_new = max(2, rel.size // 2)
-                rel = np.concatenate([rel, rel[-1] * step ** np.arange(1, n_new + 1)])
-                entry["alpha_ratios_added"] = rel[-n_new:].tolist()
-            if edge_l1:
-                new = float(order[0]) / 2.5
-                l1_grid.append(new)
-                entry["l1_ratio_added"] = new
-            widened.append(entry)
-        paths.clear()
-        folds_dev = np.array([dev[k] for k in order])                        # (n_l1, n_alphas, n_folds)
-        dev_se = folds_dev.std(axis=2, ddof=1) / np.sqrt(folds_dev.shape[2])
-        at_edge = {"alpha": bool(bj == rel.size - 1), "alpha_max": bool(bj == 0),
-                   "l1_ratio": bool(bi == 0 and order[0] < 1.0 and len(order) > 1),
-                   "l1_ratio_is_lasso": bool(order[bi] == 1.0)}
-        if at_edge["alpha"] or at_edge["l1_ratio"]:
-            warnings.warn(f"cross-validation: the optimum is still at an edge of the grid after {len(widened)} "
-                          f"widening(s) (alpha/alpha_max {rel[bj]:.3g}, l1_ratio {order[bi]:.3g}): "
-                          "regularisation is barely constrained by the data", stacklevel=2)
-        self.l1_ratio_ = float(order[bi])
-        self.alpha_ratio_ = float(rel[bj])
-        # refit on all data along the path down to the chosen alpha (warm starts)
-        w, info = None, None
-        prob = self._problem(A, h)
-        for r in rel[:bj + 1]:
-            w, info, alpha = self._solve(A, prob, r, self.l1_ratio_, w0=w, prev=info)
-        if self.sigma == "poisson":  # one re-weighted pass with model variances
-            prob = self._problem(A, h, var=np.maximum(A @ w, 1.0))
-            w, info, alpha = self._solve(A, prob, self.alpha_ratio_, self.l1_ratio_, w0=w)
+        self._prior_shares = None if prior is None else prior[keep]
+        if self.regularization == "maxent":
+            lam, w, me_rec = maxent_select(A, h, prior_counts(A, h, self._prior_shares), lams=self._lam_grid(),
+                                           tolerance=float(self.maxent_tolerance), widen=int(self.widen))
+            w = np.where(w > 1e-12 * w.sum(), w, 0.0)
+            self.lam_ = alpha = float(lam)
+            self.alpha_ratio_ = self.l1_ratio_ = float("nan")
+            info = me_rec.pop("solver")
+            cv_record = {"method": "maxent discrepancy", "widened": me_rec["widened"], "at_edge": me_rec["at_edge"]}
+            if me_rec["at_edge"]["ml"]:
+                warnings.warn(f"maxent: the fit still improved at the smallest lam {me_rec['lams'][-1]:.3g} after "
+                              f"{len(me_rec['widened'])} widening(s); give smaller lams", stacklevel=2)
+        else:
+            w, info, alpha, cv_record = self._fit_elasticnet(A, h, rng, l1s, rel, disable=None if self.progress is None
+                                                             else not self.progress)
+            me_rec = None
         n_all, refine_record, new_params = tc.shape[0], None, None
         if int(self.refine) > 0:
             from ._refine import refine_columns
@@ -659,12 +751,14 @@ class PopulationFit(AgnlabEstimator):
             "n_objects": int(obs.shape[0]), "n_objects_used": int(h.sum()), "n_tracks": int(tc.shape[0]),
             "n_tracks_used": int(keep.size), "n_bins": int(h.size), "dropped": dropped,
             "errors": err_info,
-            "cv": {"n_folds": int(self.cv), "l1_ratios": [float(v) for v in order], "alpha_ratios": rel.tolist(),
-                   "mean_deviance": mean_dev.tolist(), "deviance_se": dev_se.tolist(), "widened": widened,
-                   "at_edge": at_edge},
+            "cv": cv_record,
             "solver": {k: (v.item() if isinstance(v, np.generic) else v) for k, v in info.items() if k != "corr"},
             "design_nnz": int(A.nnz), "fit_seconds": time.perf_counter() - t0,
         }
+        if me_rec is not None:
+            v = w[w > 0] / w.sum()
+            me_rec["effective_tracks"] = float(np.exp(-np.sum(v * np.log(v))))
+            self.training_record_["maxent"] = me_rec
         if refine_record is not None:
             self.training_record_["refine"] = {"rounds": refine_record, "n_added": int(n_all - tc.shape[0])}
         return self
@@ -680,13 +774,13 @@ class PopulationFit(AgnlabEstimator):
         h = self.observed_hist_.ravel()
         mu = np.asarray(A @ w, float)
         cash, n_bins = self._cash(h, mu)
-        e_pois, v_pois = cash_expectation(mu)
+        e_pois, v_pois = cash_expectation(np.where(mu > 1e-9, mu, 0.0))   # (maxent: no weight is exactly 0)
         reps = []
         for _ in range(int(self.n_gof_boot)):
             h_b = rng.poisson(mu).astype(float)
             if h_b.sum() < 1:
                 continue
-            w_b, _, _ = self._refit(A, h_b, self.alpha_ratio_, self.l1_ratio_, w)
+            w_b, _, _ = self._refit(A, h_b, *self._reg_args(), w)
             reps.append(self._cash(h_b, np.asarray(A @ w_b, float))[0])
         return _gof_summary(cash, n_bins, np.asarray(reps), e_pois, v_pois)
 
@@ -743,8 +837,9 @@ class PopulationFit(AgnlabEstimator):
         Each replicate resamples the sources with replacement (a multinomial draw of the observed
         histogram), draws (alpha, l1_ratio) at random among the grid points whose cross-validated
         deviance is within one standard error of the best (the choices the data cannot tell
-        apart), and refits with those. Needs the design matrix of a fit made in this session
-        (not kept in saved files).
+        apart), and refits with those; with ``regularization="maxent"``, lam log-uniformly between the strengths a
+        tolerance of 0.5x and 2x ``maxent_tolerance`` would pick (``lam_band``). Needs the design matrix of a fit
+        made in this session (not kept in saved files).
 
         Parameters
         ----------
@@ -765,7 +860,8 @@ class PopulationFit(AgnlabEstimator):
         dict
             ``n``, ``quantiles``, ``weight_fractions`` (n_quantiles, n_tracks): quantiles of each
             track's mixing fraction; ``replicates``: sparse (n, n_tracks) mixing fractions of every
-            replicate; ``alpha_ratios``, ``l1_ratios`` (n,): the regularisation of each replicate;
+            replicate; ``alpha_ratios``, ``l1_ratios`` (n,): the regularisation of each replicate (maxent: the lams,
+            and NaN);
             ``distributions`` (with ``params``): name -> ``centers``, ``edges``, ``uniform``,
             ``weighted`` (the fit) and ``bands`` (n_quantiles, n_levels). Also stored as ``bootstrap_``.
         """
@@ -785,13 +881,17 @@ class PopulationFit(AgnlabEstimator):
         rng = check_random_state(random_state) if random_state is not None else \
             np.random.default_rng(self._rng().integers(2**63))
         A, keep = self._design
-        cvr = self.training_record_["cv"]
-        mean_dev = np.asarray(cvr["mean_deviance"], float)
-        se = np.asarray(cvr.get("deviance_se", np.zeros_like(mean_dev)), float)
-        bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
-        ok_i, ok_j = np.nonzero(mean_dev <= mean_dev[bi, bj] + np.nan_to_num(se[bi, bj]))
-        l1_grid = np.asarray(cvr["l1_ratios"], float)
-        rel_grid = np.asarray(cvr["alpha_ratios"], float)
+        maxent = self.regularization == "maxent"
+        if maxent:   # lams a tolerance of 0.5-2x the chosen one would pick, log-uniformly
+            lam_lo, lam_hi = lam_band(self.training_record_["maxent"])
+        else:
+            cvr = self.training_record_["cv"]
+            mean_dev = np.asarray(cvr["mean_deviance"], float)
+            se = np.asarray(cvr.get("deviance_se", np.zeros_like(mean_dev)), float)
+            bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
+            ok_i, ok_j = np.nonzero(mean_dev <= mean_dev[bi, bj] + np.nan_to_num(se[bi, bj]))
+            l1_grid = np.asarray(cvr["l1_ratios"], float)
+            rel_grid = np.asarray(cvr["alpha_ratios"], float)
         h = self.observed_hist_.ravel()
         n_src = int(h.sum())
         w_fit = self.weights_[keep]
@@ -800,8 +900,11 @@ class PopulationFit(AgnlabEstimator):
         disable = None if self.progress is None else not self.progress
         for b in _bar(range(int(n)), total=int(n), desc="PopulationFit bootstrap", disable=disable):
             h_b = rng.multinomial(n_src, h / n_src).astype(float)
-            pick = rng.integers(ok_i.size)
-            l1r[b], alphas[b] = l1_grid[ok_i[pick]], rel_grid[ok_j[pick]]
+            if maxent:
+                l1r[b], alphas[b] = np.nan, float(np.exp(rng.uniform(np.log(lam_lo), np.log(lam_hi))))
+            else:
+                pick = rng.integers(ok_i.size)
+                l1r[b], alphas[b] = l1_grid[ok_i[pick]], rel_grid[ok_j[pick]]
             w_b, _, _ = self._refit(A, h_b, alphas[b], l1r[b], w_fit)
             nz = np.flatnonzero(w_b)
             rows.append(np.full(nz.size, b))
@@ -835,7 +938,7 @@ class PopulationFit(AgnlabEstimator):
         gof = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                for k, v in self.goodness_of_fit_.items()}
         meta = {"alpha": self.alpha_, "l1_ratio": self.l1_ratio_, "alpha_ratio": self.alpha_ratio_,
-                "goodness_of_fit": gof}
+                "lam": getattr(self, "lam_", None), "goodness_of_fit": gof}
         return arrays, meta
 
     def _set_state(self, arrays, meta):
@@ -850,6 +953,8 @@ class PopulationFit(AgnlabEstimator):
         self.alpha_ = float(meta["alpha"])
         self.l1_ratio_ = float(meta["l1_ratio"])
         self.alpha_ratio_ = float(meta["alpha_ratio"])
+        if meta.get("lam") is not None:
+            self.lam_ = float(meta["lam"])
         self.n_tracks_ = int(self.weights_.size)
         self.track_params_ = np.asarray(arrays["track_params"], float) if "track_params" in arrays else None
         self._design = None
