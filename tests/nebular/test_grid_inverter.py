@@ -197,9 +197,10 @@ def test_calibration_sets(grid, calibration_set):
 
 def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
     """calibration_set="held-out-slices" (the default) is the node-gap calibration times one factor per parameter,
-    measured by a helper trained without every third interior node slice and recorded in training_record_: the
-    same medians (exactly) and interval half-widths times that factor (rtol 1e-9, where neither is clipped at
-    the grid's box or at the conditional factor's limits)."""
+    the conformal factor of the node-gap set's scores pooled with those of a helper trained without every third
+    interior node slice on its held-out models (so between 1 and the helper's own factor), recorded in
+    training_record_: the same medians (exactly) and interval half-widths times that factor (rtol 1e-9, where
+    neither is clipped at the grid's box or at the conditional factor's limits)."""
     t = _grid_table()
     t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
     g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
@@ -209,7 +210,9 @@ def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
     held = GridInverter("gbm", **kw).fit(g, lines=lines)
     stretch = held.training_record_["held_out_slice_stretch"]
     assert set(stretch) == set(g.param_names)
-    assert all(1.0 <= v <= 4.0 for v in stretch.values())      # never narrower than the node-gap intervals
+    helper = held.training_record_["held_out_slice_stretch_helper"]
+    for p in g.param_names:      # pooled: between the node-gap set's factor (1) and the helper's (1 % slack)
+        assert 0.99 * min(1.0, helper[p]) <= stretch[p] <= 1.01 * max(1.0, helper[p])
     rng = np.random.default_rng(5)
     f = g.fluxes[["Hbeta", *lines]].reset_index(drop=True)
     e = f / 20.0
@@ -223,6 +226,25 @@ def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
         free = ok & (a[f"{p}_lo"] > lo) & (b[f"{p}_lo"] > lo) & (a[f"{p}_hi"] < hi) & (b[f"{p}_hi"] < hi)
         ratio = ((b[f"{p}_hi"] - b[p]) / (a[f"{p}_hi"] - a[p]))[free]
         assert np.mean(np.isclose(ratio, stretch[p], rtol=1e-9)) > 0.9
+
+
+def test_pooled_stretch_weighs_both_calibration_sets_equally():
+    """pooled_stretch: 68.27 % of the pooled weight below the factor, each set weighing 1/2 whatever its size;
+    equal sets give their own factor (exact), and the factor lies between the two sets' own (tolerance: one
+    score step of 0.01)."""
+    from agnlab.nebular._grid_calibrate import conformal_factor, pooled_stretch
+
+    rng = np.random.default_rng(3)
+    a = np.abs(rng.standard_normal((4000, 2)))
+    b = 1.5 * np.abs(rng.standard_normal((1000, 2)))
+    np.testing.assert_allclose(pooled_stretch(a, a), conformal_factor(a), rtol=0, atol=0.01)
+    c = pooled_stretch(a, b)
+    fa, fb = conformal_factor(a), conformal_factor(b)
+    assert np.all((c > fa) & (c < fb))
+    # the pooled coverage of c: half of each set's fraction below it
+    cover = 0.5 * np.mean(a <= c, axis=0) + 0.5 * np.mean(b <= c, axis=0)
+    np.testing.assert_allclose(cover, 0.6827, atol=0.002)
+    np.testing.assert_allclose(pooled_stretch(a, 100 * b, hi=4.0), 4.0)      # clipped
 
 
 def test_node_gap_model_error_trains_on_a_curved_grid():
