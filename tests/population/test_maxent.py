@@ -158,6 +158,8 @@ def test_maxent_bad_input(rng):
         PopulationFit(**kw).fit(tracks, obs, track_prior=np.ones(5))
     with pytest.raises(ValueError, match="track_prior"):
         PopulationFit(**kw).fit(tracks, obs, track_prior=-np.ones(60))
+    with pytest.raises(ValueError, match="track_prior"):
+        PopulationFit(**{**kw, "regularization": "elasticnet"}).fit(tracks, obs, track_prior=np.ones(60))
     with pytest.raises(ValueError, match="refine"):
         PopulationFit(refine=1, **kw).fit(tracks, obs)
     with pytest.raises(ValueError, match="lams"):

@@ -586,6 +586,9 @@ class PopulationFit(AgnlabEstimator):
                 raise ValueError(f"track_params: {tparams.shape[0]} rows but track_colors has {tc.shape[0]} tracks")
         prior = None
         if track_prior is not None:
+            if self.regularization != "maxent":
+                raise ValueError("track_prior: only used by regularization='maxent' (the ElasticNet fit has no "
+                                 "prior over the tracks)")
             prior = check_array(track_prior, name="track_prior", ndim=1)
             if prior.size != tc.shape[0] or np.any(prior < 0) or prior.sum() <= 0:
                 raise ValueError(f"track_prior: need {tc.shape[0]} non-negative shares with a positive sum, got "
