@@ -46,51 +46,50 @@ def _row_medians(x, k):
     return 0.5 * (s[r, (k - 1) // 2] + s[r, k // 2])
 
 
-def _step_contrast(t, rel, band, scale) -> float:
-    """Vectorised over the split times: one sort per band and side instead of a median per split."""
-    splits = np.quantile(t, _SPLIT_QUANTILES)
-    z2, diff_max = np.zeros(splits.size), np.zeros(splits.size)
+def _best_partition_contrast(t, rel, band, scale, first_group) -> float:
+    """Candidate partitions of the epochs into two groups, vectorised (one sort per band and group):
+    ``first_group(tb)`` (n_partitions, n_band) bool marks the first group among a band's times ``tb``. At the
+    partition of largest summed two-sample ``z^2`` over the bands (at least 3 detections per group and band;
+    the first such partition), the largest |median first - median second| over the bands, over ``scale``."""
+    z2 = diff_max = None
     for j in np.unique(band):
         sel = band == j
         tb, rb = t[sel], rel[sel]
-        before = tb[None, :] < splits[:, None]
-        n_before = before.sum(axis=1)
-        n_after = tb.size - n_before
-        ok = (n_before >= _MIN_PER_SIDE) & (n_after >= _MIN_PER_SIDE)
+        first = first_group(tb)
+        if z2 is None:
+            z2, diff_max = np.zeros(first.shape[0]), np.zeros(first.shape[0])
+        n_first = first.sum(axis=1)
+        n_second = tb.size - n_first
+        ok = (n_first >= _MIN_PER_SIDE) & (n_second >= _MIN_PER_SIDE)
         if not ok.any():
             continue
-        b = before[ok]
-        diff = _row_medians(np.where(b, np.inf, rb), n_after[ok]) - _row_medians(np.where(b, rb, np.inf), n_before[ok])
-        z2[ok] += diff ** 2 / (scale ** 2 * (1.0 / n_before[ok] + 1.0 / n_after[ok]))
+        g = first[ok]
+        diff = (_row_medians(np.where(g, rb, np.inf), n_first[ok])
+                - _row_medians(np.where(g, np.inf, rb), n_second[ok]))
+        z2[ok] += diff ** 2 / (scale ** 2 * (1.0 / n_first[ok] + 1.0 / n_second[ok]))
         diff_max[ok] = np.maximum(diff_max[ok], np.abs(diff))
-    best = int(np.argmax(z2))  # the first split of largest z2
+    if z2 is None:
+        return 0.0
+    best = int(np.argmax(z2))
     return float(diff_max[best] / scale) if z2[best] > 0 else 0.0
 
 
+def _step_contrast(t, rel, band, scale) -> float:
+    """Epochs after each of the split times (:data:`_SPLIT_QUANTILES` of ``t``) against those before."""
+    splits = np.quantile(t, _SPLIT_QUANTILES)
+    return _best_partition_contrast(t, rel, band, scale, lambda tb: tb[None, :] >= splits[:, None])
+
+
 def _flare_contrast(t, rel, band, scale) -> float:
-    """Windows of :data:`FLARE_WINDOWS_DAYS` starting at (at most 64, evenly chosen) epochs: the median inside minus
-    the median outside, per band, over ``scale``, at the window of largest summed two-sample ``z^2``."""
+    """Windows of :data:`FLARE_WINDOWS_DAYS` starting at (at most 64, evenly chosen) epochs: the epochs inside
+    against those outside."""
     starts = np.unique(t)
     if starts.size > _MAX_WINDOW_STARTS:
         starts = starts[np.unique(np.linspace(0, starts.size - 1, _MAX_WINDOW_STARTS).round().astype(int))]
     lo = np.tile(starts, len(FLARE_WINDOWS_DAYS))
     hi = lo + np.repeat(FLARE_WINDOWS_DAYS, starts.size)
-    z2, diff_max = np.zeros(lo.size), np.zeros(lo.size)
-    for j in np.unique(band):
-        sel = band == j
-        tb, rb = t[sel], rel[sel]
-        inside = (tb[None, :] >= lo[:, None]) & (tb[None, :] < hi[:, None])
-        n_in = inside.sum(axis=1)
-        n_out = tb.size - n_in
-        ok = (n_in >= _MIN_PER_SIDE) & (n_out >= _MIN_PER_SIDE)
-        if not ok.any():
-            continue
-        w = inside[ok]
-        diff = _row_medians(np.where(w, rb, np.inf), n_in[ok]) - _row_medians(np.where(w, np.inf, rb), n_out[ok])
-        z2[ok] += diff ** 2 / (scale ** 2 * (1.0 / n_in[ok] + 1.0 / n_out[ok]))
-        diff_max[ok] = np.maximum(diff_max[ok], np.abs(diff))
-    best = int(np.argmax(z2))
-    return float(diff_max[best] / scale) if z2[best] > 0 else 0.0
+    return _best_partition_contrast(t, rel, band, scale,
+                                    lambda tb: (tb[None, :] >= lo[:, None]) & (tb[None, :] < hi[:, None]))
 
 
 def curve_statistics(t, rel, band, scale: float) -> np.ndarray:
