@@ -22,6 +22,16 @@ MAINTAINER_PRIVATE_IMPORTS = {
         "agnlab.spectra._pretrained", "agnlab.spectra._pretrained.CARD_FIELDS",
         "agnlab.spectra._pretrained.PRETRAINED_NAMES", "agnlab.spectra._pretrained._sha256",
     },
+    # an oracle analysis: it re-derives the simulator's absorbers and the finder's log N scale from their internals
+    "benchmarks/spectra_dla_ceiling.py": {
+        "agnlab.spectra._cddf", "agnlab.spectra._cddf.ColumnDensityDistribution",
+        "agnlab.spectra._dla", "agnlab.spectra._dla._NHI_MID", "agnlab.spectra._dla._NHI_SCALE",
+        "agnlab.spectra._dla._window_snr", "agnlab.spectra._igm", "agnlab.spectra._igm.add_line_tau",
+        "agnlab.spectra._metrics", "agnlab.spectra._metrics.dla_search_range",
+        "agnlab.spectra._ml_eval", "agnlab.spectra._ml_eval.MAG_BINS",
+        "agnlab.spectra._physics", "agnlab.spectra._physics.LYMAN_SERIES", "agnlab.spectra._physics.damping_a",
+        "agnlab.spectra._physics.tau0_factor", "agnlab.spectra._voigt", "agnlab.spectra._voigt.voigt_hjerting",
+    },
 }
 
 

@@ -418,7 +418,7 @@ def test_flare_contrast_of_white_noise_and_of_a_flare():
 def test_flare_contrast_equals_the_window_by_window_definition():
     """The vectorised flare contrast equals medians taken window by window (ties in time and 1-3 bands
     included). Tolerance 1e-12 (same arithmetic)."""
-    from agnlab.lightcurves._vrae_stats import FLARE_WINDOWS_DAYS
+    from agnlab.lightcurves import FLARE_WINDOWS_DAYS
 
     k = IF_STATISTICS.index("flare_contrast")
 

@@ -232,7 +232,7 @@ def test_pooled_stretch_weighs_both_calibration_sets_equally():
     """pooled_stretch: 68.27 % of the pooled weight below the factor, each set weighing 1/2 whatever its size;
     equal sets give their own factor (exact), and the factor lies between the two sets' own (tolerance: one
     score step of 0.01)."""
-    from agnlab.nebular._grid_calibrate import conformal_factor, pooled_stretch
+    from agnlab.nebular import conformal_factor, pooled_stretch
 
     rng = np.random.default_rng(3)
     a = np.abs(rng.standard_normal((4000, 2)))

@@ -7,8 +7,16 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import minimize
 
-from agnlab.population import PopulationFit, jensen_shannon, parameter_distributions, poisson_deviance
-from agnlab.population._maxent import lam_band, maxent_poisson, maxent_select, prior_counts
+from agnlab.population import (
+    PopulationFit,
+    jensen_shannon,
+    lam_band,
+    maxent_poisson,
+    maxent_select,
+    parameter_distributions,
+    poisson_deviance,
+    prior_counts,
+)
 
 
 def _problem(rng, n_bins=60, n_tracks=40, scale=1000.0):

@@ -49,6 +49,7 @@ _EXPORTS = {
     "IF_INPUTS": "._vrae",
     "IF_NETWORKS": "._vrae",
     "IF_STATISTICS": "._vrae_stats",
+    "FLARE_WINDOWS_DAYS": "._vrae_stats",
     "curve_statistics": "._vrae_stats",
     "fit_r_calibration": "._vrae",
     "r_calibrated": "._vrae",
