@@ -164,23 +164,24 @@ REFIT_SCALE_GRID = (1.0, 2.0, 3.0, 4.0)
 
 
 def _heldout_features(held, n, dla, *, chunk, n_jobs):
-    """DLA network inputs, window starts, true quasar redshifts, empty flags and DLA lists of ``n`` spectra."""
+    """DLA network inputs, window starts, true quasar redshifts, empty flags, C IV regions and DLA lists of ``n``
+    spectra."""
     import warnings
 
     import numpy as np
 
     from agnlab.spectra import SpectraWarning, truth_dlas
 
-    X, i0, z, empty, lists = [], [], [], [], []
+    X, i0, z, empty, civ, lists = [], [], [], [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpectraWarning)
         for b in held.iter_chunks(n, chunk_size=chunk, n_jobs=n_jobs):
             zq = b.truth["z_qso"].to_numpy(float)
-            x, s, e = dla.preprocess(b.wave_aa, b.flux, b.ivar, zq)
-            X.append(x), i0.append(s), z.append(zq), empty.append(e)
+            x, s, e, c = dla.preprocess(b.wave_aa, b.flux, b.ivar, zq, civ=True)  # C IV: the BAL veto, as detect()
+            X.append(x), i0.append(s), z.append(zq), empty.append(e), civ.append(c)
             lists += truth_dlas(b.truth, len(zq))
-    X, i0, z, empty = (np.concatenate(v) for v in (X, i0, z, empty))
-    return X, i0, z, empty, lists
+    X, i0, z, empty, civ = (np.concatenate(v) for v in (X, i0, z, empty, civ))
+    return X, i0, z, empty, civ, lists
 
 
 def _grid_search(feats, dla, grid_params):
@@ -190,13 +191,13 @@ def _grid_search(feats, dla, grid_params):
 
     from agnlab.spectra import SpectraWarning, dla_metrics
 
-    X, i0, z, empty, lists = feats
+    X, i0, z, empty, civ, lists = feats
     grid = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SpectraWarning)
         for params in grid_params:
             dla.set_params(**params)
-            dl, sp = dla.detect_preprocessed(X, i0, z, empty, threshold=0.02)
+            dl, sp = dla.detect_preprocessed(X, i0, z, empty, threshold=0.02, civ=civ)
             m = dla_metrics(lists, dl, z, spectrum_scores=sp["score"].to_numpy())
             grid.append({**params, "roc_auc": round(m["roc_auc"], 4),
                          "completeness_at_purity": round(m["completeness_at_purity"], 4)})
