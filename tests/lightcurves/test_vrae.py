@@ -7,6 +7,7 @@ from agnlab.lightcurves import (
     IF_INPUTS,
     IF_NETWORKS,
     IF_STATISTICS,
+    SCHEDULES,
     VRAEAnomalyDetector,
     curve_statistics,
     fit_r_calibration,
@@ -341,6 +342,7 @@ def test_error_cap_can_be_switched_off_and_is_validated():
 
 def test_option_names_are_exported():
     assert IF_INPUTS == ("posterior", "mean") and IF_NETWORKS == ("separate", "shared")
+    assert SCHEDULES == ("plateau", "cosine")
     assert IF_STATISTICS == ("spread_ratio", "step_contrast", "flare_contrast")
 
 
@@ -530,3 +532,19 @@ def test_r_calibration_on_n_and_error_recovers_known_planes():
     assert abs(np.median(z)) < 0.05 and np.mean(z > 1.2816) == pytest.approx(0.10, abs=0.015)
     with pytest.raises(ValueError, match="pass error="):
         r_calibrated(np.exp(lnr), n, cal)
+
+
+def test_the_schedule_is_the_reconstruction_networks_alone():
+    """``schedule`` changes how the reconstruction network is trained; the forest's network, trained after it from
+    the same seeds, comes out identical (forest scores equal to 1e-12), and an unknown schedule is rejected."""
+    lc, _ = simulate(8, classes=["AGN", "QSO"], seed=13)
+    kw = dict(hidden=8, latent=3, max_len=60, max_epochs=3, patience=None, batch_size=8, if_n_estimators=20,
+              if_hidden=8, if_latent=2, if_energy=2, random_state=0)
+    plateau = VRAEAnomalyDetector(schedule="plateau", **kw).fit(lc)
+    cosine = VRAEAnomalyDetector(schedule="cosine", **kw).fit(lc)
+    a, b = plateau.score(lc).set_index("object_id"), cosine.score(lc).set_index("object_id")
+    np.testing.assert_allclose(b.loc[a.index, "if_score"], a["if_score"], rtol=1e-12)
+    assert not np.allclose(b.loc[a.index, "R"], a["R"], rtol=1e-3)
+    assert len(cosine.training_record_["history"]) == 3
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        VRAEAnomalyDetector(schedule="step", max_epochs=1).fit(lc)

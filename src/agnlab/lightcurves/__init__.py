@@ -48,6 +48,7 @@ _EXPORTS = {
     "VRAEAnomalyDetector": "._vrae",
     "IF_INPUTS": "._vrae",
     "IF_NETWORKS": "._vrae",
+    "SCHEDULES": "._vrae",
     "IF_STATISTICS": "._vrae_stats",
     "FLARE_WINDOWS_DAYS": "._vrae_stats",
     "curve_statistics": "._vrae_stats",
