@@ -153,7 +153,7 @@ def bench_grid(key, seeds, args):
             # one training thread: small-batch training on shared cores is fastest so (see agnlab._estimator)
             n = args.n_samples if method == "nn" else args.gbm_samples
             kw = {"n_samples": n, "random_state": seed, "progress": False, "n_jobs": 1,
-                  "interpolation": args.interpolation}
+                  "interpolation": args.interpolation, "held_out_correction": args.held_out_correction}
             inv = GridInverter(method, **kw).fit(grid, lines=all_lines, exclude=mask)
             fit_s = time.perf_counter() - t0
             inv.set_params(n_jobs=args.threads)
@@ -266,6 +266,8 @@ def main(argv=None):
                     help="training spectra of the gbm method (default 100,000: its fit is ~10x slower)")
     ap.add_argument("--interpolation", choices=["linear", "neural"], default="linear",
                     help="how GridInverter makes training spectra between nodes (default: %(default)s)")
+    ap.add_argument("--held-out-correction", choices=["constant", "conditional"], default="constant",
+                    help="GridInverter held_out_correction (default: %(default)s, the estimator's default)")
     ap.add_argument("--n-throughput", type=int, default=None, help="spectra of the throughput test (1,000,000)")
     ap.add_argument("--n-coverage", type=int, default=None,
                     help="further test spectra per grid and seed for agnlab's coverage alone (default 2000; 0: none)")

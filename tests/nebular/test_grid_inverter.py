@@ -196,7 +196,8 @@ def test_calibration_sets(grid, calibration_set):
 
 
 def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
-    """calibration_set="held-out-slices" (the default) is the node-gap calibration times one factor per parameter,
+    """calibration_set="held-out-slices" (the default) with held_out_correction="constant" is the node-gap
+    calibration times one factor per parameter,
     the conformal factor of the node-gap set's scores pooled with those of a helper trained without every third
     interior node slice on its held-out models (so between 1 and the helper's own factor), recorded in
     training_record_: the same medians (exactly) and interval half-widths times that factor (rtol 1e-9, where
@@ -207,7 +208,8 @@ def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
     lines = [*LINES, "NeIII3869"]
     kw = {"gbm_params": {"max_iter": 30}, "n_samples": 5000, "random_state": 1, "progress": False}
     node_gap = GridInverter("gbm", calibration_set="node-gap", **kw).fit(g, lines=lines)
-    held = GridInverter("gbm", **kw).fit(g, lines=lines)
+    held = GridInverter("gbm", calibration_set="held-out-slices", held_out_correction="constant", **kw).fit(
+        g, lines=lines)
     stretch = held.training_record_["held_out_slice_stretch"]
     assert set(stretch) == set(g.param_names)
     helper = held.training_record_["held_out_slice_stretch_helper"]
@@ -245,6 +247,50 @@ def test_pooled_stretch_weighs_both_calibration_sets_equally():
     cover = 0.5 * np.mean(a <= c, axis=0) + 0.5 * np.mean(b <= c, axis=0)
     np.testing.assert_allclose(cover, 0.6827, atol=0.002)
     np.testing.assert_allclose(pooled_stretch(a, 100 * b, hi=4.0), 4.0)      # clipped
+
+
+def test_conditional_held_out_correction_and_older_files(tmp_path):
+    """held_out_correction="conditional": the same fit as "constant" up to the held-out correction (same pooled
+    constant, recorded; the medians equal exactly); the correction follows the observing conditions (it differs
+    between spectra, 5th-95th percentile spread > 1 %) around a median factor within 25 % of the constant one;
+    a file saved before the option existed (no such hyperparameter) loads and predicts the same (exactly)."""
+    from agnlab.io import load_artifact, save_artifact
+
+    t = _grid_table()
+    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
+    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+    lines = [*LINES, "NeIII3869"]
+    kw = {"gbm_params": {"max_iter": 30}, "n_samples": 5000, "random_state": 1, "progress": False}
+    const = GridInverter("gbm", held_out_correction="constant", **kw).fit(g, lines=lines)
+    cond = GridInverter("gbm", held_out_correction="conditional", **kw).fit(g, lines=lines)
+    assert const.training_record_["held_out_correction"] == "constant"
+    assert "held_out_slice_stretch_conditional" not in const.training_record_
+    k = const.training_record_["held_out_slice_stretch"]
+    assert cond.training_record_["held_out_slice_stretch"] == k
+    spread = cond.training_record_["held_out_slice_stretch_conditional"]
+    for p in g.param_names:
+        q05, q50, q95 = spread[p]
+        assert q95 / q05 > 1.01
+        assert 0.75 < q50 / k[p] < 1.25
+    rng = np.random.default_rng(5)
+    f = g.fluxes[["Hbeta", *lines]].reset_index(drop=True)
+    e = f / 20.0
+    f = f + e * rng.standard_normal(f.shape)
+    a, b = const.predict(f, e), cond.predict(f, e)
+    ok = (a["flag"] == "ok") & (b["flag"] == "ok")
+    assert ok.mean() > 0.9
+    for p in g.param_names:
+        np.testing.assert_allclose(b.loc[ok, p], a.loc[ok, p], rtol=0, atol=0)
+    # an older file: no held_out_correction among its hyperparameters (its coefficients are what it predicts with)
+    for inv in (const, cond):
+        arrays, meta = load_artifact(inv.save(tmp_path / "m.npz"))
+        params = {k2: v for k2, v in meta["params"].items() if k2 != "held_out_correction"}
+        old = save_artifact(tmp_path / "old.npz", kind=meta["_kind"], arrays=arrays,
+                            metadata={**{k2: v for k2, v in meta.items() if not k2.startswith("_")}, "params": params})
+        back = GridInverter.load(old)
+        pd.testing.assert_frame_equal(back.predict(f, e), inv.predict(f, e), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="held_out_correction"):
+        GridInverter("gbm", held_out_correction="per-node").fit(g, lines=lines)
 
 
 def test_node_gap_model_error_trains_on_a_curved_grid():

@@ -15,8 +15,8 @@ import numpy as np
 from ._grid_backends import QUANTILES
 
 __all__ = ["CAL_BINS", "apply_calibration", "apply_conditional", "calibrate_intervals", "condition_features",
-           "conformal_factor", "conformity_scores", "fit_conditional", "identity_calibration",
-           "n_conditional_coefs", "pooled_stretch"]
+           "conditional_log_factor", "conformal_factor", "conformity_scores", "fit_conditional", "identity_calibration",
+           "n_conditional_coefs", "pooled_conditional_stretch", "pooled_stretch"]
 
 CAL_BINS = 8
 _LEVEL = QUANTILES[2] - QUANTILES[0]
@@ -73,13 +73,51 @@ def pooled_stretch(node_gap_scores, held_out_scores, *, lo=0.25, hi=4.0) -> np.n
     n = min(len(a), len(b))
     level = min(1.0, _LEVEL * (n + 1) / n)
     scores = np.concatenate([a, b])
-    w = np.concatenate([np.full(len(a), 0.5 / len(a)), np.full(len(b), 0.5 / len(b))])
-    out = np.empty(scores.shape[1])
-    for p in range(scores.shape[1]):
-        order = np.argsort(scores[:, p])
-        cum = np.cumsum(w[order])
-        out[p] = scores[order[min(np.searchsorted(cum, level - 1e-12), len(cum) - 1)], p]
+    w = _pooled_weights(len(a), len(b))
+    out = np.array([_weighted_quantile(scores[:, p], w, level) for p in range(scores.shape[1])])
     return np.clip(out, lo, hi)
+
+
+def _pooled_weights(n1, n2):
+    """Weight 1/2 for each of two sets of ``n1`` and ``n2`` rows, whatever their sizes."""
+    return np.concatenate([np.full(n1, 0.5 / n1), np.full(n2, 0.5 / n2)])
+
+
+def pooled_conditional_stretch(node_gap, held_out, *, lo=0.25, hi=4.0) -> np.ndarray:
+    """Coefficients (P, :func:`n_conditional_coefs`) of a held-out correction exp(z . gamma) that depends on the
+    observing conditions z, fitted on two calibration sets pooled with equal weight (the conditional version
+    of :func:`pooled_stretch`).
+
+    ``node_gap`` and ``held_out``: each a tuple ``(scores, shared, log_width)`` -- :func:`conformity_scores`
+    of the fully calibrated intervals (n, P), the :func:`condition_features` (n, F) and the log10 width of the
+    width-binned intervals (n, P) that the conditional factor's design uses -- of the model on its node-gap
+    set and of the helper on its held-out node slices. Per parameter, the 68.27 % quantile of log(score) is
+    regressed on the same design as :func:`fit_conditional` (intercept, log width and its square, S/N level
+    and spread, the presence of each line, the position in the box and its square), each set weighing 1/2;
+    then the intercept is shifted so that exactly the conformal fraction of the pooled weight is covered.
+    The node-gap set is already calibrated in every condition (its ideal correction is 1), so the fit follows
+    the helper's held-out excess where the helper shows one -- e.g. a different correction for spectra with
+    and without the auroral lines -- at half its size, as :func:`pooled_stretch` does for one constant.
+    Because the design is the conditional factor's own, the correction adds to its coefficients
+    (``calibration_conditional_ + gamma``) and costs nothing at prediction. The constant equivalent
+    (``gamma[:, 0]`` alone) is not clipped; ``lo`` and ``hi`` bound the correction's median on the pooled sets.
+    """
+    (sa, fa, la), (sb, fb, lb) = node_gap, held_out
+    sa, sb = np.asarray(sa, dtype=float), np.asarray(sb, dtype=float)
+    n = min(len(sa), len(sb))
+    level = min(1.0, _LEVEL * (n + 1) / n)
+    w = _pooled_weights(len(sa), len(sb))
+    t_all = np.log(np.maximum(np.concatenate([sa, sb]), 1e-3))
+    out = np.empty((sa.shape[1], 3 + np.shape(fa)[1]))
+    for p in range(sa.shape[1]):
+        z = np.vstack([_design(fa, np.asarray(la)[:, p]), _design(fb, np.asarray(lb)[:, p])])
+        t = t_all[:, p]
+        g = _quantile_regression(z, t, _LEVEL, weights=w)
+        g[0] += _weighted_quantile(t - z @ g, w, level)
+        mid = _weighted_quantile(z @ g, w, 0.5)
+        g[0] += np.clip(mid, np.log(lo), np.log(hi)) - mid
+        out[p] = g
+    return out
 
 
 def identity_calibration(n_params: int, n_bins: int = CAL_BINS) -> np.ndarray:
@@ -145,24 +183,35 @@ def n_conditional_coefs(n_lines: int, n_params: int) -> int:
     return 3 + 2 * N_SNR_KNOTS + 3 + n_lines + 2 * n_params
 
 
-def _quantile_regression(z, t, tau, *, smooth=0.02, ridge=1e-4):
+def _quantile_regression(z, t, tau, *, smooth=0.02, ridge=1e-4, weights=None):
     """Linear ``tau``-quantile regression of ``t`` on ``z`` (first column the intercept): smoothed pinball loss
-    (softplus of width ``smooth``) with a small ridge on the slopes, L-BFGS."""
+    (softplus of width ``smooth``) with a small ridge on the slopes, L-BFGS. ``weights`` (n,): weight of each
+    row (default: equal)."""
     from scipy.optimize import minimize
     from scipy.special import expit
 
     n = len(t)
+    w = None if weights is None else np.asarray(weights, dtype=float) / np.sum(weights)
     penal = np.r_[0.0, np.full(z.shape[1] - 1, ridge)]
 
     def loss(b):
         u = t - z @ b
-        val = np.mean((tau - 1.0) * u + smooth * np.logaddexp(0.0, u / smooth)) + np.sum(penal * b * b)
-        grad = -(z.T @ ((tau - 1.0) + expit(u / smooth))) / n + 2.0 * penal * b
-        return val, grad
+        pin = (tau - 1.0) * u + smooth * np.logaddexp(0.0, u / smooth)
+        dpin = (tau - 1.0) + expit(u / smooth)
+        if w is None:
+            return np.mean(pin) + np.sum(penal * b * b), -(z.T @ dpin) / n + 2.0 * penal * b
+        return w @ pin + np.sum(penal * b * b), -(z.T @ (w * dpin)) + 2.0 * penal * b
 
     b0 = np.zeros(z.shape[1])
-    b0[0] = np.quantile(t, tau)
+    b0[0] = np.quantile(t, tau) if w is None else _weighted_quantile(t, w, tau)
     return minimize(loss, b0, jac=True, method="L-BFGS-B", options={"maxiter": 1000}).x
+
+
+def _weighted_quantile(x, w, level):
+    """Smallest ``x`` with at least ``level`` of the weight ``w`` at or below it."""
+    order = np.argsort(x)
+    cum = np.cumsum(w[order]) / np.sum(w)
+    return x[order[min(np.searchsorted(cum, level - 1e-12), len(cum) - 1)]]
 
 
 def fit_conditional(lo, med, hi, y, shared) -> np.ndarray:
@@ -186,8 +235,12 @@ def fit_conditional(lo, med, hi, y, shared) -> np.ndarray:
 
 def apply_conditional(coefs, lo, med, hi, shared):
     """``(lo, med, hi)`` stretched by the conditional factors ``coefs`` (from :func:`fit_conditional`)."""
-    c = np.empty_like(med)
-    for p, b in enumerate(coefs):
-        z = _design(shared, np.log10(np.maximum(hi[:, p] - lo[:, p], _TINY)))
-        c[:, p] = np.exp(np.clip(z @ b, -_MAX_LOG_STRETCH, _MAX_LOG_STRETCH))
+    logw = np.log10(np.maximum(hi - lo, _TINY))
+    c = np.exp(np.clip(conditional_log_factor(coefs, shared, logw), -_MAX_LOG_STRETCH, _MAX_LOG_STRETCH))
     return med - c * (med - lo), med, med + c * (hi - med)
+
+
+def conditional_log_factor(coefs, shared, logw) -> np.ndarray:
+    """z . beta (n, P) of conditional coefficients ``coefs`` (P, K), conditions ``shared`` (n, F) and the log10
+    width of the width-binned intervals ``logw`` (n, P); unclipped."""
+    return np.stack([_design(shared, logw[:, p]) @ b for p, b in enumerate(coefs)], axis=1)
