@@ -139,6 +139,17 @@ def noise_model(rng, colors, w2):
     return np.column_stack([m["w1"] - m["w2"], m["w2"] - m["w3"]]), err, m["w2"]
 
 
+def continuous_points(colors, angles_deg, w2=None):
+    """Track points at continuous inclinations, as the default fit models them: every sampled angle interval
+    subdivided (``agnlab.population.ANGLE_SUBSTEPS``) with colours (and W2) interpolated linearly; returns the
+    points, their isotropic weights and W2. Sources of a model the fit should accept are drawn from these."""
+    from agnlab.population import ANGLE_SUBSTEPS, angle_weights, interpolate_points, subdivide_angles
+
+    fine, i0, fr = subdivide_angles(angles_deg, ANGLE_SUBSTEPS)
+    return (interpolate_points(colors, i0, fr), angle_weights(fine),
+            None if w2 is None else interpolate_points(w2, i0, fr))
+
+
 def sample_sources(rng, colors, weights, angle_w, n, w2=None):
     """Sources from tracks (weights) x angles (angle_w); W2 uniform in W2_RANGE unless given per track point."""
     ti = rng.choice(colors.shape[0], n, p=weights / weights.sum())
@@ -174,7 +185,7 @@ def _gof(fit):
     return {k: g[k] for k in ("cash", "expected_cash", "std_cash", "p_value", "p_value_empirical", "n_bins")}
 
 
-def _truth_gof(fit, colors, true, angle_w, track_w2=None, selection=None):
+def _truth_gof(fit, colors, true, angles_deg, track_w2=None, selection=None):
     """Cash statistic of the *true* model (known tracks and weights) on the fit's histogram, with its exact Poisson
     expectation and spread (``cash_expectation``) and a normal-approximation p-value: tells a sample that is an
     outlier under the truth itself (no fit can then be accepted) from a model that misses. Uses the fit's own
@@ -189,9 +200,10 @@ def _truth_gof(fit, colors, true, angle_w, track_w2=None, selection=None):
     em = {"grids": [(np.asarray(g[0]), np.asarray(g[1])) for g in ei["grids"].values()],
           "w2_nodes": np.asarray(ei["w2_nodes"])}
     t = np.flatnonzero(true)
+    colors, angle_w, track_w2 = continuous_points(colors[t], angles_deg, None if track_w2 is None else track_w2[t])
     fn = None if selection is None else (lambda w: selection_threshold(selection, w))
-    dm = design_matrix(np.asarray(colors[t], float), fit.edges_, weights=angle_w, error_model=em,
-                       w2_points=None if track_w2 is None else track_w2[t], x_min_fn=fn)
+    dm = design_matrix(np.asarray(colors, float), fit.edges_, weights=angle_w, error_model=em,
+                       w2_points=track_w2, x_min_fn=fn)
     mu = N_OBS * np.asarray(dm.matrix @ (true[t] / true.sum()), float).ravel()
     h = fit.observed_hist_.ravel()
     used = (h > 0) | (mu > 0)
@@ -332,17 +344,19 @@ def bench_recovery(quick, seed=0, tracks=None, torus_only=None, figs=None, dense
         rng = np.random.default_rng(2000 + seed)
         true = np.zeros(tr.n_tracks)
         true[rng.choice(tr.n_tracks, 20, replace=False)] = rng.dirichlet(np.ones(20))
-        obs, err, w2o = sample_sources(rng, tr.colors, true, aw, N_OBS)
+        c_f, aw_f, _ = continuous_points(tr.colors, tr.angles_deg)
+        obs, err, w2o = sample_sources(rng, c_f, true, aw_f, N_OBS)
         ok_fit = _fit(tr, obs, err, seed, angles=tr.angles_deg, observed_w2=w2o)
         sh_fit = _fit(tr.colors + np.float32(0.015), obs, err, seed, angles=tr.angles_deg, observed_w2=w2o)
         gotc = ok_fit.parameter_distributions(tr.params, param_names=tr.param_names)
         refc = parameter_distributions(tr.params, true, param_names=tr.param_names)
         out["correct"] = {"gof": _gof(ok_fit), "jsd": _jsd(gotc, refc),
-                          "truth": _truth_gof(ok_fit, tr.colors, true, aw)}
+                          "truth": _truth_gof(ok_fit, tr.colors, true, tr.angles_deg)}
         out["shifted"] = {"gof": _gof(sh_fit)}
         if torus_only is not None and CLUMPY_FILE.exists():
             mcol, mang = clumpy_truth(rng, quick)
-            obs, err, w2o = sample_sources(rng, mcol, rng.dirichlet(np.ones(mcol.shape[0])), angle_weights(mang),
+            mcol, maw, _ = continuous_points(mcol, mang)
+            obs, err, w2o = sample_sources(rng, mcol, rng.dirichlet(np.ones(mcol.shape[0])), maw,
                                            N_OBS)
             mm_fit = _fit(torus_only, obs, err, seed, angles=torus_only.angles_deg, observed_w2=w2o)
             out["mismatch"] = {"gof": _gof(mm_fit)}
@@ -367,7 +381,7 @@ def bench_recovery(quick, seed=0, tracks=None, torus_only=None, figs=None, dense
         out["assef"] = {"selected_fraction": float(keep.mean()), "true_weight_visible": float(true[ok].sum()),
                         "jsd_forward": _jsd(got_f, ref), "jsd_ignored": _jsd(got_i, ref),
                         "gof_forward": _gof(fwd), "gof_ignored": _gof(ign),
-                        "truth": _truth_gof(fwd, colors, true, aw, track_w2=w2, selection="default")}
+                        "truth": _truth_gof(fwd, colors, true, tr.angles_deg, track_w2=w2, selection="default")}
         if figs is not None:
             figs["assef"] = (got_f, got_i, ref)
     return out
@@ -375,9 +389,8 @@ def bench_recovery(quick, seed=0, tracks=None, torus_only=None, figs=None, dense
 
 def assef_sample(tr, seed):
     """The Assef et al. part's library (tracks x W2 levels), true mix and parent sample of ``seed``
-    (``default_rng(3000 + seed)``): colors, w2, params, names, true weights, observed colours, errors, W2."""
-    from agnlab.population import angle_weights
-
+    (``default_rng(3000 + seed)``): colors, w2, params, names, true weights, observed colours, errors, W2.
+    Sources are drawn at continuous inclinations along the tracks (``continuous_points``)."""
     rng = np.random.default_rng(3000 + seed)
     lv = np.asarray(ASSEF_W2_LEVELS)
     colors = np.concatenate([tr.colors] * lv.size)
@@ -385,7 +398,8 @@ def assef_sample(tr, seed):
     params = np.column_stack([np.tile(tr.params, (lv.size, 1)), np.repeat(lv, tr.n_tracks)])
     true = np.zeros(colors.shape[0])
     true[rng.choice(colors.shape[0], 20, replace=False)] = rng.dirichlet(np.ones(20))
-    obs, err, w2_obs = sample_sources(rng, colors, true, angle_weights(tr.angles_deg), N_OBS, w2=w2)
+    c_f, aw_f, w2_f = continuous_points(colors, tr.angles_deg, w2)
+    obs, err, w2_obs = sample_sources(rng, c_f, true, aw_f, N_OBS, w2=w2_f)
     return colors, w2, params, tr.param_names + ["W2"], true, obs, err, w2_obs
 
 
@@ -398,15 +412,12 @@ def _assef_forward_fit(tr, colors, w2, obs, err, w2_obs, seed):
 def bench_acceptance(tr, n_seeds):
     """Acceptance rate of the correct model: the Assef et al. forward-modelled fit of seeds 0..n_seeds-1 (exactly
     the path of the recovery part), its Cash p-value, and the true model's own p on the same histogram."""
-    from agnlab.population import angle_weights
-
-    aw = angle_weights(tr.angles_deg)
     rows = []
     for seed in range(int(n_seeds)):
         t0 = time.process_time()
         colors, w2, _, _, true, obs, err, w2_obs = assef_sample(tr, seed)
         fwd = _assef_forward_fit(tr, colors, w2, obs, err, w2_obs, seed)
-        rows.append({"seed": seed, "gof": _gof(fwd), "truth": _truth_gof(fwd, colors, true, aw, track_w2=w2,
+        rows.append({"seed": seed, "gof": _gof(fwd), "truth": _truth_gof(fwd, colors, true, tr.angles_deg, track_w2=w2,
                                                                           selection="default"),
                      "cpu_seconds": time.process_time() - t0})
         log(f"acceptance seed {seed}: p = {rows[-1]['gof']['p_value']:.3g}, truth p = "
@@ -438,7 +449,7 @@ def scale_worker(n_tracks, quick, threads=2):
 def _scale_worker(n_tracks, quick):
     import warnings
 
-    from agnlab.population import PopulationFit, angle_weights
+    from agnlab.population import PopulationFit
 
     tr = base_tracks(quick)
     rng = np.random.default_rng(n_tracks)
@@ -448,7 +459,9 @@ def _scale_worker(n_tracks, quick):
     true = np.zeros(n_tracks)
     idx = rng.choice(n_tracks, 20, replace=False)
     true[idx] = rng.dirichlet(np.ones(20))
-    obs = sample_observed(rng, colors, true, angle_weights(tr.angles_deg), N_OBS)
+    c_f, aw_f, _ = continuous_points(colors, tr.angles_deg)
+    obs = sample_observed(rng, c_f, true, aw_f, N_OBS)
+    del c_f
     t0 = time.perf_counter()
     c0 = time.process_time()
     fit = PopulationFit(bins=40, color_error=COLOR_ERROR, random_state=0)
@@ -724,7 +737,8 @@ def offgrid_lines(recs, args, t_tracks):
              f"(not in the library). {N_OBS:,} sources, W2 uniform in {W2_RANGE}, per-source errors from an "
              "AllWISE-like noise model (depths W1 17.1, W2 15.7, W3 12.2); the fit gets the magnitude errors "
              "and W2 (its magnitude error model, W2 covariance included). 40x40 bins, default "
-             f"PopulationFit: {_reg_note(recs, 'offgrid')}; 20 bootstrap replicates for the p-value. "
+             f"PopulationFit (tracks as curves over the viewing angle: angle_substeps={_substeps()}), "
+             f"{_reg_note(recs, 'offgrid')}; 20 bootstrap replicates for the p-value. "
              f"{seeds_note(args.seeds)} Fit {sp(('offgrid', 'fit_seconds'), '.1f')} s.", ""]
     lines += _jsd_table(recs, "offgrid", "fit")
     regs = [reg for reg in _REGS if f"offgrid_{reg}" in rec]      # the ``compare`` fits beside the default
@@ -772,10 +786,19 @@ def offgrid_lines(recs, args, t_tracks):
     return lines
 
 
+def _substeps():
+    from agnlab.population import ANGLE_SUBSTEPS
+
+    return ANGLE_SUBSTEPS
+
+
 def gof_lines(recs):
     sp = _spread(recs)
     lines = ["## Goodness of fit: Cash statistic vs a parametric bootstrap of the fitted model", "",
-             "Same library, default PopulationFit; the correct model = 20 library tracks; the shifted model = the "
+             "Same library, default PopulationFit; the correct model = 20 library tracks, its sources at continuous "
+             "inclinations along them as the default fit models a track (every sampled angle interval subdivided "
+             f"into {_substeps()} with colours interpolated linearly, `angle_substeps`; `continuous_points`; also "
+             "for the mismatched family and the Assef et al. part); the shifted model = the "
              "library moved by +0.015 mag in both colours, fitted to the same data; the mismatched family = "
              "observations from the real CLUMPY grid (torus only, Nenkova et al. 2008; 20 (sigma, tau_V) tracks + "
              "host, on the library's redshifts and host shares) fitted with the built-in torus-only library. Targets: "
@@ -881,7 +904,8 @@ def main(argv=None):
     ap.add_argument("--parts", default="offgrid,gof,assef",
                     help="per-seed parts with --only-recovery: offgrid, gof, assef (default: %(default)s)")
     ap.add_argument("--variant", default="partial",
-                    help="with --only-recovery: results go to population_<variant>.md (default: %(default)s)")
+                    help="with --only-recovery: results go to population_<variant>.md; with --only-acceptance "
+                         "(unless partial): population_acceptance_<variant>.md (default: %(default)s)")
     ap.add_argument("--jobs", type=int, default=1,
                     help="with --only-recovery: seeds fitted in this many processes at once (default: %(default)s)")
     ap.add_argument("--compare", default="maxent",
@@ -938,7 +962,8 @@ def _run_recovery_only(args, info, compare):
         lines += scale_lines(rows)
     what = ", ".join(([] if not recs else list(parts)) + (["scale " + args.sizes] if rows else []))
     write_results(f"population_{args.variant}", "# population benchmark: partial run, the default PopulationFit "
-                  f"beside regularization {', '.join(compare) or '(none)'}; parts: {what} (complements population.md)",
+                  f"(angle_substeps={_substeps()}) beside regularization {', '.join(compare) or '(none)'}; parts: "
+                  f"{what} (complements population.md)",
                   "\n".join(lines),
                   {"seeds": args.seeds, "parts": list(parts), "compare": list(compare), "recovery": recs,
                    "scale": rows}, info, args.out_dir)
@@ -973,7 +998,11 @@ def _run(args, info):
         return 0
     if args.only_acceptance:
         rows = bench_acceptance(base_tracks(args.quick), args.acceptance_seeds or 20)
-        write_results("population_acceptance", "# population benchmark: acceptance rate only",
+        name, title = "population_acceptance", "# population benchmark: acceptance rate only"
+        if args.variant != "partial":   # a variant beside the reference acceptance file
+            name, title = f"{name}_{args.variant}", (f"{title}, default PopulationFit (angle_substeps={_substeps()}); "
+                                                     "complements population_acceptance.md")
+        write_results(name, title,
                       "\n".join(acceptance_lines(rows)), {"acceptance": rows}, info, args.out_dir)
         return 0
     compare = tuple(c for c in args.compare.split(",") if c)

@@ -48,6 +48,17 @@ def test_cli_select_crossmatch_fit(tmp_path):
     assert _run(["population", "fit", str(tracks), str(xm), "--out", str(cut), "--bins", "10", "--n-alphas", "3",
                  "--cv", "2", "--gof-boot", "3", "--selection", "assef18_c75"]) == 0
     assert PopulationFit.load(cut).selection == "assef18_c75"
+    # tracks as curves over the viewing angle by default; --angle-substeps 1: the sampled points alone
+    assert PopulationFit.load(dflt).training_record_["angles"] == {"n_sampled": 4, "substeps": 3, "n_points": 10}
+    pts = tmp_path / "fit4.npz"
+    assert _run(["population", "fit", str(tracks), str(xm), "--out", str(pts), "--bins", "10", "--n-alphas", "3",
+                 "--cv", "2", "--gof-boot", "0", "--angle-substeps", "1"]) == 0
+    assert PopulationFit.load(pts).training_record_["angles"]["n_points"] == 4
+    from agnlab.cli import main
+
+    assert main(["population", "fit", str(tracks), str(xm), "--out", str(tmp_path / "bad.npz"),
+                 "--angle-substeps", "0"]) == 2
+    assert not (tmp_path / "bad.npz").exists()
 
 
 def test_cli_select_hats_matches_in_memory(tmp_path, capsys):

@@ -9,15 +9,18 @@ from scipy.stats import t as student_t
 from sklearn.exceptions import NotFittedError
 
 from agnlab.population import (
+    ANGLE_SUBSTEPS,
     PopulationFit,
     angle_weights,
     color_histogram,
     color_tracks,
     design_matrix,
     histogram_edges,
+    interpolate_points,
     jensen_shannon,
     nonneg_enet,
     parameter_distributions,
+    subdivide_angles,
 )
 
 
@@ -29,6 +32,14 @@ def _toy_tracks(rng, n_tracks=600, n_angles=12):
     x = 0.3 + 0.25 * p[:, :1] + 0.6 * t * np.cos(0.4 * p[:, 2:3])
     y = 1.5 + 0.5 * p[:, 1:2] + 0.8 * t * np.sin(0.4 * p[:, 2:3] + 0.3) + 0.1 * p[:, :1] * t
     return np.stack([x, y], axis=2), p, np.linspace(0, 90, n_angles)
+
+
+def _curves(tracks, angles, *extra):
+    """Track points at continuous inclinations as the default fit models them (every angle interval subdivided,
+    ``ANGLE_SUBSTEPS``, linear interpolation) and their isotropic weights; ``extra`` arrays (e.g. W2) alike."""
+    fine, i0, fr = subdivide_angles(angles, ANGLE_SUBSTEPS)
+    return (interpolate_points(tracks, i0, fr), angle_weights(fine)) + tuple(interpolate_points(e, i0, fr)
+                                                                            for e in extra)
 
 
 def _sample(rng, tracks, weights, angle_w, n, noise=0.03):
@@ -102,7 +113,8 @@ def test_population_fit_recovers_sparse_mix(rng):
     true = np.zeros(tracks.shape[0])
     idx = rng.choice(tracks.shape[0], 12, replace=False)
     true[idx] = rng.dirichlet(np.ones(12))
-    obs = _sample(rng, tracks, true, angle_weights(angles), 60000, noise=0.0)
+    pts, aw = _curves(tracks, angles)                       # sources at continuous inclinations
+    obs = _sample(rng, pts, true, aw, 60000, noise=0.0)
     err = np.column_stack([rng.uniform(0.02, 0.06, obs.shape[0]), rng.uniform(0.02, 0.1, obs.shape[0])])
     obs += rng.normal(size=obs.shape) * err                     # per-source errors, passed to the fit
     fit = PopulationFit(bins=30, n_alphas=6, cv=3, l1_ratios=(0.5, 1.0), random_state=0,
@@ -325,9 +337,10 @@ def test_shared_w2_error_is_modelled(rng):
     true[rng.choice(200, 8, replace=False)] = 1.0
     n = 150_000
     ti = rng.choice(200, n, p=true / true.sum())
-    ai = rng.choice(tracks.shape[1], n, p=angle_weights(angles))
+    pts, aw = _curves(tracks, angles)                       # sources at continuous inclinations
+    ai = rng.choice(pts.shape[1], n, p=aw)
     w2 = rng.uniform(12.0, 14.5, n)
-    c = tracks[ti, ai]
+    c = pts[ti, ai]
     mags = np.column_stack([w2 + c[:, 0], w2, w2 - c[:, 1]])
     sig = np.sqrt(np.array([0.015, 0.018, 0.03]) ** 2 + (0.2171 * 10 ** (0.4 * (mags - [17.1, 15.7, 12.2]))) ** 2)
     m = mags + rng.normal(size=mags.shape) * sig
@@ -436,11 +449,12 @@ def _cut_toy(rng, n_obs=80_000):
     true[rng.choice(tracks.shape[0], 15, replace=False)] = rng.dirichlet(np.ones(15))
     angles = np.linspace(0, 90, na)
     ti = rng.choice(tracks.shape[0], n_obs, p=true)
-    ai = rng.choice(na, n_obs, p=angle_weights(angles))
+    pts, aw, w2p = _curves(tracks, angles, w2)              # sources at continuous inclinations
+    ai = rng.choice(aw.size, n_obs, p=aw)
     err = np.column_stack([rng.uniform(0.03, 0.06, n_obs), rng.uniform(0.05, 0.1, n_obs)])
-    obs = tracks[ti, ai] + rng.normal(size=(n_obs, 2)) * err
-    keep = obs[:, 0] > selection_threshold("default", w2[ti, ai])
-    return tracks, w2, params, true, angles, obs, err, w2[ti, ai], keep
+    obs = pts[ti, ai] + rng.normal(size=(n_obs, 2)) * err
+    keep = obs[:, 0] > selection_threshold("default", w2p[ti, ai])
+    return tracks, w2, params, true, angles, obs, err, w2p[ti, ai], keep
 
 
 def test_selection_forward_modelled_removes_the_bias(rng):

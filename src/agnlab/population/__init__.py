@@ -16,6 +16,9 @@ _EXPORTS = {
     "reduced_chi2": "._statistics",
     "DesignMatrix": "._histogram",
     "angle_weights": "._histogram",
+    "ANGLE_SUBSTEPS": "._angles",
+    "interpolate_points": "._angles",
+    "subdivide_angles": "._angles",
     "color_histogram": "._histogram",
     "design_matrix": "._histogram",
     "error_classes": "._histogram",
@@ -44,6 +47,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "ANGLE_SUBSTEPS",
     "QUICK_TRACK_NODES",
     "TRACK_NODES",
     "ColorTracks",
@@ -58,6 +62,7 @@ __all__ = [
     "error_classes",
     "histogram_edges",
     "host_galaxy_fnu",
+    "interpolate_points",
     "jensen_shannon",
     "lam_band",
     "load_tracks",
@@ -75,6 +80,7 @@ __all__ = [
     "reduced_chi2",
     "save_tracks",
     "selection_threshold",
+    "subdivide_angles",
     "track_generator",
     "tracks_from_grid",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._angles import ANGLE_SUBSTEPS
+
 __all__ = ["register"]
 
 
@@ -127,7 +129,7 @@ def _cmd_fit(args) -> int:
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
                         n_gof_boot=args.gof_boot, selection=args.selection, random_state=args.seed,
                         progress=args.progress, regularization=args.regularization,
-                        maxent_tolerance=args.maxent_tolerance)
+                        maxent_tolerance=args.maxent_tolerance, angle_substeps=args.angle_substeps)
     fit.fit(arrays["colors"], obs, err, angles_deg=arrays.get("angles_deg"), **sel_kw)
     path = fit.save(args.out)
     gof = fit.goodness_of_fit_
@@ -368,6 +370,10 @@ def register(subparsers) -> None:
     f.add_argument("--selection", help="forward-model this colour cut (a preset of agnlab.catalog.ASSEF_PRESETS, e.g. "
                                        "default); needs w2mpro in the table and w2_mag in the tracks file when the "
                                        "cut depends on W2 (default: none)")
+    f.add_argument("--angle-substeps", type=int, default=ANGLE_SUBSTEPS,
+                   help="split every interval between the tracks' sampled viewing angles into this many parts, "
+                        "colours interpolated linearly (tracks as curves; needs angles_deg in the tracks file; "
+                        "1: the sampled points alone; default: %(default)s)")
     f.add_argument("--gof-boot", type=int, default=20,
                    help="parametric-bootstrap replicates of the goodness-of-fit p-value (default: 20)")
     f.add_argument("--bootstrap", type=int, default=0,

@@ -22,14 +22,17 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     from ..catalog import crossmatch, filter_spectra, make_mock_catalog, select_wise_agn
     from ..grids import CLUMPY_PARAM_NAMES, CLUMPY_WAVE_UM, clumpy_like_sed
     from . import (
+        ANGLE_SUBSTEPS,
         PopulationFit,
         angle_weights,
         color_tracks,
+        interpolate_points,
         jensen_shannon,
         parameter_distributions,
         plot_fit_histograms,
         plot_parameter_distributions,
         plot_selection,
+        subdivide_angles,
     )
 
     t0 = time.perf_counter()
@@ -90,12 +93,15 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     true = np.zeros(tracks.n_tracks)
     idx = rng.choice(tracks.n_tracks, 15, replace=False)
     true[idx] = rng.dirichlet(np.ones(15))
-    aw = angle_weights(angles)
+    # sources at continuous inclinations along the tracks, as the fit models a track (angle_substeps)
+    fine, i0, fr = subdivide_angles(angles, ANGLE_SUBSTEPS)
+    aw = angle_weights(fine)
     n_obs = 50_000 if quick else 250_000
     ti = rng.choice(tracks.n_tracks, n_obs, p=true)
-    ai = rng.choice(angles.size, n_obs, p=aw)
+    ai = rng.choice(fine.size, n_obs, p=aw)
     mock_err = np.column_stack([rng.uniform(0.02, 0.06, n_obs), rng.uniform(0.03, 0.12, n_obs)])
-    mock_obs = tracks.colors[ti, ai].astype(float) + rng.normal(size=(n_obs, 2)) * mock_err
+    mock_obs = interpolate_points(tracks.colors, i0, fr)[ti, ai].astype(float) + \
+        rng.normal(size=(n_obs, 2)) * mock_err
     rec = PopulationFit(bins=fit.bins, n_alphas=fit.n_alphas, cv=3, l1_ratios=fit.l1_ratios,
                         n_gof_boot=fit.n_gof_boot, random_state=seed)
     with warnings.catch_warnings():
@@ -120,9 +126,9 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
     true = np.zeros(colors.shape[0])
     true[rng.choice(colors.shape[0], 15, replace=False)] = rng.dirichlet(np.ones(15))
     ti = rng.choice(colors.shape[0], n_obs, p=true)
-    ai = rng.choice(angles.size, n_obs, p=aw)
-    w2_true = w2[ti, ai]
-    c_true = colors[ti, ai].astype(float)
+    ai = rng.choice(fine.size, n_obs, p=aw)
+    w2_true = interpolate_points(w2, i0, fr)[ti, ai]
+    c_true = interpolate_points(colors, i0, fr)[ti, ai].astype(float)
     mags = np.column_stack([w2_true + c_true[:, 0], w2_true, w2_true - c_true[:, 1]])
     sig = np.sqrt(np.array([0.015, 0.018, 0.03]) ** 2 +
                   (0.2171 * 10 ** (0.4 * (mags - np.array([17.1, 15.7, 12.2])))) ** 2)
@@ -138,7 +144,7 @@ def run_demo(report, *, seed: int = 0, quick: bool = False) -> None:
         ign = PopulationFit(**kw).fit(colors, c_obs[keep], sig[keep], angles_deg=angles, observed_w2=m_obs[keep, 1])
     from scipy.special import ndtr
 
-    comp = (ndtr((colors[..., 0] - selection_threshold("default", w2)) / 0.05) * aw).sum(axis=1)
+    comp = (ndtr((colors[..., 0] - selection_threshold("default", w2)) / 0.05) * angle_weights(angles)).sum(axis=1)
     vis = comp >= 0.3       # the data say nothing about tracks the cut removes
     ref_s = parameter_distributions(params[vis], true[vis], param_names=names)
     got_f = parameter_distributions(params[vis], fwd.weights_[vis], param_names=names)
