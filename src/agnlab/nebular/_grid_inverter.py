@@ -190,7 +190,7 @@ class GridInverter(AgnlabEstimator):
         ``"conditional"``: a factor exp(z . gamma) on the conditional factor's own design (S/N level and
         spread, presence of each line, position in the box, interval width), fitted by quantile regression
         on the node-gap set's and the helper's scores pooled with equal weight
-        (:func:`agnlab.nebular._grid_calibrate.pooled_conditional_stretch`); gamma adds to
+        (:func:`agnlab.nebular.pooled_conditional_stretch`); gamma adds to
         ``calibration_conditional_``, so predictions cost the same and files keep their layout
         (``training_record_["held_out_slice_stretch_conditional"]``: its 5th/50th/95th percentiles on the
         node-gap set). Motivation: on the benchmark's seeds the coverage of HII log U differs by ~10-15
