@@ -202,11 +202,7 @@ def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
     interior node slice on its held-out models (so between 1 and the helper's own factor), recorded in
     training_record_: the same medians (exactly) and interval half-widths times that factor (rtol 1e-9, where
     neither is clipped at the grid's box or at the conditional factor's limits)."""
-    t = _grid_table()
-    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
-    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
-    lines = [*LINES, "NeIII3869"]
-    kw = {"gbm_params": {"max_iter": 30}, "n_samples": 5000, "random_state": 1, "progress": False}
+    g, lines, kw = _neiii_grid()
     node_gap = GridInverter("gbm", calibration_set="node-gap", **kw).fit(g, lines=lines)
     held = GridInverter("gbm", calibration_set="held-out-slices", held_out_correction="constant", **kw).fit(
         g, lines=lines)
@@ -215,10 +211,7 @@ def test_held_out_slice_calibration_stretches_the_node_gap_intervals():
     helper = held.training_record_["held_out_slice_stretch_helper"]
     for p in g.param_names:      # pooled: between the node-gap set's factor (1) and the helper's (1 % slack)
         assert 0.99 * min(1.0, helper[p]) <= stretch[p] <= 1.01 * max(1.0, helper[p])
-    rng = np.random.default_rng(5)
-    f = g.fluxes[["Hbeta", *lines]].reset_index(drop=True)
-    e = f / 20.0
-    f = f + e * rng.standard_normal(f.shape)
+    f, e = _noisy_fluxes(g, lines)
     a, b = node_gap.predict(f, e), held.predict(f, e)
     ok = (a["flag"] == "ok") & (b["flag"] == "ok")
     assert ok.mean() > 0.9
@@ -256,11 +249,7 @@ def test_conditional_held_out_correction_and_older_files(tmp_path):
     a file saved before the option existed (no such hyperparameter) loads and predicts the same (exactly)."""
     from agnlab.io import load_artifact, save_artifact
 
-    t = _grid_table()
-    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
-    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
-    lines = [*LINES, "NeIII3869"]
-    kw = {"gbm_params": {"max_iter": 30}, "n_samples": 5000, "random_state": 1, "progress": False}
+    g, lines, kw = _neiii_grid()
     const = GridInverter("gbm", held_out_correction="constant", **kw).fit(g, lines=lines)
     cond = GridInverter("gbm", held_out_correction="conditional", **kw).fit(g, lines=lines)
     assert const.training_record_["held_out_correction"] == "constant"
@@ -272,10 +261,7 @@ def test_conditional_held_out_correction_and_older_files(tmp_path):
         q05, q50, q95 = spread[p]
         assert q95 / q05 > 1.01
         assert 0.75 < q50 / k[p] < 1.25
-    rng = np.random.default_rng(5)
-    f = g.fluxes[["Hbeta", *lines]].reset_index(drop=True)
-    e = f / 20.0
-    f = f + e * rng.standard_normal(f.shape)
+    f, e = _noisy_fluxes(g, lines)
     a, b = const.predict(f, e), cond.predict(f, e)
     ok = (a["flag"] == "ok") & (b["flag"] == "ok")
     assert ok.mean() > 0.9
@@ -406,3 +392,20 @@ def test_predict_leaves_the_callers_tables_alone(grid, fitted):
     pd.testing.assert_frame_equal(f, before_f)
     pd.testing.assert_frame_equal(e, before_e)
     assert f.columns.dtype == object
+
+
+def _noisy_fluxes(g, lines):
+    """The grid's models with 5 % Gaussian noise (seed 5): fluxes and errors."""
+    rng = np.random.default_rng(5)
+    f = g.fluxes[["Hbeta", *lines]].reset_index(drop=True)
+    e = f / 20.0
+    return f + e * rng.standard_normal(f.shape), e
+
+
+def _neiii_grid():
+    """The test grid with [Ne III] (a log U-sensitive line), its lines and small "gbm" settings."""
+    t = _grid_table()
+    t["NeIII3869"] = 10 ** (0.5 * (t["log U"] + 3) ** 2 - 1.0)
+    g = load_photoionization_grid(t, params=["log U", "12 + log O/H"])
+    kw = {"gbm_params": {"max_iter": 30}, "n_samples": 5000, "random_state": 1, "progress": False}
+    return g, [*LINES, "NeIII3869"], kw
