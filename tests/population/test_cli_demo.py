@@ -40,7 +40,8 @@ def test_cli_select_crossmatch_fit(tmp_path):
     # the catalogue's own errors (w*sigmpro) by default
     dflt = tmp_path / "fit2.npz"
     assert _run(["population", "fit", str(tracks), str(xm), "--out", str(dflt), "--bins", "10",
-                 "--n-alphas", "3", "--cv", "2", "--gof-boot", "3"]) == 0
+                 "--n-alphas", "3", "--cv", "2", "--gof-boot", "3", "--n-jobs", "2"]) == 0
+    assert PopulationFit.load(dflt).n_jobs == 2
     errs = PopulationFit.load(dflt).training_record_["errors"]
     assert errs["source"].startswith("observed_errors")
     # a forward-modelled colour cut (a pure colour cut: no magnitudes needed)
@@ -58,6 +59,9 @@ def test_cli_select_crossmatch_fit(tmp_path):
 
     assert main(["population", "fit", str(tracks), str(xm), "--out", str(tmp_path / "bad.npz"),
                  "--angle-substeps", "0"]) == 2
+    assert not (tmp_path / "bad.npz").exists()
+    assert main(["population", "fit", str(tracks), str(xm), "--out", str(tmp_path / "bad.npz"),
+                 "--n-jobs", "0"]) == 2
     assert not (tmp_path / "bad.npz").exists()
 
 

@@ -433,6 +433,22 @@ def test_bootstrap_bands(rng):
         fit.bootstrap(1)
 
 
+def test_n_jobs_gives_the_same_fit_on_threads(rng):
+    """CV paths, goodness-of-fit and bootstrap refits on 2 threads: bit-identical to 1 thread; bad n_jobs refused."""
+    tracks, params, angles = _toy_tracks(rng, n_tracks=120)
+    true = np.zeros(120)
+    true[rng.choice(120, 5, replace=False)] = 1.0
+    obs = _sample(rng, tracks, true, angle_weights(angles), 20000)
+    kw = dict(bins=20, n_alphas=4, cv=2, l1_ratios=(0.5, 1.0), color_error=0.03, random_state=0, n_gof_boot=4)
+    fits = [PopulationFit(n_jobs=j, **kw).fit(tracks, obs, angles_deg=angles) for j in (1, 2)]
+    np.testing.assert_array_equal(fits[1].weights_, fits[0].weights_)                   # tolerance: exact
+    assert fits[1].goodness_of_fit_["p_value"] == fits[0].goodness_of_fit_["p_value"]
+    bands = [f.bootstrap(4, random_state=1, params=params)["weight_fractions"] for f in fits]
+    np.testing.assert_array_equal(bands[1], bands[0])
+    with pytest.raises(ValueError, match="n_jobs"):
+        PopulationFit(n_jobs=0, **kw).fit(tracks, obs, angles_deg=angles)
+
+
 def _cut_toy(rng, n_obs=80_000):
     """Tracks straddling the Assef et al. cut, replicated at four W2 magnitudes; an observed sample cut by it."""
     from agnlab.population import selection_threshold

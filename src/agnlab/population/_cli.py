@@ -129,7 +129,8 @@ def _cmd_fit(args) -> int:
     fit = PopulationFit(bins=args.bins, cv=args.cv, n_alphas=args.n_alphas, color_error=args.color_error,
                         n_gof_boot=args.gof_boot, selection=args.selection, random_state=args.seed,
                         progress=args.progress, regularization=args.regularization,
-                        maxent_tolerance=args.maxent_tolerance, angle_substeps=args.angle_substeps)
+                        maxent_tolerance=args.maxent_tolerance, angle_substeps=args.angle_substeps,
+                        n_jobs=args.n_jobs)
     fit.fit(arrays["colors"], obs, err, angles_deg=arrays.get("angles_deg"), **sel_kw)
     path = fit.save(args.out)
     gof = fit.goodness_of_fit_
@@ -379,5 +380,5 @@ def register(subparsers) -> None:
     f.add_argument("--bootstrap", type=int, default=0,
                    help="bootstrap replicates for bands on the parameter distributions in --report (default: 0)")
     add_output(f, "report", help="also write an HTML report to this folder", required=False, directory=True)
-    add_common(f, n_jobs=False)
+    add_common(f)
     f.set_defaults(func=_cmd_fit)

@@ -9,7 +9,8 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from .._estimator import AgnlabEstimator
+from .._estimator import AgnlabEstimator, resolve_n_jobs
+from ..parallel import chunked_map
 from ..validation import check_array
 from ._angles import ANGLE_SUBSTEPS, interpolate_points, subdivide_angles
 from ._fit_inputs import _color_errors, _observed_array, _observed_w2, _track_array
@@ -171,8 +172,12 @@ class PopulationFit(AgnlabEstimator):
         (read by name, never by position).
     random_state : int, numpy Generator or None
         Seed of the fold split and of the goodness-of-fit bootstrap.
+    n_jobs : int, optional
+        Threads for the independent solves: the cross-validation paths (one per fold and ``l1_ratio``), the
+        goodness-of-fit refits and the :meth:`bootstrap` refits (default: one; -1: every core). Each thread's
+        BLAS runs single-threaded; the result does not depend on ``n_jobs``.
     progress : bool, optional
-        Progress bar over the cross-validation grid.
+        Progress bars over the cross-validation paths and the bootstrap refits.
 
     Attributes
     ----------
@@ -277,7 +282,7 @@ class PopulationFit(AgnlabEstimator):
                  angle_weighting="isotropic", angle_substeps=ANGLE_SUBSTEPS,
                  sigma="poisson", selection=None, widen=3, n_gof_boot=20, tol=1e-4, max_outer=50,
                  refine=0, refine_max_active=128, regularization="elasticnet", lams=None, maxent_tolerance=1.0,
-                 color_columns=("w1_w2", "w2_w3"), random_state=0, progress=None):
+                 color_columns=("w1_w2", "w2_w3"), random_state=0, n_jobs=None, progress=None):
         self.bins = bins
         self.color_range = color_range
         self.l1_ratios = l1_ratios
@@ -304,10 +309,12 @@ class PopulationFit(AgnlabEstimator):
         self.maxent_tolerance = maxent_tolerance
         self.color_columns = color_columns
         self.random_state = random_state
+        self.n_jobs = n_jobs
         self.progress = progress
 
     # ------------------------------------------------------------------ helpers
     def _check_params(self):
+        resolve_n_jobs(self.n_jobs)
         l1 = np.atleast_1d(np.asarray(self.l1_ratios, float))
         if l1.size == 0 or np.any((l1 <= 0) | (l1 > 1)):
             raise ValueError(f"l1_ratios: each must be in (0, 1], got {self.l1_ratios}")
@@ -426,40 +433,51 @@ class PopulationFit(AgnlabEstimator):
                          "zero errors silently")
 
     # ------------------------------------------------------------------ cross-validation
-    def _cv(self, A, h, folds, l1s, rel, dev, paths, disable):
-        """Fill ``dev[l1]`` (n_alphas, n_folds) for every l1 in ``l1s`` and alpha in ``rel`` (paths continued)."""
-        from .._progress import progress as _bar
+    def _map(self, func, items, desc):
+        """``[func(i) for i in items]`` on ``n_jobs`` threads (BLAS single-threaded inside each)."""
+        from threadpoolctl import threadpool_limits
 
+        jobs = resolve_n_jobs(self.n_jobs)
+        if jobs <= 1:
+            return chunked_map(func, items, n_jobs=1, progress=self.progress, desc=desc, unit="fit")
+        with threadpool_limits(1):
+            return chunked_map(func, items, n_jobs=jobs, progress=self.progress, desc=desc, unit="fit")
+
+    def _cv(self, A, h, folds, l1s, rel, dev, paths):
+        """Fill ``dev[l1]`` (n_alphas, n_folds) for every l1 in ``l1s`` and alpha in ``rel`` (paths continued)."""
         n_folds = len(folds)
         tasks = []
         for k in range(n_folds):
             for l1 in l1s:
-                d = dev.get(l1)
-                if d is None or d.shape[0] < rel.size or np.isnan(d[:, k]).any():
+                d = dev.setdefault(l1, np.full((rel.size, n_folds), np.nan))
+                if d.shape[0] < rel.size:
+                    d = dev[l1] = np.vstack([d, np.full((rel.size - d.shape[0], n_folds), np.nan)])
+                if np.isnan(d[:, k]).any():
                     tasks.append((k, l1))
-        prob_k, prob = None, None
-        for k, l1 in _bar(tasks, total=len(tasks), desc="PopulationFit CV", disable=disable):
-            h_val = folds[k]
-            h_tr = h - h_val
-            scale = h_val.sum() / max(h_tr.sum(), 1.0)
-            if prob_k != k:
-                prob, prob_k = self._problem(A, h_tr), k   # one fold's problem in memory at a time
-            d = dev.setdefault(l1, np.full((rel.size, n_folds), np.nan))
-            if d.shape[0] < rel.size:
-                d = dev[l1] = np.vstack([d, np.full((rel.size - d.shape[0], n_folds), np.nan)])
-            j0, w, prev = paths.get((l1, k), (-1, None, None))
-            for j in range(j0 + 1, rel.size):
-                w, prev, _ = self._solve(A, prob, rel[j], l1, w0=w, prev=prev)
-                d[j, k] = poisson_deviance(h_val, scale * (A @ w)) / h.size
-            paths[(l1, k)] = (rel.size - 1, w, prev)
+        probs = {k: self._problem(A, h - folds[k]) for k in sorted({k for k, _ in tasks})}
 
-    def _fit_elasticnet(self, A, h, rng, l1s, rel, disable):
+        def path(task):   # one (fold, l1_ratio) path, continued from where the last round stopped
+            k, l1 = task
+            h_val = folds[k]
+            scale = h_val.sum() / max(h.sum() - h_val.sum(), 1.0)
+            j0, w, prev = paths.get((l1, k), (-1, None, None))
+            out = []
+            for j in range(j0 + 1, rel.size):
+                w, prev, _ = self._solve(A, probs[k], rel[j], l1, w0=w, prev=prev)
+                out.append(poisson_deviance(h_val, scale * (A @ w)) / h.size)
+            return j0, out, (rel.size - 1, w, prev)
+
+        for (k, l1), (j0, out, state) in zip(tasks, self._map(path, tasks, "PopulationFit CV")):
+            dev[l1][j0 + 1:, k] = out
+            paths[(l1, k)] = state
+
+    def _fit_elasticnet(self, A, h, rng, l1s, rel):
         """ElasticNet weights: K-fold CV over (alpha, l1_ratio) with grid widening, refit, re-weighted pass."""
         folds = _thin(h, int(self.cv), rng)
         dev, paths, widened = {}, {}, []
         l1_grid = list(l1s)
         for round_ in range(int(self.widen) + 1):
-            self._cv(A, h, folds, l1_grid, rel, dev, paths, disable)
+            self._cv(A, h, folds, l1_grid, rel, dev, paths)
             order = sorted(dev)
             mean_dev = np.array([dev[k].mean(axis=1) for k in order])
             bi, bj = np.unravel_index(np.argmin(mean_dev), mean_dev.shape)
@@ -746,8 +764,7 @@ class PopulationFit(AgnlabEstimator):
                 warnings.warn(f"maxent: the fit still improved at the smallest lam {me_rec['lams'][-1]:.3g} after "
                               f"{len(me_rec['widened'])} widening(s); give smaller lams", stacklevel=2)
         else:
-            w, info, alpha, cv_record = self._fit_elasticnet(A, h, rng, l1s, rel, disable=None if self.progress is None
-                                                             else not self.progress)
+            w, info, alpha, cv_record = self._fit_elasticnet(A, h, rng, l1s, rel)
             me_rec = None
         n_all, refine_record, new_params = tc.shape[0], None, None
         if int(self.refine) > 0:
@@ -809,13 +826,13 @@ class PopulationFit(AgnlabEstimator):
         mu = np.asarray(A @ w, float)
         cash, n_bins = self._cash(h, mu)
         e_pois, v_pois = cash_expectation(np.where(mu > 1e-9, mu, 0.0))   # (maxent: no weight is exactly 0)
-        reps = []
-        for _ in range(int(self.n_gof_boot)):
-            h_b = rng.poisson(mu).astype(float)
-            if h_b.sum() < 1:
-                continue
+        draws = [rng.poisson(mu).astype(float) for _ in range(int(self.n_gof_boot))]
+
+        def replicate(h_b):
             w_b, _, _ = self._refit(A, h_b, *self._reg_args(), w)
-            reps.append(self._cash(h_b, np.asarray(A @ w_b, float))[0])
+            return self._cash(h_b, np.asarray(A @ w_b, float))[0]
+
+        reps = self._map(replicate, [h_b for h_b in draws if h_b.sum() >= 1], "PopulationFit goodness of fit")
         return _gof_summary(cash, n_bins, np.asarray(reps), e_pois, v_pois)
 
     def _set_summaries(self):
@@ -899,7 +916,6 @@ class PopulationFit(AgnlabEstimator):
             ``distributions`` (with ``params``): name -> ``centers``, ``edges``, ``uniform``,
             ``weighted`` (the fit) and ``bands`` (n_quantiles, n_levels). Also stored as ``bootstrap_``.
         """
-        from .._progress import progress as _bar
         from ..validation import check_random_state
 
         self._check_fitted()
@@ -931,15 +947,17 @@ class PopulationFit(AgnlabEstimator):
         w_fit = self.weights_[keep]
         rows, cols, vals = [], [], []
         alphas, l1r = np.empty(int(n)), np.empty(int(n))
-        disable = None if self.progress is None else not self.progress
-        for b in _bar(range(int(n)), total=int(n), desc="PopulationFit bootstrap", disable=disable):
-            h_b = rng.multinomial(n_src, h / n_src).astype(float)
+        draws = []
+        for b in range(int(n)):   # every random draw first (in order), then the refits (on n_jobs threads)
+            draws.append(rng.multinomial(n_src, h / n_src).astype(float))
             if maxent:
                 l1r[b], alphas[b] = np.nan, float(np.exp(rng.uniform(np.log(lam_lo), np.log(lam_hi))))
             else:
                 pick = rng.integers(ok_i.size)
                 l1r[b], alphas[b] = l1_grid[ok_i[pick]], rel_grid[ok_j[pick]]
-            w_b, _, _ = self._refit(A, h_b, alphas[b], l1r[b], w_fit)
+        fits = self._map(lambda b: self._refit(A, draws[b], alphas[b], l1r[b], w_fit)[0], range(int(n)),
+                         "PopulationFit bootstrap")
+        for b, w_b in enumerate(fits):
             nz = np.flatnonzero(w_b)
             rows.append(np.full(nz.size, b))
             cols.append(keep[nz])
