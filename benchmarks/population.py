@@ -440,13 +440,14 @@ def acceptance_lines(rows):
             "seed.", ""]
 
 
-def scale_worker(n_tracks, quick, threads=2, n_jobs=1):
-    """One scale point (run in a subprocess): tracks by jittering base tracks, fit with CV on ``n_jobs`` threads."""
+def scale_worker(n_tracks, quick, threads=2, n_jobs=1, max_inner_iter=None):
+    """One scale point (run in a subprocess): tracks by jittering base tracks, fit with CV on ``n_jobs`` threads
+    (``max_inner_iter``: the solver's sweeps per working set, None: the default)."""
     with pin_threads(threads):
-        return _scale_worker(n_tracks, quick, n_jobs)
+        return _scale_worker(n_tracks, quick, n_jobs, max_inner_iter)
 
 
-def _scale_worker(n_tracks, quick, n_jobs):
+def _scale_worker(n_tracks, quick, n_jobs, max_inner_iter):
     import warnings
 
     from agnlab.population import PopulationFit
@@ -465,12 +466,15 @@ def _scale_worker(n_tracks, quick, n_jobs):
     t0 = time.perf_counter()
     c0 = time.process_time()
     fit = PopulationFit(bins=40, color_error=COLOR_ERROR, random_state=0, n_jobs=n_jobs)
+    if max_inner_iter is not None:
+        fit.set_params(max_inner_iter=max_inner_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fit.fit(colors, obs, angles_deg=tr.angles_deg)
     secs = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    return {"n_tracks": n_tracks, "n_jobs": n_jobs, "fit_seconds": secs, "cpu_seconds": cpu, "peak_gb": _peak_gb(),
+    return {"n_tracks": n_tracks, "n_jobs": n_jobs, "max_inner_iter": fit.max_inner_iter,
+            "fit_seconds": secs, "cpu_seconds": cpu, "peak_gb": _peak_gb(),
             "nnz": fit.training_record_["design_nnz"], "p_value": fit.goodness_of_fit_["p_value"],
             "n_nonzero": fit.n_nonzero_, "regularization": fit.regularization,
             "cv_fits": (len(fit.training_record_["maxent"]["lams"]) if fit.regularization == "maxent" else
@@ -479,13 +483,15 @@ def _scale_worker(n_tracks, quick, n_jobs):
 
 
 def scale_rows(args):
-    """Scale points, each size x ``--scale-jobs`` in its own process (peak RSS measured there)."""
+    """Scale points, each size x ``--scale-jobs`` x ``--scale-inner`` in its own process (peak RSS measured there)."""
     rows = []
     jobs = [int(j) for j in str(args.scale_jobs).split(",") if j.strip()]
-    for n, nj in [(int(float(s)), j) for s in args.sizes.split(",") if s.strip() for j in jobs]:
-        log(f"scale {n}, n_jobs={nj}", "population")
+    inner = [int(v) for v in str(args.scale_inner).split(",") if v.strip()] or [None]
+    for n, it, nj in [(int(float(s)), v, j) for s in args.sizes.split(",") if s.strip() for v in inner for j in jobs]:
+        log(f"scale {n}, n_jobs={nj}, max_inner_iter={it or 'default'}", "population")
         cmd = [sys.executable, __file__, "--worker", str(n), "--worker-jobs", str(nj), "--threads", str(args.threads),
-               "--out-dir", str(args.out_dir)] + (["--quick"] if args.quick else [])
+               "--out-dir", str(args.out_dir)] + (["--quick"] if args.quick else []) + \
+            ([] if it is None else ["--max-inner-iter", str(it)])
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
@@ -509,18 +515,23 @@ def scale_lines(rows):
              "strengths + bisection; ElasticNet: 3-fold CV over 4 l1_ratios x 8 alphas, widened at edges) + final fit "
              "+ goodness-of-fit bootstrap (20 refits). Peak = peak RSS of the process (incl. the track array and "
              "Python).", "",
-             "| tracks | regularisation | n_jobs | fit incl. search, wall (s) | wall vs n_jobs=1 | CPU time (s) | "
-             "peak memory (GB) | design nnz | fits in the search | Cash p-value | non-zero |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    serial = {r["n_tracks"]: r["fit_seconds"] for r in rows if "error" not in r and r.get("n_jobs", 1) == 1}
+             "| tracks | regularisation | n_jobs | max_inner_iter | fit incl. search, wall (s) | "
+             "wall vs the size's first row | CPU time (s) | peak memory (GB) | design nnz | fits in the search | "
+             "Cash p-value | non-zero |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    serial = {}
+    for r in rows:
+        if "error" not in r:
+            serial.setdefault(r["n_tracks"], r["fit_seconds"])
     for r in rows:
         nj = r.get("n_jobs", 1)
         if "error" in r:
-            lines.append(f"| {r['n_tracks']:,} | | {nj} | failed | | | | | | | |")
+            lines.append(f"| {r['n_tracks']:,} | | {nj} | {r.get('max_inner_iter', '')} | failed | | | | | | | |")
         else:
             cpu = f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else "-"
             ratio = f"{r['fit_seconds'] / serial[r['n_tracks']]:.2f}x" if r["n_tracks"] in serial else "-"
             lines.append(f"| {r['n_tracks']:,} | {r.get('regularization', 'elasticnet')} | {nj} | "
+                         f"{r.get('max_inner_iter', 2000)} | "
                          f"{r['fit_seconds']:.1f} | {ratio} | {cpu} | {r['peak_gb']:.2f} | {r['nnz']:,} | "
                          f"{r['cv_fits']} | {r['p_value']:.2g} | {r['n_nonzero']} |")
     lines += ["", "Targets: 10^6 tracks in <= 600 s and <= 8 GB on 2 cores (regularisation search and goodness-of-fit "
@@ -918,11 +929,15 @@ def main(argv=None):
                     help="PopulationFit(n_jobs=...) values measured side by side at every scale point (comma list; "
                          "default: %(default)s)")
     ap.add_argument("--worker", type=float, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-inner", default="",
+                    help="PopulationFit(max_inner_iter=...) values measured side by side at every scale point (comma "
+                         "list; default: the estimator's default alone)")
+    ap.add_argument("--max-inner-iter", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--worker-jobs", type=int, default=1, help=argparse.SUPPRESS)
     args = parse_args(ap, argv)
     if args.worker:
-        print("RESULT " + json.dumps(scale_worker(int(args.worker), args.quick, args.threads, args.worker_jobs)),
-              flush=True)
+        print("RESULT " + json.dumps(scale_worker(int(args.worker), args.quick, args.threads, args.worker_jobs,
+                                                  args.max_inner_iter)), flush=True)
         return 0
     info = RunInfo(argv)
     with pin_threads(args.threads):
