@@ -145,11 +145,11 @@ class PopulationFit(AgnlabEstimator):
         Outer (working-set) iterations of the solver per alpha.
     max_inner_iter : int
         Coordinate-descent sweeps per working-set solve. The outer loop's KKT check over all tracks (``tol``)
-        decides convergence whatever this is; fewer sweeps stop early working sets sooner. Measured at 10^5 tracks
-        (``benchmarks/population.py`` scale set-up, one thread): 300 sweeps took 79.5 s CPU against 116.5 s for
-        2,000, at the same Cash statistic (419.9 against 418.8), but cross-validation picked another alpha on the
-        flat deviance curve (alpha/alpha_max 2.7e-5 against 3.7e-4), so the default stays 2,000 until the
-        benchmarks are rerun with 300.
+        decides convergence whatever this is; fewer sweeps stop early working sets sooner. Measured on the
+        scale set-up of ``benchmarks/population.py`` (``population_scale_inner.md``, 2 threads): 300 sweeps took
+        0.79x the wall time of 2,000 at 10^5 tracks but 1.17x at 10^6 (838 s against 713 s), because the
+        cross-validated deviance is flat near its optimum and another solver path picked other alphas (at 10^6 the
+        grid was widened twice: 180 fits against 144). Hence the default of 2,000.
     refine : int
         Rounds of continuous refinement of the tracks (0: off). Needs the forward model of the tracks
         (``fit(..., track_model=...)``, or a :class:`ColorTracks` made by :func:`color_tracks`, which carries it)
