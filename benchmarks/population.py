@@ -519,17 +519,17 @@ def scale_lines(rows):
              "wall vs the size's first row | CPU time (s) | peak memory (GB) | design nnz | fits in the search | "
              "Cash p-value | non-zero |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    serial = {}
+    first = {}     # wall time of each size's first row, the reference of the ratios
     for r in rows:
         if "error" not in r:
-            serial.setdefault(r["n_tracks"], r["fit_seconds"])
+            first.setdefault(r["n_tracks"], r["fit_seconds"])
     for r in rows:
         nj = r.get("n_jobs", 1)
         if "error" in r:
             lines.append(f"| {r['n_tracks']:,} | | {nj} | {r.get('max_inner_iter', '')} | failed | | | | | | | |")
         else:
             cpu = f"{r['cpu_seconds']:.1f}" if "cpu_seconds" in r else "-"
-            ratio = f"{r['fit_seconds'] / serial[r['n_tracks']]:.2f}x" if r["n_tracks"] in serial else "-"
+            ratio = f"{r['fit_seconds'] / first[r['n_tracks']]:.2f}x" if r["n_tracks"] in first else "-"
             lines.append(f"| {r['n_tracks']:,} | {r.get('regularization', 'elasticnet')} | {nj} | "
                          f"{r.get('max_inner_iter', 2000)} | "
                          f"{r['fit_seconds']:.1f} | {ratio} | {cpu} | {r['peak_gb']:.2f} | {r['nnz']:,} | "

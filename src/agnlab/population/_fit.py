@@ -446,12 +446,12 @@ class PopulationFit(AgnlabEstimator):
     # ------------------------------------------------------------------ cross-validation
     def _map(self, func, items, desc):
         """``[func(i) for i in items]`` on ``n_jobs`` threads (BLAS single-threaded inside each)."""
+        import contextlib
+
         from threadpoolctl import threadpool_limits
 
         jobs = resolve_n_jobs(self.n_jobs)
-        if jobs <= 1:
-            return chunked_map(func, items, n_jobs=1, progress=self.progress, desc=desc, unit="fit")
-        with threadpool_limits(1):
+        with threadpool_limits(1) if jobs > 1 else contextlib.nullcontext():
             return chunked_map(func, items, n_jobs=jobs, progress=self.progress, desc=desc, unit="fit")
 
     def _cv(self, A, h, folds, l1s, rel, dev, paths):
