@@ -21,6 +21,7 @@ from agnlab.population import (
     nonneg_enet,
     parameter_distributions,
     subdivide_angles,
+    support_product,
 )
 
 
@@ -77,6 +78,25 @@ def test_design_matrix_matches_histogram2d(rng):
     pts = np.repeat(tracks[0], 20000, axis=0) + rng.normal(0, 0.05, (20000 * tracks.shape[1], 2))
     mc = np.histogram2d(pts[:, 0], pts[:, 1], bins=edges, weights=np.repeat(w, 20000) / 20000)[0].ravel()
     np.testing.assert_allclose(blurred, mc, rtol=0, atol=3e-3)
+
+
+def test_design_matrix_is_the_same_on_threads(rng):
+    tracks, _, angles = _toy_tracks(rng, n_tracks=40)
+    edges = histogram_edges(tracks.reshape(-1, 2), bins=12, quantiles=(0.0, 1.0))
+    for kw in ({}, {"color_error": [[0.03, 0.05], [0.08, 0.1]]}):
+        one = design_matrix(tracks, edges, weights=angle_weights(angles), chunk_size=7, **kw)
+        two = design_matrix(tracks, edges, weights=angle_weights(angles), chunk_size=7, n_jobs=2, **kw)
+        for a in ("indptr", "indices", "data"):      # exact equality: the chunks are joined in order
+            np.testing.assert_array_equal(getattr(two.matrix, a), getattr(one.matrix, a))
+        np.testing.assert_array_equal(two.inside_fraction, one.inside_fraction)
+
+
+def test_support_product_equals_the_full_product(rng):
+    X = sp.random(50, 400, density=0.1, random_state=2, format="csc")
+    for n_nonzero in (0, 7, 400):
+        w = np.zeros(400)
+        w[rng.choice(400, n_nonzero, replace=False)] = rng.uniform(0.1, 2.0, n_nonzero)
+        np.testing.assert_array_equal(support_product(X, w), X @ w)     # the same sums, bit for bit
 
 
 def test_angle_weights_isotropic():

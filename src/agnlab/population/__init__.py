@@ -30,6 +30,7 @@ _EXPORTS = {
     "maxent_select": "._maxent",
     "prior_counts": "._maxent",
     "nonneg_enet_path": "._solver",
+    "support_product": "._solver",
     "plot_fit_histograms": "._plot",
     "plot_parameter_distributions": "._plot",
     "plot_selection": "._plot",
@@ -81,6 +82,7 @@ __all__ = [
     "save_tracks",
     "selection_threshold",
     "subdivide_angles",
+    "support_product",
     "track_generator",
     "tracks_from_grid",
 ]

@@ -24,7 +24,7 @@ from ._histogram import (
 )
 from ._maxent import lam_band, maxent_poisson, maxent_select, prior_counts
 from ._selection import resolve_selection, selection_threshold
-from ._solver import alpha_max, nonneg_enet
+from ._solver import alpha_max, nonneg_enet, support_product
 from ._statistics import (
     _gof_summary,
     _thin,
@@ -180,9 +180,9 @@ class PopulationFit(AgnlabEstimator):
     random_state : int, numpy Generator or None
         Seed of the fold split and of the goodness-of-fit bootstrap.
     n_jobs : int, optional
-        Threads for the independent solves: the cross-validation paths (one per fold and ``l1_ratio``), the
-        goodness-of-fit refits and the :meth:`bootstrap` refits (default: one; -1: every core). Each thread's
-        BLAS runs single-threaded; the result does not depend on ``n_jobs``.
+        Threads for the design matrix (chunks of tracks) and the independent solves: the cross-validation paths
+        (one per fold and ``l1_ratio``), the goodness-of-fit refits and the :meth:`bootstrap` refits (default:
+        one; -1: every core). Each thread's BLAS runs single-threaded; the result does not depend on ``n_jobs``.
     progress : bool, optional
         Progress bars over the cross-validation paths and the bootstrap refits.
 
@@ -413,8 +413,8 @@ class PopulationFit(AgnlabEstimator):
             return w, info, float(rel_alpha)
         w, info, alpha = self._solve(A, self._problem(A, h), rel_alpha, l1_ratio, w0=w0)
         if self.sigma == "poisson":
-            w, info, alpha = self._solve(A, self._problem(A, h, var=np.maximum(A @ w, 1.0)), rel_alpha, l1_ratio,
-                                         w0=w)
+            prob = self._problem(A, h, var=np.maximum(support_product(A, w), 1.0))
+            w, info, alpha = self._solve(A, prob, rel_alpha, l1_ratio, w0=w)
         return w, info, alpha
 
     def _errors(self, obs, err, err_source, observed_errors):
@@ -475,7 +475,7 @@ class PopulationFit(AgnlabEstimator):
             out = []
             for j in range(j0 + 1, rel.size):
                 w, prev, _ = self._solve(A, probs[k], rel[j], l1, w0=w, prev=prev)
-                out.append(poisson_deviance(h_val, scale * (A @ w)) / h.size)
+                out.append(poisson_deviance(h_val, scale * support_product(A, w)) / h.size)
             return j0, out, (rel.size - 1, w, prev)
 
         for (k, l1), (j0, out, state) in zip(tasks, self._map(path, tasks, "PopulationFit CV")):
@@ -525,7 +525,7 @@ class PopulationFit(AgnlabEstimator):
         for r in rel[:bj + 1]:
             w, info, alpha = self._solve(A, prob, r, self.l1_ratio_, w0=w, prev=info)
         if self.sigma == "poisson":  # one re-weighted pass with model variances
-            prob = self._problem(A, h, var=np.maximum(A @ w, 1.0))
+            prob = self._problem(A, h, var=np.maximum(support_product(A, w), 1.0))
             w, info, alpha = self._solve(A, prob, self.alpha_ratio_, self.l1_ratio_, w0=w)
         cv_record = {"n_folds": int(self.cv), "l1_ratios": [float(v) for v in order], "alpha_ratios": rel.tolist(),
                      "mean_deviance": mean_dev.tolist(), "deviance_se": dev_se.tolist(), "widened": widened,
@@ -715,7 +715,7 @@ class PopulationFit(AgnlabEstimator):
                     return selection_threshold(_sel, w2_obs)
             dm = design_matrix(tc, edges, weights=aw, error_model=emodel, w2_points=w2p,
                                x_min=None if x_min_fn is not None else x_min, x_min_fn=x_min_fn,
-                               progress=self.progress)
+                               n_jobs=self.n_jobs, progress=self.progress)
 
             def build(colors, parents, _w2p=w2p, _fn=x_min_fn, _em=emodel):
                 xm = None if (_fn is not None or x_min is None) else x_min[parents]
@@ -740,7 +740,7 @@ class PopulationFit(AgnlabEstimator):
                 # shrink towards the global mix where a cell holds few sources (prior worth 20 sources)
                 error_map = (cex, cey, (counts + 20.0 * frac_k) / (counts.sum(axis=2, keepdims=True) + 20.0))
             dm = design_matrix(tc, edges, weights=aw, color_error=sig_k, error_weights=frac_k, error_map=error_map,
-                               x_min=x_min, progress=self.progress)
+                               x_min=x_min, n_jobs=self.n_jobs, progress=self.progress)
 
             def build(colors, parents, _s=sig_k, _f=frac_k, _m=error_map):
                 return design_matrix(_sub(colors), edges, weights=aw, color_error=_s, error_weights=_f, error_map=_m,
@@ -802,7 +802,7 @@ class PopulationFit(AgnlabEstimator):
         self.alpha_ = float(alpha)
         self.edges_ = edges
         self.observed_hist_ = h2
-        self.model_hist_ = (A @ w).reshape(h2.shape)
+        self.model_hist_ = support_product(A, w).reshape(h2.shape)
         self.n_tracks_ = int(n_all)
         self._design = (A, keep)
         self._set_summaries()
@@ -834,14 +834,14 @@ class PopulationFit(AgnlabEstimator):
     def _goodness_of_fit(self, A, w, rng):
         """Cash statistic of the fit and its parametric-bootstrap reference distribution."""
         h = self.observed_hist_.ravel()
-        mu = np.asarray(A @ w, float)
+        mu = support_product(A, w)
         cash, n_bins = self._cash(h, mu)
         e_pois, v_pois = cash_expectation(np.where(mu > 1e-9, mu, 0.0))   # (maxent: no weight is exactly 0)
         draws = [rng.poisson(mu).astype(float) for _ in range(int(self.n_gof_boot))]
 
         def replicate(h_b):
             w_b, _, _ = self._refit(A, h_b, *self._reg_args(), w)
-            return self._cash(h_b, np.asarray(A @ w_b, float))[0]
+            return self._cash(h_b, support_product(A, w_b))[0]
 
         reps = self._map(replicate, [h_b for h_b in draws if h_b.sum() >= 1], "PopulationFit goodness of fit")
         return _gof_summary(cash, n_bins, np.asarray(reps), e_pois, v_pois)

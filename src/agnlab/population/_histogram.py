@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
+from ..parallel import chunked_map, resolve_n_jobs
 from ..validation import check_array
 from ._blur import _blur_axis, _window
 from ._w2_quadrature import N_CELLS, N_CELLS_SMOOTH, N_SUB, N_SUB_SMOOTH, cut_blur
@@ -333,7 +334,7 @@ def _expand_classes(se):
 
 def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_weights=None, error_map=None,
                   error_model=None, w2_points=None, x_min=None, x_min_fn=None, chunk_size=20_000, dtype=np.float32,
-                  progress=None):
+                  n_jobs=None, progress=None):
     """Histogram every colour track into the bins of ``edges``: a sparse (n_bins, n_tracks) matrix.
 
     Parameters
@@ -380,13 +381,14 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         ``x_min``.
     dtype : numpy dtype
         Stored value type (float32 keeps 10^6 tracks x 100 angles well under 1 GB).
+    n_jobs : int, optional
+        Threads over the chunks of tracks (None: one; -1: every core), each with single-threaded BLAS;
+        the matrix is the same for any value.
 
     Returns
     -------
     DesignMatrix
     """
-    from .._progress import progress as _bar
-
     tc = np.asarray(track_colors)
     if tc.ndim != 3 or tc.shape[2] != 2:
         raise ValueError(f"track_colors: expected shape (n_tracks, n_angles, 2), got {tc.shape}")
@@ -435,10 +437,6 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
             raise ValueError(f"error_map: shares of shape (cells_x, cells_y, K) = ({cex.size - 1}, {cey.size - 1}, "
                              f"{n_k}) and >= 0 needed, got {shares.shape}")
         emap = (cex, cey, shares / np.maximum(shares.sum(axis=2, keepdims=True), 1e-300))
-    indptr = [np.zeros(1, np.int64)]
-    indices, data = [], []
-    n_nonfinite = 0
-    offset = 0
     xm = None
     if x_min is not None:
         xm = np.broadcast_to(np.asarray(x_min, float), (n_tracks, n_angles))
@@ -452,12 +450,11 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         wx, wy = (_window(k, e.size - 1) for k, e in zip(blur[1] if isinstance(blur[0], str) else blur[4], edges))
         per_point = max(n_sub * max(wx, wy), wx * wy)
         chunk_size = int(max(1, min(chunk_size, 4_000_000 // max(n_angles * per_point, 1))))
-    starts = range(0, n_tracks, chunk_size)
-    disable = None if progress is None else not progress
-    for s in _bar(starts, total=len(starts), desc="design matrix", disable=disable):
+
+    def one(s):   # the columns of tracks s .. s + chunk_size: (row indices, values, counts per column, non-finite)
         block = np.asarray(tc[s:s + chunk_size], dtype=float)
         m = block.shape[0]
-        n_nonfinite += int((~np.isfinite(block).all(axis=2)).sum())
+        bad = int((~np.isfinite(block).all(axis=2)).sum())
         if blur is None:
             idx = _bin_index(block, edges)                                 # (m, A)
             if xm is not None:
@@ -503,14 +500,20 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         key, val = key[ok], val[ok]
         dense = np.bincount(key, weights=val, minlength=m * nb)   # (m * nb,), bounded by the chunk size
         uniq = np.flatnonzero(dense)                               # sorted: track-major, then bin = CSC order
-        sums = dense[uniq]
-        col = uniq // nb
-        indices.append((uniq % nb).astype(np.int32))
-        data.append(sums.astype(dtype))
-        counts = np.bincount(col, minlength=m)
-        indptr.append(offset + np.cumsum(counts))
-        offset += uniq.size
-    indptr = np.concatenate(indptr)
+        return (uniq % nb).astype(np.int32), dense[uniq].astype(dtype), np.bincount(uniq // nb, minlength=m), bad
+
+    import contextlib
+
+    from threadpoolctl import threadpool_limits
+
+    jobs = resolve_n_jobs(n_jobs)
+    with threadpool_limits(1) if jobs > 1 else contextlib.nullcontext():
+        parts = chunked_map(one, range(0, n_tracks, chunk_size), n_jobs=jobs, progress=progress, desc="design matrix")
+    indices = [part[0] for part in parts]
+    data = [part[1] for part in parts]
+    counts = [part[2] for part in parts]
+    n_nonfinite = sum(part[3] for part in parts)
+    indptr = np.concatenate([np.zeros(1, np.int64), np.cumsum(np.concatenate(counts), dtype=np.int64)])
     mat = sp.csc_matrix((np.concatenate(data), np.concatenate(indices), indptr), shape=(nb, n_tracks))
     inside = np.asarray(mat.sum(axis=0)).ravel()
     empty = np.flatnonzero(inside <= 0)
