@@ -535,8 +535,9 @@ def scale_lines(rows):
                          f"{r['fit_seconds']:.1f} | {ratio} | {cpu} | {r['peak_gb']:.2f} | {r['nnz']:,} | "
                          f"{r['cv_fits']} | {r['p_value']:.2g} | {r['n_nonzero']} |")
     lines += ["", "Targets: 10^6 tracks in <= 600 s and <= 8 GB on 2 cores (regularisation search and goodness-of-fit "
-              "bootstrap of 20 replicates included): `PopulationFit(n_jobs=2)` runs the independent solves (CV paths, "
-              "bootstrap refits) on two threads, each with single-threaded BLAS; its weights are identical to "
+              "bootstrap of 20 replicates included): `PopulationFit(n_jobs=2)` builds the design matrix and runs the "
+              "independent solves (CV paths, bootstrap refits) on two threads, each with single-threaded BLAS; its "
+              "weights are identical to "
               "n_jobs=1. CPU time (user + sys of the fit, all threads) is less sensitive to the shared machine than "
               "wall time.", ""]
     return lines
