@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from ..parallel import chunked_map, resolve_n_jobs
 from ..validation import check_array
@@ -501,10 +503,6 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         dense = np.bincount(key, weights=val, minlength=m * nb)   # (m * nb,), bounded by the chunk size
         uniq = np.flatnonzero(dense)                               # sorted: track-major, then bin = CSC order
         return (uniq % nb).astype(np.int32), dense[uniq].astype(dtype), np.bincount(uniq // nb, minlength=m), bad
-
-    import contextlib
-
-    from threadpoolctl import threadpool_limits
 
     jobs = resolve_n_jobs(n_jobs)
     with threadpool_limits(1) if jobs > 1 else contextlib.nullcontext():
