@@ -31,13 +31,15 @@ def chunk_slices(n: int, chunk_size: int) -> list[slice]:
 
 
 def chunked_map(func: Callable, chunks, *, n_jobs=None, progress=None, desc: str | None = None,
-                unit: str = "chunk") -> list:
+                unit: str = "chunk", blas_threads: int | None = None) -> list:
     """``[func(c) for c in chunks]`` on ``n_jobs`` threads, in order, with a progress bar.
 
     Threads suit work that releases the GIL (numpy, torch, compiled code). The
     bar is hidden for four chunks or fewer and follows ``agnlab.progress``
     otherwise (``progress=True/False`` forces it). ``KeyboardInterrupt`` cancels
-    the chunks not yet started.
+    the chunks not yet started. ``blas_threads``: BLAS/OpenMP threads while
+    ``n_jobs`` > 1 (e.g. 1, so that the workers do not each start a full pool);
+    None leaves them as they are.
 
     Examples
     --------
@@ -46,6 +48,11 @@ def chunked_map(func: Callable, chunks, *, n_jobs=None, progress=None, desc: str
     """
     chunks = list(chunks)
     jobs = resolve_n_jobs(n_jobs, default=1)
+    if blas_threads is not None and jobs > 1:
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(int(blas_threads)):
+            return chunked_map(func, chunks, n_jobs=jobs, progress=progress, desc=desc, unit=unit)
     disable = True if len(chunks) <= 4 and progress is None else (None if progress is None else not progress)
     results = []
     with _progress(total=len(chunks), desc=desc, disable=disable, unit=unit) as bar:

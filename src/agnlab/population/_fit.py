@@ -446,13 +446,8 @@ class PopulationFit(AgnlabEstimator):
     # ------------------------------------------------------------------ cross-validation
     def _map(self, func, items, desc):
         """``[func(i) for i in items]`` on ``n_jobs`` threads (BLAS single-threaded inside each)."""
-        import contextlib
-
-        from threadpoolctl import threadpool_limits
-
-        jobs = resolve_n_jobs(self.n_jobs)
-        with threadpool_limits(1) if jobs > 1 else contextlib.nullcontext():
-            return chunked_map(func, items, n_jobs=jobs, progress=self.progress, desc=desc, unit="fit")
+        return chunked_map(func, items, n_jobs=self.n_jobs, progress=self.progress, desc=desc, unit="fit",
+                           blas_threads=1)
 
     def _cv(self, A, h, folds, l1s, rel, dev, paths):
         """Fill ``dev[l1]`` (n_alphas, n_folds) for every l1 in ``l1s`` and alpha in ``rel`` (paths continued)."""

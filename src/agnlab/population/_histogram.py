@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
-from ..parallel import chunked_map, resolve_n_jobs
+from ..parallel import chunked_map
 from ..validation import check_array
 from ._blur import _blur_axis, _window
 from ._w2_quadrature import N_CELLS, N_CELLS_SMOOTH, N_SUB, N_SUB_SMOOTH, cut_blur
@@ -504,9 +502,8 @@ def design_matrix(track_colors, edges, *, weights=None, color_error=None, error_
         uniq = np.flatnonzero(dense)                               # sorted: track-major, then bin = CSC order
         return (uniq % nb).astype(np.int32), dense[uniq].astype(dtype), np.bincount(uniq // nb, minlength=m), bad
 
-    jobs = resolve_n_jobs(n_jobs)
-    with threadpool_limits(1) if jobs > 1 else contextlib.nullcontext():
-        parts = chunked_map(one, range(0, n_tracks, chunk_size), n_jobs=jobs, progress=progress, desc="design matrix")
+    parts = chunked_map(one, range(0, n_tracks, chunk_size), n_jobs=n_jobs, progress=progress, desc="design matrix",
+                        blas_threads=1)
     indices = [part[0] for part in parts]
     data = [part[1] for part in parts]
     counts = [part[2] for part in parts]
