@@ -135,13 +135,13 @@ def nonneg_enet(X, y, *, alpha, l1_ratio, w0=None, tol=1e-4, max_outer=50, max_i
         # ---- working-set iterations restricted to the strong set
         Xs_all = X[:, strong] if strong.size < p else X
         XsT = Xs_all.T
-        current = None     # (residual, gradient) of the strong set at the current w
+        corr_s_final = None     # the strong set's gradient at the final w of the loop
         while it < max_outer:
             r = residual(w)
             corr_s = (XsT @ (rs * r)) / n
             grad_s, viol_s = violations(corr_s, w[strong])
             if float(viol_s.max(initial=0.0)) / scale <= tol:
-                current = (r, corr_s)
+                corr_s_final = corr_s
                 break
             it += 1
             active = w[strong] > 0
@@ -161,11 +161,10 @@ def nonneg_enet(X, y, *, alpha, l1_ratio, w0=None, tol=1e-4, max_outer=50, max_i
             w[:] = 0.0
             w[ws] = w_ws
         # ---- full KKT check over all columns (one sparse product)
-        if current is not None and strong.size == p:    # the strong set is every column: nothing to redo
-            r, corr = current
+        if corr_s_final is not None and strong.size == p:    # the strong set is every column: nothing to redo
+            corr = corr_s_final
         else:
-            r = residual(w)
-            corr = (X.T @ (rs * r)) / n
+            corr = (X.T @ (rs * residual(w))) / n
         info["n_full_gradients"] += 1
         _, viol = violations(corr, w)
         kkt = float(viol.max()) / scale
