@@ -74,6 +74,16 @@ def test_save_load_roundtrip(fitted, grid, tmp_path, method):
     assert back.lines_ == LINES
 
 
+def test_gbm_blocks_on_threads_same_numbers(grid, fitted):
+    """A large call walks blocks of rows on threads; the numbers do not depend on the threads or blocks."""
+    inv = copy.deepcopy(fitted["gbm"])
+    f, e = _observe(grid, np.resize(np.arange(grid.n_models), 9000), seed=5)
+    one = inv.set_params(n_jobs=1).predict(f, e)
+    pd.testing.assert_frame_equal(inv.set_params(n_jobs=2).predict(f, e), one, rtol=0, atol=0)
+    pd.testing.assert_frame_equal(inv.predict(f.iloc[4090:4100], e.iloc[4090:4100]), one.iloc[4090:4100],
+                                  rtol=0, atol=0)
+
+
 def test_same_seed_same_model_and_clone(grid):
     a = GridInverter("gbm", gbm_params={"max_iter": 10}, n_samples=1000, random_state=3).fit(grid, lines=LINES)
     b = clone(a).fit(grid, lines=LINES)

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..parallel import chunk_slices, chunked_map
+
 __all__ = ["QUANTILES", "GBMQuantiles", "pinball_loss", "quantile_net"]
 
 QUANTILES = (0.15865, 0.5, 0.84135)   # +-1 sigma of a Gaussian: a 68.27 % central interval
+_ROW_BLOCK = 4096     # rows per block of GBMQuantiles.predict
 _NODE_FIELDS = ("value", "feature_idx", "num_threshold", "missing_go_to_left", "left", "right", "is_leaf")
 
 
@@ -109,6 +112,7 @@ class GBMQuantiles:
 
     # ------------------------------------------------------------ prediction
     def _build(self):
+        """``run(x) -> (n, n_params, 3)``: the sums of every model's trees, one tree at a time."""
         try:
             from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE, X_BITSET_INNER_DTYPE
             from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
@@ -117,7 +121,6 @@ class GBMQuantiles:
         empty = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
         preds = []
         for row in self.trees:
-            prow = []
             for model in row:
                 tps = []
                 for t in model:
@@ -125,60 +128,45 @@ class GBMQuantiles:
                     for f in _NODE_FIELDS:
                         nodes[f] = t[f]
                     tps.append(TreePredictor(nodes, empty, empty))
-                prow.append(tps)
-            preds.append(prow)
-        known = np.zeros((0, 8), dtype=X_BITSET_INNER_DTYPE)
+                preds.append(tps)
         fmap = np.zeros(self.n_features, dtype=np.uint32)
 
-        def run(tps, x, n_threads):
-            out = np.zeros(x.shape[0])
-            for tp in tps:
-                out += tp.predict(x, known, fmap, n_threads)
-            return out
+        def run(x):
+            out = np.zeros((x.shape[0], len(preds)))
+            for k, tps in enumerate(preds):
+                for tp in tps:
+                    out[:, k] += tp.predict(x, empty, fmap, 1)
+            return out.reshape(x.shape[0], -1, 3)
 
-        return preds, run
+        return run
 
     def _build_flat(self):  # pragma: no cover - fallback for a scikit-learn without TreePredictor
         from ._trees import FlatTrees
 
-        preds = []
+        flats = []
         for row in self.trees:
-            prow = []
             for model in row:
                 offs = np.cumsum([0] + [len(t["value"]) for t in model])
                 cat = {f: np.concatenate([t[f] for t in model]) for f in _NODE_FIELDS}
                 shift = np.repeat(offs[:-1], np.diff(offs))
-                ft = FlatTrees(cat["feature_idx"], cat["num_threshold"], cat["left"].astype(np.int64) + shift,
-                               cat["right"].astype(np.int64) + shift, cat["is_leaf"], cat["value"],
-                               cat["missing_go_to_left"], offs[:-1], 0.0, 64)
-                prow.append(ft)
-            preds.append(prow)
-        return preds, lambda ft, x, n_threads: ft._trees(x)
+                flats.append(FlatTrees(cat["feature_idx"], cat["num_threshold"], cat["left"].astype(np.int64) + shift,
+                                       cat["right"].astype(np.int64) + shift, cat["is_leaf"], cat["value"],
+                                       cat["missing_go_to_left"], offs[:-1], 0.0, 64))
+        return lambda x: np.stack([ft._trees(x) for ft in flats], axis=1).reshape(x.shape[0], -1, 3)
 
     def predict(self, x, n_threads: int = 1) -> np.ndarray:
-        """Quantiles, shape (n, n_params, 3)."""
+        """Quantiles, shape (n, n_params, 3); blocks of rows on ``n_threads`` threads (a block's features stay
+        in cache while every tree passes over them)."""
         if self._predictors is None:
             self._predictors = self._build()
-        preds, run = self._predictors
+        run = self._predictors
         x = np.ascontiguousarray(x, dtype=np.float64)
-        out = np.empty((x.shape[0], len(preds), 3))
-        tasks = [(p, j) for p in range(len(preds)) for j in range(3)]
 
-        def one(task):
-            p, j = task
-            out[:, p, j] = self.baselines[p, j] + run(preds[p][j], x, 1)
-
-        # one thread per model, not per tree: a tree walk is short, and an OpenMP barrier after each of
-        # thousands of trees stalls whenever a thread is descheduled on shared cores
-        if int(n_threads) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(int(n_threads)) as pool:
-                list(pool.map(one, tasks))
-        else:
-            for t in tasks:
-                one(t)
-        return out
+        if len(x) == 0:
+            return np.empty((0, len(self.trees), 3))
+        parts = chunked_map(lambda rows: self.baselines + run(x[rows]), chunk_slices(len(x), _ROW_BLOCK),
+                            n_jobs=max(1, int(n_threads)), progress=False)
+        return np.concatenate(parts, axis=0)
 
     # ------------------------------------------------------------ arrays
     def to_arrays(self, prefix="gbm.") -> dict:
