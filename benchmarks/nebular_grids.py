@@ -26,7 +26,7 @@ Per grid and seed:
   time per spectrum of each method as called (NebulaBayes: one call per spectrum; agnlab: one
   ``predict`` on all test spectra), in wall and in CPU time (``time.process_time``), and the speed ratios;
 * throughput: ``predict`` on 1,000,000 spectra of the strong lines (8 lines + H-beta on the HII grid, 9 on
-  the NLR grid; first seed's models; 100,000 for "gbm").
+  the NLR grid; first seed's models; both methods).
 """
 
 from __future__ import annotations
@@ -293,8 +293,7 @@ def main(argv=None):
             grid, runs, models = bench_grid(key, args.seeds, args)
             thr[key] = {}
             for method, inv in models.items():
-                # the trees walk every row through 3 x n_params x 200 trees: measured on a tenth of the spectra
-                n = args.n_throughput if method == "nn" else max(args.n_throughput // 10, 1000)
+                n = args.n_throughput
                 dt, flags = throughput(inv, grid, STRONG[key], n, args.threads)
                 thr[key][method] = {"n": n, "lines": len(STRONG[key]), "seconds": dt, "flags": flags}
                 _log(f"throughput {key} {method}: {n} spectra x {len(STRONG[key])} lines in {dt:.1f} s")
