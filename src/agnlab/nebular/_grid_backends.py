@@ -132,11 +132,11 @@ class GBMQuantiles:
         fmap = np.zeros(self.n_features, dtype=np.uint32)
 
         def run(x):
-            out = np.zeros((x.shape[0], len(preds)))
-            for k, tps in enumerate(preds):
+            out = np.zeros((len(preds), x.shape[0]))
+            for acc, tps in zip(out, preds):
                 for tp in tps:
-                    out[:, k] += tp.predict(x, empty, fmap, 1)
-            return out.reshape(x.shape[0], -1, 3)
+                    acc += tp.predict(x, empty, fmap, 1)    # in place on a contiguous row
+            return out.T.reshape(x.shape[0], -1, 3)
 
         return run
 
