@@ -54,14 +54,21 @@ def test_threads_limited_inside_and_restored_including_later_loaded_libraries():
 
 
 def test_chunked_map_limits_blas_inside_its_threads_only():
-    from threadpoolctl import threadpool_info, threadpool_limits
+    # A fresh interpreter: BLAS limits are process-wide, and a thread another test left running in this
+    # worker (a Dask or torch pool) may set them at any moment.
+    code = textwrap.dedent("""
+        from threadpoolctl import threadpool_info, threadpool_limits
+        from agnlab.parallel import chunked_map
 
-    from agnlab.parallel import chunked_map
+        def blas_threads(_=None):
+            return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
 
-    def blas_threads(_=None):
-        return max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-
-    with threadpool_limits(2, user_api="blas"):
-        assert chunked_map(blas_threads, range(3), n_jobs=2, blas_threads=1) == [1, 1, 1]
-        assert blas_threads() == 2                                          # restored after the map
-        assert chunked_map(blas_threads, range(2), n_jobs=1, blas_threads=1) == [2, 2]   # one thread: untouched
+        with threadpool_limits(2, user_api="blas"):
+            assert chunked_map(blas_threads, range(3), n_jobs=2, blas_threads=1) == [1, 1, 1]
+            assert blas_threads() == 2                                          # restored after the map
+            assert chunked_map(blas_threads, range(2), n_jobs=1, blas_threads=1) == [2, 2]   # one thread: untouched
+        print("ok")
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("ok")

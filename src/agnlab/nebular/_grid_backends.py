@@ -72,7 +72,7 @@ class GBMQuantiles:
         self.trees = trees
         self.baselines = np.asarray(baselines, dtype=float)
         self.n_features = int(n_features)
-        self._predictors = None
+        self._run = None     # built on the first predict
 
     @classmethod
     def fit(cls, x, y, *, params, seed, n_threads=None, progress=None):
@@ -155,17 +155,16 @@ class GBMQuantiles:
         return lambda x: np.stack([ft._trees(x) for ft in flats], axis=1).reshape(x.shape[0], -1, 3)
 
     def predict(self, x, n_threads: int = 1) -> np.ndarray:
-        """Quantiles, shape (n, n_params, 3); blocks of rows on ``n_threads`` threads (a block's features stay
-        in cache while every tree passes over them)."""
-        if self._predictors is None:
-            self._predictors = self._build()
-        run = self._predictors
+        """Quantiles, shape (n, n_params, 3); blocks of rows on ``n_threads`` threads (-1: every core; a block's
+        features stay in cache while every tree passes over them)."""
+        if self._run is None:
+            self._run = self._build()
+        run = self._run
         x = np.ascontiguousarray(x, dtype=np.float64)
-
         if len(x) == 0:
             return np.empty((0, len(self.trees), 3))
         parts = chunked_map(lambda rows: self.baselines + run(x[rows]), chunk_slices(len(x), _ROW_BLOCK),
-                            n_jobs=max(1, int(n_threads)), progress=False)
+                            n_jobs=n_threads, progress=False)
         return np.concatenate(parts, axis=0)
 
     # ------------------------------------------------------------ arrays
