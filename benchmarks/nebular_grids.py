@@ -216,6 +216,14 @@ def bench_grid(key, seeds, args):
     return grid, runs, models
 
 
+def throughput_record(inv, grid, key, args, fit_s):
+    """:func:`throughput` of the fitted ``inv`` on the strong lines of grid ``key``, as a results-table record."""
+    n = args.n_throughput
+    dt, flags = throughput(inv, grid, STRONG[key], n, args.threads)
+    _log(f"throughput {key} {inv.method}: {n} spectra x {len(STRONG[key])} lines in {dt:.1f} s (fit {fit_s:.0f} s)")
+    return {"n": n, "lines": len(STRONG[key]), "seconds": dt, "flags": flags, "fit_s": fit_s}
+
+
 def throughput(inv, grid, lines, n, threads):
     """Seconds for ``inv.predict`` on ``n`` noisy spectra of ``lines`` (tiled grid models)."""
     rng = np.random.default_rng(7)
@@ -248,10 +256,7 @@ def throughput_only(args, info, data):
             thr[key] = {}
             for method in args.methods:
                 inv, fit_s = fit_inverter(grid, key, method, args.seeds[0], mask, args)
-                dt, flags = throughput(inv, grid, STRONG[key], args.n_throughput, args.threads)
-                thr[key][method] = {"n": args.n_throughput, "lines": len(STRONG[key]), "seconds": dt,
-                                    "flags": flags, "fit_s": fit_s}
-                _log(f"throughput {key} {method}: {args.n_throughput} spectra in {dt:.1f} s (fit {fit_s:.0f} s)")
+                thr[key][method] = throughput_record(inv, grid, key, args, fit_s)
     data["throughput"] = thr
     body = (f"`predict` on {args.n_throughput:,} spectra of the strong lines (every line present; tiled grid "
             f"models with noise), one call, on {args.threads} threads; the models of seed {args.seeds[0]} fitted as "
@@ -344,13 +349,8 @@ def main(argv=None):
         acc_rows, speed_rows, cpu_rows, thr = [], [], [], {}
         for key in args.grids:
             grid, runs, models = bench_grid(key, args.seeds, args)
-            thr[key] = {}
-            for method, (inv, fit_s) in models.items():
-                n = args.n_throughput
-                dt, flags = throughput(inv, grid, STRONG[key], n, args.threads)
-                thr[key][method] = {"n": n, "lines": len(STRONG[key]), "seconds": dt, "flags": flags,
-                                    "fit_s": fit_s}
-                _log(f"throughput {key} {method}: {n} spectra x {len(STRONG[key])} lines in {dt:.1f} s")
+            thr[key] = {method: throughput_record(inv, grid, key, args, fit_s)
+                        for method, (inv, fit_s) in models.items()}
             rows, speed, cpu = summarise(key, grid, runs, args.methods, thr[key], args.n_coverage)
             acc_rows += rows
             speed_rows += speed
