@@ -49,6 +49,7 @@ _EXPORTS = {
     "IF_INPUTS": "._vrae",
     "IF_NETWORKS": "._vrae",
     "SCHEDULES": "._vrae",
+    "R_MODES": "._vrae",
     "IF_STATISTICS": "._vrae_stats",
     "FLARE_WINDOWS_DAYS": "._vrae_stats",
     "curve_statistics": "._vrae_stats",

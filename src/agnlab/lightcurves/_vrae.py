@@ -12,7 +12,7 @@ from .._estimator import AgnlabEstimator, compute_context
 from ._validate import clean_lightcurves
 from ._vrae_stats import IF_STATISTICS, curve_statistics
 
-__all__ = ["IF_INPUTS", "IF_NETWORKS", "IF_STATISTICS", "NORMALIZATIONS", "SCHEDULES", "VRAEAnomalyDetector",
+__all__ = ["IF_INPUTS", "IF_NETWORKS", "IF_STATISTICS", "NORMALIZATIONS", "R_MODES", "SCHEDULES", "VRAEAnomalyDetector",
            "fit_r_calibration", "r_calibrated", "variability_scale"]
 
 _DT_SCALE = np.log1p(365.0)
@@ -28,6 +28,8 @@ IF_INPUTS = ("posterior", "mean")
 IF_NETWORKS = ("separate", "shared")
 #: learning-rate schedules of the reconstruction network, ``VRAEAnomalyDetector(schedule=...)``
 SCHEDULES = ("plateau", "cosine")
+#: what ``R`` compares each epoch with, ``VRAEAnomalyDetector(r_mode=...)``
+R_MODES = ("reconstruction", "held_out_season")
 
 
 def variability_scale(t, rel, band, detected, max_lag: float = 50.0) -> float:
@@ -155,8 +157,8 @@ def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True, norm
     error :data:`LIMIT_SIGMA_MAG`, flag 1), in time order, magnitudes relative to the median detected
     magnitude of their band, divided (with the errors) by the ``normalize`` scale.
     The decoder sees only times and bands, never which epochs are limits.
-    Each sequence is ``(x, cond, rel, err, limit flags, normalize scale, curve statistics, variability scale)``,
-    the last two from all detections (:func:`_detection_statistics`).
+    Each sequence is ``(x, cond, rel, err, limit flags, normalize scale, curve statistics, variability scale,
+    epoch times in days)``, the statistics and scale from all detections (:func:`_detection_statistics`).
     Returns ``ids, seqs, flags, n_det`` (``n_det``: detections per object).
     """
     clean, flags = clean_lightcurves(lightcurves, bands=bands)
@@ -199,7 +201,7 @@ def _sequences(lightcurves, bands, max_len: int, upper_limits: bool = True, norm
         onehot = np.eye(len(bands))[b]
         x = np.column_stack([dt, np.where(d, rel, 0.0), e, lim, np.where(d, 0.0, rel), onehot]).astype(np.float32)
         cond = np.column_stack([dt, onehot]).astype(np.float32)
-        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32), lim, scale, stats, vscale)
+        seqs[oid[s0]] = (x, cond, rel.astype(np.float32), e.astype(np.float32), lim, scale, stats, vscale, t)
     return ids, seqs, flags, n_det
 
 
@@ -292,6 +294,16 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     seed 10, 0.860 against 0.860 on seed 11; ``latent=2``: 0.742 and 0.837), and neither did ``R`` from
     reconstructions of each season predicted from the others (the trained network, no retraining: 0.667).
     The step and flare contrasts in the forest's inputs (below) target these events.
+
+    ``r_mode="held_out_season"`` (an option) trains the reconstruction network to predict an observing season
+    from the others instead (:mod:`agnlab.lightcurves._vrae_holdout`): each time a training curve is drawn, one
+    of its seasons (runs of epochs between gaps longer than ``season_gap_days``) is left out of the encoder's
+    input, the decoder predicts every epoch and is told which were left out, and those epochs weigh
+    ``held_out_weight`` times the others in the loss. ``R`` (same definition, same calibration and cap) then
+    compares every epoch with the prediction made without its season, and its ``err_pred``, so that an event
+    confined to some seasons is measured against what the other seasons allow; a curve with one season is
+    reconstructed as before. ``reconstruct`` returns these predictions. One forward pass per season (2-4 for
+    ZTF) instead of one.
 
     The Isolation Forest's latent (``if_network="separate"``, default) comes from a second, small VRAE
     (``if_hidden``, ``if_latent``) trained on the same curves, whose encoder adds an unbounded energy
@@ -421,6 +433,13 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     r_calibrate_error : bool
         Calibrate ``R_z`` on the photometric error as well as on ``N`` (see above; False: ``N`` alone, as
         files written before this option load).
+    r_mode : {"reconstruction", "held_out_season"}
+        What ``R`` compares each epoch with: the network's reconstruction of the whole curve (default, the
+        paper's score; files written before this option), or its prediction of the epoch's season from the
+        other seasons (see above).
+    season_gap_days, held_out_weight : float
+        With ``r_mode="held_out_season"``: the gap (days) that separates observing seasons, and the weight of
+        the held-out epochs in the training loss (the others weigh 1).
     """
 
     _fitted_attributes = ("module_", "if_threshold_")
@@ -435,7 +454,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
                  if_latent: int = 8, if_energy: int = 8, if_whiten: bool = True,
                  error_cap_quantile: float | None = 0.99, error_cap_variability: float | None = None,
                  if_statistics=("step_contrast", "flare_contrast"),
-                 r_calibrate_error: bool = True,
+                 r_calibrate_error: bool = True, r_mode: str = "reconstruction", season_gap_days: float = 60.0,
+                 held_out_weight: float = 3.0,
                  on_out_of_domain: str = "raise", n_jobs=None, random_state=None, progress=None):
         self.bands = bands
         self.hidden = hidden
@@ -466,6 +486,9 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         self.error_cap_variability = error_cap_variability
         self.if_statistics = if_statistics
         self.r_calibrate_error = r_calibrate_error
+        self.r_mode = r_mode
+        self.season_gap_days = season_gap_days
+        self.held_out_weight = held_out_weight
         self.on_out_of_domain = on_out_of_domain
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -483,6 +506,12 @@ class VRAEAnomalyDetector(AgnlabEstimator):
             raise ValueError(f"error_cap_quantile must be None or in (0, 1], got {q!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.r_mode not in R_MODES:
+            raise ValueError(f"r_mode must be one of {R_MODES}, got {self.r_mode!r}")
+        for name in ("season_gap_days", "held_out_weight"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v < np.inf:
+                raise ValueError(f"{name} must be a positive number, got {v!r}")
         c = self.error_cap_variability
         if c is not None and not (isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 < c < np.inf):
             raise ValueError(f"error_cap_variability must be None or a positive number, got {c!r}")
@@ -505,7 +534,34 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     def _net(self):
         from ._vrae_net import VRAE
 
+        if self.r_mode == "held_out_season":
+            from ._vrae_holdout import HeldOutSeasonVRAE
+
+            return HeldOutSeasonVRAE(VRAE(len(tuple(self.bands)), self.hidden, self.latent, n_extra=2, pool=self.pool,
+                                          n_cond_extra=1), _DT_SCALE, self.held_out_weight)
         return VRAE(len(tuple(self.bands)), self.hidden, self.latent, n_extra=2, pool=self.pool)
+
+    def _tensors(self, items, forest: bool = False):
+        """``(X, Y)`` tensors of a batch of sequences: network inputs ``(x, cond, lengths)``, for the reconstruction
+        network with ``r_mode="held_out_season"`` followed by the epoch times, season numbers and season counts
+        (:func:`agnlab.lightcurves._vrae_holdout.season_arrays`); and the targets ``(tgt, err, mask, lim)``.
+        ``forest``: for the Isolation Forest's network."""
+        import torch
+
+        arrays = [torch.from_numpy(a) for a in _batch(items, self.max_len)]
+        X = tuple(arrays[:3])
+        if self.r_mode == "held_out_season" and not forest:
+            from ._vrae_holdout import season_arrays
+
+            X += season_arrays([it[8] for it in items], arrays[0].shape[1], self.season_gap_days)
+        return X, tuple(arrays[3:])
+
+    def _predict(self, X):
+        """``(m_pred, log_err, mu, logvar)`` of the reconstruction network: reconstructions, or with
+        ``r_mode="held_out_season"`` every epoch predicted with its season held out."""
+        if self.r_mode == "held_out_season":
+            return self.module_.predict(*X)
+        return self.module_(*X, sample=False)
 
     def _forest_net(self):
         from ._vrae_net import VRAE
@@ -513,39 +569,39 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         return VRAE(len(tuple(self.bands)), self.if_hidden, self.if_latent, n_extra=2, pool=True,
                     n_energy=self.if_energy)
 
-    def _train(self, net, tensors, tr, va, seed, schedule: str = "plateau"):
-        """Train one VRAE (``agnlab.nn.fit_module``, batches shuffled by ``seed``, learning-rate ``schedule``);
-        returns the history."""
+    def _train(self, net, X, Y, tr, va, seed, schedule: str = "plateau"):
+        """Train one VRAE on inputs ``X`` and targets ``Y`` (:meth:`_tensors`; ``agnlab.nn.fit_module``, batches
+        shuffled by ``seed``, learning-rate ``schedule``); returns the history."""
         from ..nn import TrainConfig, fit_module
         from ._vrae_net import vrae_loss
 
         cfg = TrainConfig(lr=self.lr, batch_size=self.batch_size, max_epochs=self.max_epochs,
                           patience=self.patience, seed=seed, schedule=schedule)
         beta, free_bits = self.beta, self.free_bits
-        return fit_module(net, tuple(tensors[i][tr] for i in range(3)), tuple(tensors[i][tr] for i in range(3, 7)),
-                          tuple(tensors[i][va] for i in range(3)), tuple(tensors[i][va] for i in range(3, 7)),
-                          config=cfg, loss_fn=lambda out, *yy: vrae_loss(out, *yy, beta=beta, free_bits=free_bits),
-                          progress=self.progress, desc="VRAE")
+
+        def loss(out, tgt, err, mask, lim):
+            if len(out) == 5:           # held-out-season training: per-epoch weights
+                out, mask = out[:4], mask * out[4]
+            return vrae_loss(out, tgt, err, mask, lim, beta=beta, free_bits=free_bits)
+
+        return fit_module(net, tuple(a[tr] for a in X), tuple(a[tr] for a in Y), tuple(a[va] for a in X),
+                          tuple(a[va] for a in Y), config=cfg, loss_fn=loss, progress=self.progress, desc="VRAE")
 
     def _fit_forest_net(self, items, rng):
         """The Isolation Forest's own VRAE (``if_network="separate"``), trained on the same curves."""
-        import torch
-
         from ..nn import train_validation_split
 
-        tensors = [torch.from_numpy(a) for a in _batch(items, self.max_len)]
+        X, Y = self._tensors(items, forest=True)
         tr, va = train_validation_split(len(items), self.validation_fraction, rng)
         seed = int(rng.integers(0, 2**31 - 1))
         with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
             net = self._forest_net()
-            hist = self._train(net, tensors, tr, va, seed)
+            hist = self._train(net, X, Y, tr, va, seed)
         self.forest_module_ = net
         return hist
 
     def fit(self, lightcurves, y=None):
         """Train on a long table of (mostly normal) AGN/QSO light curves; ``y`` is ignored."""
-        import torch
-
         from ..nn import train_validation_split
 
         bands = tuple(self.bands)
@@ -556,13 +612,12 @@ class VRAEAnomalyDetector(AgnlabEstimator):
                              f"bands {bands}; need at least 4 to train")
         rng = self._rng()
         t0 = time.perf_counter()
-        x, cond, lengths, tgt, err, mask, lim = _batch([seqs[o] for o in usable], self.max_len)
+        X, Y = self._tensors([seqs[o] for o in usable])
         tr, va = train_validation_split(len(usable), self.validation_fraction, rng)
         seed = int(rng.integers(0, 2**31 - 1))
         with compute_context(self.n_jobs, torch_rng=rng):   # seeds torch's initialisation, restored after
             net = self._net()
-            tensors = [torch.from_numpy(a) for a in (x, cond, lengths, tgt, err, mask, lim)]
-            hist = self._train(net, tensors, tr, va, seed, schedule=self.schedule)
+            hist = self._train(net, X, Y, tr, va, seed, schedule=self.schedule)
         self.module_ = net
         self.err_pred_cap_ = np.inf
         if self.error_cap_quantile is not None:
@@ -636,9 +691,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
             self.module_.eval()
             for k in range(0, len(items), batch):
-                arrays = _batch(items[k:k + batch], self.max_len)
-                x, cond, lengths, tgt, err, mask, lim = (torch.from_numpy(a) for a in arrays)
-                m_pred, log_err, mu, logvar = self.module_(x, cond, lengths, sample=False)
+                X, (tgt, err, mask, lim) = self._tensors(items[k:k + batch])
+                m_pred, log_err, mu, logvar = self._predict(X)
                 if error_quantile is not None:
                     eps.append(torch.exp(log_err)[(mask > 0) & (lim == 0)].numpy().astype(np.float64))
                     continue
@@ -725,7 +779,8 @@ class VRAEAnomalyDetector(AgnlabEstimator):
 
     def reconstruct(self, lightcurves) -> pd.DataFrame:
         """Epochs used (detections, and upper limits with ``upper_limits``) with the reconstructed
-        magnitude and error (for plots): the clean table's columns plus ``mag_pred, err_pred``."""
+        magnitude and error (for plots): the clean table's columns plus ``mag_pred, err_pred``; with
+        ``r_mode="held_out_season"`` each season's prediction made without it."""
         import torch
 
         self._check_fitted()
@@ -739,10 +794,9 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         for o in ids:
             if o not in seqs:
                 continue
-            arrays = _batch([seqs[o]], self.max_len)
-            x, cond, lengths = (torch.from_numpy(a) for a in arrays[:3])
+            X, _ = self._tensors([seqs[o]])
             with compute_context(self.n_jobs, default_threads=None), torch.no_grad():
-                m_pred, log_err, _, _ = self.module_(x, cond, lengths, sample=False)
+                m_pred, log_err, _, _ = self._predict(X)
             sub = clean.loc[clean["object_id"] == o]
             if len(sub) > self.max_len:
                 sub = sub.iloc[np.unique(np.linspace(0, len(sub) - 1, self.max_len).round().astype(int))]
@@ -767,11 +821,12 @@ class VRAEAnomalyDetector(AgnlabEstimator):
         return arrays, {"if_seed": self.if_seed_, "if_threshold": self.if_threshold_,
                         "r_calibration": self.r_calibration_, "if_whitened": bool(self.if_whiten),
                         "err_pred_cap": None if not np.isfinite(self.err_pred_cap_) else self.err_pred_cap_,
-                        "err_pred_cap_variability": self.error_cap_variability}
+                        "err_pred_cap_variability": self.error_cap_variability, "r_mode": self.r_mode}
 
     def _set_state(self, arrays, meta):
         from ..nn import arrays_to_module
 
+        self.r_mode = meta.get("r_mode", "reconstruction")      # files written before r_mode: reconstructions
         self.module_ = arrays_to_module(self._net(), arrays).eval()
         has_forest_net = any(k.startswith("forest_nn.") for k in arrays)
         if self.if_network == "separate" and not has_forest_net:    # written before the forest had its own network

@@ -12,8 +12,9 @@ and the log maximum absolute value. The GRU states are bounded (tanh), so withou
 amplitude far beyond the training range lands at the edge of the training latents; with it, its
 latent moves on beyond them, in proportion to the log of the excess (used by the Isolation Forest's
 network, whose decoder need not be the one that computes ``R``).
-Decoder: a GRU fed the latent vector, the time differences and the band at every epoch; it outputs
-the magnitude and log of a predicted error.
+Decoder: a GRU fed the latent vector, the time differences and the band at every epoch (and ``n_cond_extra``
+more per-epoch columns, e.g. a held-out flag, :mod:`agnlab.lightcurves._vrae_holdout`); it outputs the
+magnitude and log of a predicted error.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = ["VRAE", "vrae_loss"]
 
 class VRAE(nn.Module):
     def __init__(self, n_bands: int, hidden: int = 32, latent: int = 8, n_extra: int = 0, pool: bool = False,
-                 n_energy: int = 0):
+                 n_energy: int = 0, n_cond_extra: int = 0):
         super().__init__()
         self.pool = pool
         self.n_energy = n_energy
@@ -38,7 +39,7 @@ class VRAE(nn.Module):
         self.to_mu = nn.Linear(n_summary, latent)
         self.to_logvar = nn.Linear(n_summary, latent)
         self.from_z = nn.Linear(latent, hidden)
-        self.dec = nn.GRU(1 + n_bands + latent, hidden, batch_first=True)
+        self.dec = nn.GRU(1 + n_bands + n_cond_extra + latent, hidden, batch_first=True)
         self.out = nn.Linear(hidden, 2)
 
     def encode(self, x, lengths):
