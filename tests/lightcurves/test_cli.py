@@ -27,6 +27,14 @@ def test_simulate_features_train_classify_anomalies(tmp_path):
     assert _run(["lightcurves", "anomalies", str(lc), "--out", str(scores), "--max-epochs", "1",
                  "--save-model", str(tmp_path / "v.npz")]) == 0
     assert len(pd.read_csv(scores)) == 16 and (tmp_path / "v.npz").exists()
+    held = tmp_path / "held.csv"
+    assert _run(["lightcurves", "anomalies", str(lc), "--out", str(held), "--max-epochs", "1", "--r-mode",
+                 "held_out_season", "--save-model", str(tmp_path / "h.npz")]) == 0
+    assert len(pd.read_csv(held)) == 16
+    from agnlab.lightcurves import VRAEAnomalyDetector
+    assert VRAEAnomalyDetector.load(tmp_path / "h.npz").r_mode == "held_out_season"
+    with pytest.raises(ValueError, match="r_mode must be one of"):   # main() prints it as an error
+        _run(["lightcurves", "anomalies", str(lc), "--out", str(tmp_path / "x.csv"), "--r-mode", "both"])
     with pytest.raises(CLIError, match="already exists"):
         _run(["lightcurves", "features", str(lc), "--out", str(feats)])
     with pytest.raises(CLIError, match="input"):

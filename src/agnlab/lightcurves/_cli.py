@@ -125,8 +125,8 @@ def _cmd_anomalies(args) -> int:
     if args.model:
         det = VRAEAnomalyDetector.load(args.model).set_params(on_out_of_domain="nan")
     else:
-        det = VRAEAnomalyDetector(max_epochs=args.max_epochs, random_state=args.seed, n_jobs=args.n_jobs,
-                                  on_out_of_domain="nan", progress=args.progress).fit(lc)
+        det = VRAEAnomalyDetector(max_epochs=args.max_epochs, r_mode=args.r_mode, random_state=args.seed,
+                                  n_jobs=args.n_jobs, on_out_of_domain="nan", progress=args.progress).fit(lc)
         if args.save_model:
             det.save(args.save_model)
     scores = det.score(lc)
@@ -193,6 +193,10 @@ def register(subparsers) -> None:
     a.add_argument("--format", choices=("generic", "ztf-dr"), default="generic",
                    help="table layout of a .parquet/.csv input (default: generic long table)")
     a.add_argument("--max-epochs", type=int, default=40, help="training epochs (default: 40)")
+    a.add_argument("--r-mode", default="reconstruction",
+                   help="when training, what R compares each epoch with: 'reconstruction' (of the whole curve) or "
+                        "'held_out_season' (the prediction of its season from the other seasons) "
+                        "(default: reconstruction)")
     a.add_argument("--n-per-class", type=int, default=100, help="objects per class for 'builtin' (default: 100)")
     add_common(a)
     a.set_defaults(func=_cmd_anomalies)
