@@ -32,6 +32,12 @@ MAINTAINER_PRIVATE_IMPORTS = {
         "agnlab.spectra._physics", "agnlab.spectra._physics.LYMAN_SERIES", "agnlab.spectra._physics.damping_a",
         "agnlab.spectra._physics.tau0_factor", "agnlab.spectra._voigt", "agnlab.spectra._voigt.voigt_hjerting",
     },
+    # unit tests of the trees' binned walk against scikit-learn and FlatTrees (GridInverter reaches it only after a fit)
+    "tests/nebular/test_grid_backends.py": {
+        "agnlab.nebular._grid_backends", "agnlab.nebular._grid_backends.QUANTILES",
+        "agnlab.nebular._grid_backends.GBMQuantiles", "agnlab.nebular._grid_backends.bin_features",
+        "agnlab.nebular._grid_backends.split_bins",
+    },
 }
 
 
