@@ -303,7 +303,11 @@ class VRAEAnomalyDetector(AgnlabEstimator):
     compares every epoch with the prediction made without its season, and its ``err_pred``, so that an event
     confined to some seasons is measured against what the other seasons allow; a curve with one season is
     reconstructed as before. ``reconstruct`` returns these predictions. One forward pass per season (2-4 for
-    ZTF) instead of one.
+    ZTF) instead of one. It trades step-like events for flares and is not the default: recall of ``R_z`` at 2 %
+    flagged on development seeds 10/11/12 0.742 -> 0.773, 0.860 -> 0.907, 0.824 -> 0.824 (a development script;
+    the package's own path on seed 10: 0.758), but on the fresh benchmark seeds 6-8 0.755 pooled against 0.774
+    (flares 33 against 31 of 48 found, turn-ons 44 against 47 of 49, turn-offs 40 against 42 of 58;
+    ``benchmarks/results/lightcurves_anomalies_seeds678.md``).
 
     The Isolation Forest's latent (``if_network="separate"``, default) comes from a second, small VRAE
     (``if_hidden``, ``if_latent``) trained on the same curves, whose encoder adds an unbounded energy
